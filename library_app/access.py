@@ -1,0 +1,89 @@
+"""Who may use each route. Every view declares it; one hook enforces it on the server.
+
+    @bp.get("/titles")
+    @roles("admin", "librarian")
+    def titles(): ...
+
+    @public   # login page, health check, static files
+
+An endpoint that declares nothing is refused for everyone (and a test walks the URL map
+so that this never ships). Anonymous users get a redirect to the login page (pages) or
+401 (API); a signed-in role not listed gets 403, and the refusal is logged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import Flask, abort, current_app, g, request
+from flask_login import current_user
+
+F = TypeVar("F", bound=Callable[..., Any])
+ALL_ROLES = ("admin", "librarian", "story_mother", "viewer")
+STAFF = ("admin", "librarian")
+CIRCULATION = ("admin", "librarian", "story_mother")
+
+
+def roles(*allowed: str) -> Callable[[F], F]:
+    unknown = set(allowed) - set(ALL_ROLES)
+    if unknown:
+        raise ValueError(f"unknown roles {unknown}")
+
+    def mark(view: F) -> F:
+        view._allowed_roles = frozenset(allowed)  # type: ignore[attr-defined]
+        return view
+
+    return mark
+
+
+def public(view: F) -> F:
+    view._public = True  # type: ignore[attr-defined]
+    return view
+
+
+def writes(view: F) -> F:
+    """A GET view that writes (e.g. records who viewed a child's data): take the write lock."""
+    view._writes = True  # type: ignore[attr-defined]
+    return view
+
+
+def allowed_roles(view: Callable[..., Any]) -> frozenset[str] | None:
+    return getattr(view, "_allowed_roles", None)
+
+
+def is_public(view: Callable[..., Any]) -> bool:
+    return bool(getattr(view, "_public", False))
+
+
+def is_api_request() -> bool:
+    return request.path.startswith("/api/")
+
+
+def enforce_access() -> None:
+    """before_request hook: the single place where route access is decided."""
+    if request.endpoint is None:
+        return  # 404/405 handled by Flask
+    view = current_app.view_functions.get(request.endpoint)
+    if view is None:
+        return
+    if getattr(view, "_writes", False):
+        g.writes = True
+    if request.endpoint == "static" or is_public(view):
+        return
+    allowed = allowed_roles(view)
+    if not current_user.is_authenticated:
+        if is_api_request():
+            abort(401)
+        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined,no-any-return]
+    if allowed is None or current_user.role not in allowed:
+        current_app.logger.warning(
+            "403 %s %s user=%s role=%s", request.method, request.path,
+            current_user.username, current_user.role,
+        )
+        abort(403)
+    return None
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(enforce_access)

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from typing import Any
+
+from flask import request
+
+from library_app.services.errors import Invalid
+
+
+def json_body() -> dict[str, Any]:
+    """The request's JSON object, or a 400-class refusal with a Chinese message."""
+    data = request.get_json(silent=True)
+    if not isinstance(data, dict):
+        raise BadJson()
+    return data
+
+
+class BadJson(Invalid):
+    code = "bad_json"
+    message = "请求内容必须是 JSON 对象。"
+    status = 400

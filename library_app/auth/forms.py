@@ -1,0 +1,19 @@
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length
+
+
+class LoginForm(FlaskForm):
+    username = StringField("用户名", validators=[DataRequired("请填写用户名。")])
+    password = PasswordField("密码", validators=[DataRequired("请填写密码。")])
+
+
+class SetupForm(FlaskForm):
+    username = StringField("管理员用户名", validators=[DataRequired("请填写用户名。"), Length(max=64)])
+    display_name = StringField("显示名称", validators=[Length(max=64)])
+    password = PasswordField(
+        "密码（至少 8 位）", validators=[DataRequired("请填写密码。"), Length(min=8, message="密码至少需要 8 个字符。")]
+    )
+    confirm = PasswordField("再次输入密码", validators=[EqualTo("password", "两次输入的密码不一致。")])

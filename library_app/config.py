@@ -1,0 +1,77 @@
+"""Configuration: defaults → instance/config.py → LIBRARY_* environment → test overrides."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+DEFAULTS: dict[str, Any] = {
+    "ORG_NAME": "故事会点借阅",
+    "TIMEZONE": "Asia/Shanghai",
+    "PUBLIC_BASE_URL": "",
+    "BABEL_DEFAULT_LOCALE": "zh_CN",
+    "BABEL_DEFAULT_TIMEZONE": "Asia/Shanghai",
+    "LANGUAGES": ["zh_CN", "en"],
+    "MAX_CONTENT_LENGTH": 5 * 1024 * 1024,
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "REMEMBER_COOKIE_HTTPONLY": True,
+    "REMEMBER_COOKIE_SAMESITE": "Lax",
+    "WTF_CSRF_CHECK_DEFAULT": False,  # checked in a before_request hook, bearer tokens exempt
+    "WTF_CSRF_TIME_LIMIT": None,
+    "API_TOKEN_HOURS": 24 * 30,
+    "LOGIN_LIMITS": "5 per minute;30 per hour",
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_HEADERS_ENABLED": True,
+    "CJK_FONT_PATH": "",
+    "SHOW_SCHOOL_FIELDS": False,
+}
+
+# Environment variables read as LIBRARY_<NAME> (or the bare name for SECRET_KEY).
+ENV_KEYS = [
+    "DATABASE_URL",
+    "PUBLIC_BASE_URL",
+    "TIMEZONE",
+    "ORG_NAME",
+    "CJK_FONT_PATH",
+    "SECRET_KEY",
+    "SESSION_COOKIE_SECURE",
+]
+
+
+def load_config(app: Any, test_config: dict[str, Any] | None = None) -> None:
+    app.config.from_mapping(DEFAULTS)
+    instance = Path(app.instance_path)
+    instance.mkdir(parents=True, exist_ok=True)
+    app.config["DATABASE_URL"] = "sqlite:///" + str(instance / "library.sqlite3")
+    app.config.from_pyfile("config.py", silent=True)
+    for key in ENV_KEYS:
+        value = os.environ.get("LIBRARY_" + key)
+        if value is None and key == "SECRET_KEY":
+            value = os.environ.get("SECRET_KEY")
+        if value is not None:
+            if key == "SESSION_COOKIE_SECURE":
+                app.config[key] = value.lower() in {"1", "true", "yes"}
+            else:
+                app.config[key] = value
+    if test_config:
+        app.config.update(test_config)
+    app.config["BABEL_DEFAULT_TIMEZONE"] = app.config["TIMEZONE"]
+    if not app.config.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = _instance_secret(instance)
+
+
+def _instance_secret(instance: Path) -> str:
+    """A random secret kept in instance/secret_key; never a built-in default."""
+    path = instance / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_hex(32)
+    path.write_text(key)
+    try:
+        path.chmod(0o600)
+    except OSError:  # pragma: no cover - Windows
+        pass
+    return key

@@ -1,0 +1,154 @@
+"""Engine, per-request session, SQLite pragmas and migrations.
+
+One session per request lives in ``flask.g``. Views commit once at the end of a
+successful request (``commit()``); services only flush. Anything not committed is
+rolled back at teardown. On SQLite, write transactions begin IMMEDIATE so two
+writers queue on the busy timeout instead of failing on a lock upgrade.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+from flask import Flask, current_app, g, request
+from flask.cli import with_appcontext
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    if url.startswith("sqlite"):
+        kwargs.setdefault("connect_args", {})
+        kwargs["connect_args"].setdefault("timeout", 30)
+        kwargs["connect_args"]["check_same_thread"] = False
+        engine = create_engine(url, **kwargs)
+        _sqlite_pragmas(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" event below emit BEGIN itself.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, whose transactions take the write lock at BEGIN on SQLite."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(sqlite_begin="IMMEDIATE")
+    return engine
+
+
+class Database:
+    def __init__(self) -> None:
+        self.engine: Engine | None = None
+
+    def init_app(self, app: Flask) -> None:
+        self.engine = make_engine(app.config["DATABASE_URL"])
+        app.extensions["library_db"] = self
+        app.extensions["library_sessions"] = {
+            "read": sessionmaker(bind=self.engine, expire_on_commit=False),
+            "write": sessionmaker(bind=writer(self.engine), expire_on_commit=False),
+        }
+        app.teardown_appcontext(_close_session)
+        app.cli.add_command(init_db_command)
+
+
+def get_engine() -> Engine:
+    return current_app.extensions["library_db"].engine
+
+
+def session_factory(write: bool = True) -> sessionmaker[Session]:
+    return current_app.extensions["library_sessions"]["write" if write else "read"]
+
+
+def get_session() -> Session:
+    """The request's session: a writer for unsafe methods or views marked ``writes``."""
+    if "db_session" not in g:
+        write = True
+        try:
+            write = request.method not in SAFE_METHODS or bool(g.get("writes"))
+        except RuntimeError:  # no request: CLI and tests write
+            pass
+        g.db_session = session_factory(write)()
+    return g.db_session
+
+
+def commit() -> None:
+    if "db_session" in g:
+        g.db_session.commit()
+
+
+def _close_session(exc: BaseException | None) -> None:
+    session = g.pop("db_session", None)
+    if session is not None:
+        try:
+            if exc is not None:
+                session.rollback()
+        finally:
+            session.close()
+
+
+def ping() -> bool:
+    try:
+        with get_engine().connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "down"
+        return False
+
+
+def alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    cfg.set_main_option(
+        "file_template", "%%(year)d%%(month).2d%%(day).2d_%%(rev)s_%%(slug)s"
+    )
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
+
+
+@click.command("init-db")
+@with_appcontext
+def init_db_command() -> None:
+    """Create or upgrade the database schema (safe to run again)."""
+    url = current_app.config["DATABASE_URL"]
+    upgrade(url)
+    click.echo("数据库已就绪 / database ready: " + _safe_url(url))
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+db = Database()

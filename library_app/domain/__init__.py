@@ -1,0 +1,1 @@
+"""Pure rules of the library: no Flask, no SQLAlchemy. Test them with plain values."""

@@ -1,0 +1,66 @@
+from __future__ import annotations
+
+from flask import Blueprint, abort, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from library_app.access import ALL_ROLES, public, roles
+from library_app.db import get_session, ping
+from library_app.domain.codes import parse_code
+from library_app.domain.errors import InvalidCode
+from library_app.services import users
+
+from .home import home_context
+
+bp = Blueprint("main", __name__)
+
+
+@bp.get("/")
+@public
+def index():  # type: ignore[no-untyped-def]
+    if not current_user.is_authenticated:
+        if users.count_users(get_session()) == 0:
+            return redirect(url_for("auth.setup"))
+        return redirect(url_for("auth.login"))
+    return redirect(url_for("main.home"))
+
+
+@bp.get("/home")
+@roles(*ALL_ROLES)
+def home():  # type: ignore[no-untyped-def]
+    return render_template("main/home.html", **home_context(current_user))
+
+
+@bp.get("/healthz")
+@public
+def healthz():  # type: ignore[no-untyped-def]
+    if ping():
+        return jsonify(status="ok", database="ok")
+    return jsonify(status="error", database="error"), 503
+
+
+@bp.get("/s/<path:code>")
+@roles(*ALL_ROLES)
+def scanned(code: str):  # type: ignore[no-untyped-def]
+    """Where a label's or card's QR URL lands: the copy's or the card's page."""
+    try:
+        parsed = parse_code(code)
+    except InvalidCode as exc:
+        return render_template("errors/error.html", status=400, message=exc.message), 400
+    endpoint = "catalog.copy_page" if parsed.kind == "copy" else "borrowers.card_page"
+    from flask import current_app
+
+    if endpoint not in current_app.view_functions:
+        abort(404)
+    return redirect(url_for(endpoint, code=parsed.code))
+
+
+@bp.post("/lang/<lang>")
+@public
+def set_language(lang: str):  # type: ignore[no-untyped-def]
+    from library_app.auth.views import safe_next
+
+    if lang not in ("zh_CN", "en"):
+        abort(404)
+    response = redirect(safe_next(request.form.get("next")) or url_for("main.index"))
+    response.set_cookie("lang", lang, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+    return response

@@ -1,0 +1,117 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .base import Base, utcnow
+from .borrowers import Borrower, Card
+from .catalog import Copy, Title
+from .points import Point
+from .users import User
+
+EVENT_TYPES = ("loan", "return", "renew")
+EVENT_STATUSES = ("applied", "duplicate", "rejected", "review")
+LOAN_SOURCES = ("scan", "import")
+
+
+class Loan(Base):
+    """One lending of a copy (借出). At most one open loan per copy (partial unique index).
+
+    Imported past loans (from spreadsheet logs) may lack copy and borrower; they carry the
+    point, the time and the title where known, and are closed from the start.
+    An undone loan keeps its row (``undone_at`` set, closed) and never counts in reports.
+    """
+
+    __tablename__ = "loans"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    copy_id: Mapped[int | None] = mapped_column(ForeignKey("copies.id"), index=True)
+    title_id: Mapped[int | None] = mapped_column(ForeignKey("titles.id"), index=True)
+    borrower_id: Mapped[int | None] = mapped_column(ForeignKey("borrowers.id"), index=True)
+    card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
+    point_id: Mapped[int] = mapped_column(ForeignKey("points.id"), index=True)
+    lent_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    lent_at: Mapped[datetime] = mapped_column(index=True)
+    due_at: Mapped[datetime | None]
+    renewals: Mapped[int] = mapped_column(default=0)
+    returned_at: Mapped[datetime | None]
+    return_point_id: Mapped[int | None] = mapped_column(ForeignKey("points.id"))
+    returned_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    return_kind: Mapped[str] = mapped_column(String(16), default="")  # normal|implicit|undo|import
+    return_event_id: Mapped[str | None] = mapped_column(String(36))
+    event_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    undone_at: Mapped[datetime | None]
+    source: Mapped[str] = mapped_column(String(8), default="scan")
+    # Condition noted when the loan ends badly: lost / damaged
+    outcome: Mapped[str] = mapped_column(String(16), default="")
+
+    copy: Mapped[Copy | None] = relationship()
+    title: Mapped[Title | None] = relationship()
+    borrower: Mapped[Borrower | None] = relationship()
+    card: Mapped[Card | None] = relationship()
+    point: Mapped[Point] = relationship(foreign_keys=[point_id])
+    return_point: Mapped[Point | None] = relationship(foreign_keys=[return_point_id])
+    lent_by: Mapped[User | None] = relationship(foreign_keys=[lent_by_id])
+    returned_by: Mapped[User | None] = relationship(foreign_keys=[returned_by_id])
+
+
+# The rule that matters most: one open loan per copy, enforced by the database
+# (as Evergreen's only_one_concurrent_checkout_per_copy).
+Index(
+    "uq_loans_one_open_per_copy",
+    Loan.copy_id,
+    unique=True,
+    sqlite_where=text("returned_at IS NULL"),
+    postgresql_where=text("returned_at IS NULL"),
+)
+Index("ix_loans_point_lent_at", Loan.point_id, Loan.lent_at)
+
+
+class CirculationEvent(Base):
+    """A loan/return/renew as the client sent it; its UUID is unique, so retries apply once."""
+
+    __tablename__ = "circulation_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)
+    type: Mapped[str] = mapped_column(String(8))
+    payload_hash: Mapped[str] = mapped_column(String(64))
+    copy_code: Mapped[str] = mapped_column(String(64), default="")
+    card_code: Mapped[str] = mapped_column(String(64), default="")
+    point_id: Mapped[int | None] = mapped_column(ForeignKey("points.id"))
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    occurred_at: Mapped[datetime]  # the device's time
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status: Mapped[str] = mapped_column(String(12))
+    code: Mapped[str] = mapped_column(String(32), default="")
+    message: Mapped[str] = mapped_column(Text, default="")
+    loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"))
+    undone_at: Mapped[datetime | None]
+
+    loan: Mapped[Loan | None] = relationship()
+    point: Mapped[Point | None] = relationship()
+    actor: Mapped[User | None] = relationship()
+
+
+class ReviewItem(Base):
+    """Something applied where safe that a librarian should look at (Evergreen's exceptions)."""
+
+    __tablename__ = "review_items"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    event_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"))
+    point_id: Mapped[int | None] = mapped_column(ForeignKey("points.id"))
+    reason: Mapped[str] = mapped_column(String(32))
+    message: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    resolved_at: Mapped[datetime | None]
+    resolved_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    resolution: Mapped[str] = mapped_column(Text, default="")
+
+    loan: Mapped[Loan | None] = relationship()
+    point: Mapped[Point | None] = relationship()

@@ -1,0 +1,42 @@
+"""Backups: SQLite's online backup API (consistent while the app writes); pg_dump for PostgreSQL."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+
+def backup(url: str, dest: Path) -> None:
+    parsed = make_url(url)
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if parsed.get_backend_name() == "sqlite":
+        if not parsed.database:
+            raise RuntimeError("内存数据库无法备份")
+        tmp = dest.with_suffix(dest.suffix + ".part")
+        src = sqlite3.connect(f"file:{parsed.database}?mode=ro", uri=True, timeout=30)
+        try:
+            out = sqlite3.connect(tmp)
+            try:
+                src.backup(out, pages=1024, sleep=0.005)
+                out.execute("PRAGMA journal_mode=DELETE")
+            finally:
+                out.close()
+        finally:
+            src.close()
+        tmp.replace(dest)
+        return
+    if parsed.get_backend_name() == "postgresql":
+        pg_dump = shutil.which("pg_dump")
+        if pg_dump is None:
+            raise RuntimeError("找不到 pg_dump，请安装 PostgreSQL 客户端")
+        libpq_url = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+        subprocess.run(
+            [pg_dump, "--format=custom", "--file", str(dest), libpq_url], check=True
+        )
+        return
+    raise RuntimeError(f"不支持备份 {parsed.get_backend_name()} 数据库")

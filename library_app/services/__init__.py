@@ -1,0 +1,1 @@
+"""Use cases. Each takes (session, actor, now, ...), calls domain rules, flushes, never commits."""

@@ -1,0 +1,63 @@
+"""Reading points."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from library_app.models import Point, User
+
+from . import audit
+from .errors import Conflict, Invalid, NotFound
+
+_CODE_RE = re.compile(r"^[A-Z][A-Z0-9]{1,15}$")
+
+
+def list_points(session: Session, active_only: bool = False) -> list[Point]:
+    q = select(Point).order_by(Point.code)
+    if active_only:
+        q = q.where(Point.active.is_(True))
+    return list(session.scalars(q))
+
+
+def get_point(session: Session, code: str) -> Point:
+    point = session.scalar(select(Point).where(Point.code == (code or "").strip().upper()))
+    if point is None:
+        raise NotFound(f"没有编号为 {code} 的阅读点。")
+    return point
+
+
+def create_point(
+    session: Session, actor: User, now: datetime, *, code: str, name: str, address: str = ""
+) -> Point:
+    code = (code or "").strip().upper()
+    name = (name or "").strip()
+    if not _CODE_RE.match(code):
+        raise Invalid("阅读点编号应为字母开头的 2-16 位字母或数字，例如 P01。")
+    if not name:
+        raise Invalid("请填写阅读点名称。")
+    if session.scalar(select(Point.id).where(Point.code == code)):
+        raise Conflict(f"阅读点编号 {code} 已存在。")
+    point = Point(code=code, name=name[:100], address=(address or "").strip()[:200], active=True)
+    session.add(point)
+    session.flush()
+    audit.record(session, actor, now, "point.create", "point", point.code)
+    return point
+
+
+def update_point(
+    session: Session, actor: User, now: datetime, point: Point, *, name: str, address: str,
+    active: bool,
+) -> Point:
+    name = (name or "").strip()
+    if not name:
+        raise Invalid("请填写阅读点名称。")
+    point.name = name[:100]
+    point.address = (address or "").strip()[:200]
+    point.active = active
+    session.flush()
+    audit.record(session, actor, now, "point.update", "point", point.code, active=active)
+    return point

@@ -1,0 +1,169 @@
+"""Accounts: creation, passwords (argon2id), authentication and API tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from library_app.models import ApiToken, Point, User
+from library_app.models.users import ROLES
+
+from . import audit
+from .errors import Conflict, Invalid
+
+# argon2id with the library's defaults (RFC 9106 low-memory profile: t=3, m=64 MiB, p=4),
+# which meets OWASP ASVS 5.0 appendix C.
+_hasher = PasswordHasher()
+# Verified against when the user does not exist, so both paths take the same time.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+MIN_PASSWORD = 8
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def validate_password(password: str) -> None:
+    if len(password or "") < MIN_PASSWORD:
+        raise Invalid(f"密码至少需要 {MIN_PASSWORD} 个字符。")
+
+
+def count_users(session: Session) -> int:
+    return session.scalar(select(func.count(User.id))) or 0
+
+
+def points_by_code(session: Session, codes: list[str]) -> list[Point]:
+    wanted = [c.strip().upper() for c in codes if c and c.strip()]
+    if not wanted:
+        return []
+    found = session.scalars(select(Point).where(Point.code.in_(wanted))).all()
+    missing = set(wanted) - {p.code for p in found}
+    if missing:
+        raise Invalid("没有这些阅读点：" + "、".join(sorted(missing)))
+    return list(found)
+
+
+def create_user(
+    session: Session,
+    actor: User | None,
+    now: datetime,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    display_name: str = "",
+    point_codes: list[str] | None = None,
+) -> User:
+    """Create an account. ``actor`` is None only for the CLI and the first-run page."""
+    username = (username or "").strip()
+    if not username or len(username) > 64:
+        raise Invalid("请填写用户名（不超过 64 个字符）。")
+    if role not in ROLES:
+        raise Invalid("角色无效。")
+    validate_password(password)
+    if session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
+        raise Conflict("该用户名已被使用。")
+    user = User(
+        username=username,
+        display_name=(display_name or "").strip(),
+        password_hash=hash_password(password),
+        role=role,
+        active=True,
+        created_at=now,
+    )
+    user.points = points_by_code(session, point_codes or [])
+    session.add(user)
+    session.flush()
+    audit.record(session, actor, now, "user.create", "user", user.id, role=role)
+    return user
+
+
+def update_user(
+    session: Session,
+    actor: User,
+    now: datetime,
+    user: User,
+    *,
+    display_name: str,
+    role: str,
+    active: bool,
+    point_codes: list[str],
+    password: str = "",
+) -> User:
+    if role not in ROLES:
+        raise Invalid("角色无效。")
+    if user.id == actor.id and (role != "admin" or not active):
+        raise Invalid("不能取消或停用您自己的管理员账号。")
+    user.display_name = display_name.strip()
+    user.role = role
+    user.active = active
+    user.points = points_by_code(session, point_codes)
+    if password:
+        validate_password(password)
+        user.password_hash = hash_password(password)
+    if not active:
+        revoke_tokens(session, user, now)
+    session.flush()
+    audit.record(session, actor, now, "user.update", "user", user.id, role=role, active=active)
+    return user
+
+
+def authenticate(session: Session, username: str, password: str) -> User | None:
+    """The active user with these credentials, or None; same work whether or not it exists."""
+    user = session.scalar(
+        select(User).where(func.lower(User.username) == (username or "").strip().lower())
+    )
+    if user is None:
+        check_password(_DUMMY_HASH, password or "")
+        return None
+    if not check_password(user.password_hash, password or ""):
+        return None
+    if not user.active:
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    return user
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, user: User, now: datetime, hours: int) -> tuple[str, ApiToken]:
+    token = secrets.token_urlsafe(32)
+    row = ApiToken(
+        user_id=user.id,
+        token_hash=_token_hash(token),
+        created_at=now,
+        expires_at=now + timedelta(hours=hours),
+    )
+    session.add(row)
+    session.flush()
+    return token, row
+
+
+def user_for_token(session: Session, token: str, now: datetime) -> User | None:
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(token)))
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        return None
+    return row.user if row.user.active else None
+
+
+def revoke_tokens(session: Session, user: User, now: datetime) -> None:
+    for row in session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ):
+        row.revoked_at = now

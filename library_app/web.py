@@ -1,0 +1,131 @@
+"""Shared view helpers: time, JSON errors, error pages, template globals."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app, jsonify, render_template, request
+from flask_login import current_user
+from werkzeug.exceptions import HTTPException
+
+from .domain.errors import RuleBroken
+from .domain.text import mask_phone
+
+ERROR_MESSAGES = {
+    400: "请求无效，请检查输入后重试。",
+    401: "请先登录。",
+    403: "您没有权限访问这个页面或执行此操作。",
+    404: "找不到这个页面或记录。",
+    405: "不支持这种请求方式。",
+    409: "数据冲突，请刷新后重试。",
+    413: "上传的文件太大了。",
+    422: "输入有误，请检查后重试。",
+    429: "尝试次数过多，请稍后再试。",
+    500: "系统出错了，请稍后再试；如果一直出现，请联系管理员。",
+    503: "服务暂时不可用，请稍后再试。",
+}
+ERROR_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 413: "too_large", 422: "invalid",
+    429: "too_many_requests", 500: "server_error", 503: "unavailable",
+}
+
+
+def utcnow() -> datetime:
+    """The request's 'now'. Tests may pin it with app.config['FIXED_NOW']."""
+    fixed = current_app.config.get("FIXED_NOW")
+    return fixed if fixed is not None else datetime.now(UTC)
+
+
+def org_tz() -> ZoneInfo:
+    return ZoneInfo(current_app.config["TIMEZONE"])
+
+
+def local(dt: datetime | None) -> datetime | None:
+    return dt.astimezone(org_tz()) if dt is not None else None
+
+
+def json_error(status: int, code: str | None = None, message: str | None = None, **extra: Any):  # type: ignore[no-untyped-def]
+    body: dict[str, Any] = {
+        "code": code or ERROR_CODES.get(status, "error"),
+        "message": message or ERROR_MESSAGES.get(status, "请求失败。"),
+    }
+    body.update(extra)
+    return jsonify({"error": body}), status
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or (
+        request.accept_mimetypes.best == "application/json"
+    )
+
+
+def register_errorhandlers(app: Flask) -> None:
+    @app.errorhandler(RuleBroken)
+    def rule_broken(exc: RuleBroken):  # type: ignore[no-untyped-def]
+        if wants_json():
+            return json_error(exc.status, exc.code, exc.message)
+        return render_template("errors/error.html", status=exc.status, message=exc.message), exc.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+        status = exc.code or 500
+        if status < 400:
+            return exc
+        message = ERROR_MESSAGES.get(status) or "请求失败。"
+        if wants_json():
+            response = json_error(status, message=message)
+            if status == 401:
+                response[0].headers["WWW-Authenticate"] = "Bearer"
+            return response
+        return render_template("errors/error.html", status=status, message=message), status
+
+    @app.errorhandler(Exception)
+    def server_error(exc: Exception):  # type: ignore[no-untyped-def]
+        app.logger.exception("unhandled error on %s %s", request.method, request.path)
+        if wants_json():
+            return json_error(500)
+        return render_template("errors/error.html", status=500, message=ERROR_MESSAGES[500]), 500
+
+
+# Navigation per role: (endpoint, label, roles). Items whose endpoint is not registered are hidden.
+NAV: list[tuple[str, str, tuple[str, ...]]] = [
+    ("circulation.scan", "扫码借还", ("admin", "librarian", "story_mother")),
+    ("borrowers.index", "小读者", ("admin", "librarian", "story_mother")),
+    ("catalog.titles", "书目", ("admin", "librarian")),
+    ("circulation.loans", "借阅记录", ("admin", "librarian")),
+    ("circulation.review", "待复核", ("admin", "librarian")),
+    ("reports.year", "年度借阅", ("admin", "librarian", "viewer")),
+    ("reports.month", "月度报告", ("admin", "librarian", "viewer")),
+    ("points.index", "阅读点", ("admin", "librarian")),
+    ("admin.users", "用户", ("admin",)),
+    ("admin.settings", "设置", ("admin",)),
+]
+ROLE_NAMES = {"admin": "管理员", "librarian": "图书管理员", "story_mother": "故事妈妈", "viewer": "查看者"}
+
+
+def nav_items() -> list[tuple[str, str]]:
+    if not current_user.is_authenticated:
+        return []
+    return [
+        (endpoint, label)
+        for endpoint, label, allowed in NAV
+        if current_user.role in allowed and endpoint in current_app.view_functions
+    ]
+
+
+def format_local(dt: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    value = local(dt)
+    return value.strftime(fmt) if value is not None else ""
+
+
+def init_templates(app: Flask) -> None:
+    app.jinja_env.globals.update(nav_items=nav_items, ROLE_NAMES=ROLE_NAMES)
+    app.jinja_env.filters["localtime"] = format_local
+    app.jinja_env.filters["mask_phone"] = mask_phone
+
+    @app.context_processor
+    def inject() -> dict[str, Any]:
+        return {"org_name": app.config["ORG_NAME"]}

@@ -1,0 +1,138 @@
+"""Browser tests: Debian's Chromium driven by Playwright, against the app on a live server.
+
+See shared/spec/e2e.md. Chromium missing: skipped on a newcomer's machine, a failure in CI.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import missing
+
+CHROMIUM = os.environ.get("LIBRARY_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic", "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="session")
+def playwright_instance() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        missing(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing("playwright is not installed (pip install -e '.[test]')")
+    with sync_playwright() as p:
+        yield p
+
+
+@pytest.fixture
+def launch(playwright_instance: Any) -> Iterator[Callable[..., Any]]:
+    """launch(video=None) → a Chromium browser; ``video`` is a .y4m file shown as the camera."""
+    browsers: list[Any] = []
+
+    def _launch(video: Path | None = None) -> Any:
+        args = list(FLAGS)
+        if video is not None:
+            args.append(f"--use-file-for-fake-video-capture={Path(video).resolve()}")
+        browser = playwright_instance.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
+        browsers.append(browser)
+        return browser
+
+    yield _launch
+    for b in browsers:
+        b.close()
+
+
+@pytest.fixture
+def browser(launch: Callable[..., Any]) -> Any:
+    return launch()
+
+
+@pytest.fixture
+def phone(browser: Any) -> Iterator[Any]:
+    """A page the size of a phone (390×844), Chinese locale."""
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN",
+                                  device_scale_factor=2, is_mobile=True, has_touch=True)
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def desktop(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
+    page = context.new_page()
+    yield page
+    context.close()
+
+
+def screenshot(page: Any, name: str) -> Path:
+    """Save a screenshot under test-artifacts/ (git-ignored) for people to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def login(page: Any, base_url: str, username: str, password: str) -> None:
+    page.goto(base_url + "/login")
+    page.fill("input[name=username]", username)
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+
+
+def make_y4m(qr_text: str, path: Path, size: int = 260) -> Path:
+    """A one-frame Y4M video of a QR code on white, for Chromium's fake camera (e2e.md)."""
+    import qrcode
+    from PIL import Image
+
+    img = qrcode.make(qr_text, border=2).convert("RGB").resize((size, size), Image.NEAREST)
+    frame = Image.new("RGB", (640, 480), "white")
+    frame.paste(img, ((640 - size) // 2, (480 - size) // 2))
+    y, cb, cr = frame.convert("YCbCr").split()
+    with open(path, "wb") as f:
+        f.write(b"YUV4MPEG2 W640 H480 F30:1 Ip A1:1 C420jpeg\n")
+        f.write(b"FRAME\n")
+        f.write(y.tobytes())
+        f.write(cb.resize((320, 240)).tobytes())
+        f.write(cr.resize((320, 240)).tobytes())
+    return path
+
+
+E2E_BACKENDS = [b for b in os.environ.get("LIBRARY_E2E_DATABASES", "sqlite").split(",") if b]
+
+
+@pytest.fixture(params=E2E_BACKENDS)
+def db_url(request: pytest.FixtureRequest, db_templates: Any, tmp_path: Path) -> str:
+    """Browser tests run on SQLite by default (the database layer runs on both in integration
+    tests); LIBRARY_E2E_DATABASES=sqlite,postgresql runs them on both."""
+    import shutil
+
+    from sqlalchemy import create_engine, text
+
+    from library_app.models import Base
+
+    if request.param == "sqlite":
+        path = tmp_path / "library.sqlite3"
+        shutil.copyfile(db_templates.sqlite(), path)
+        return "sqlite:///" + str(path)
+    url = db_templates.postgres()
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url

@@ -1,0 +1,94 @@
+import sqlite3
+
+import pytest
+from sqlalchemy import create_engine, inspect, select
+
+from library_app.db import session_factory, upgrade
+from library_app.models import Base, User
+
+
+def test_create_user_then_login_token(runner, app, client):
+    r = runner.invoke(args=["create-user", "boss", "--role", "admin", "--password", "long-enough-1"])
+    assert r.exit_code == 0, r.output
+    assert "已创建用户 boss" in r.output
+    tok = client.post("/api/v1/auth/token", json={"username": "boss", "password": "long-enough-1"})
+    assert tok.status_code == 200 and tok.get_json()["user"]["role"] == "admin"
+
+
+def test_create_user_refuses_short_password_and_unknown_point(runner):
+    r = runner.invoke(args=["create-user", "x", "--role", "admin", "--password", "short"])
+    assert r.exit_code != 0 and "至少需要 8 个字符" in r.output
+    r = runner.invoke(args=["create-user", "m", "--role", "story_mother", "--password", "long-enough-1", "--point", "P99"])
+    assert r.exit_code != 0 and "P99" in r.output
+
+
+def test_create_story_mother_with_points(runner, make, app):
+    make.point("P01")
+    r = runner.invoke(args=["create-user", "mama", "--role", "story_mother", "--password", "long-enough-1", "--point", "p01"])
+    assert r.exit_code == 0, r.output
+    with app.app_context(), session_factory()() as db:
+        user = db.scalar(select(User).where(User.username == "mama"))
+        assert user.point_codes() == ["P01"]
+
+
+def test_init_db_is_safe_to_run_again(runner, app):
+    assert runner.invoke(args=["init-db"]).exit_code == 0
+    r = runner.invoke(args=["init-db"])
+    assert r.exit_code == 0 and "数据库已就绪" in r.output
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_backup_is_a_consistent_copy(runner, make, app, tmp_path):
+    make.point("P07", "备份测试点")
+    dest = tmp_path / "backup.sqlite3"
+    r = runner.invoke(args=["backup", str(dest)])
+    assert r.exit_code == 0, r.output
+    con = sqlite3.connect(dest)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert con.execute("SELECT name FROM points").fetchall() == [("备份测试点",)]
+    con.close()
+
+
+def test_migrations_build_the_models_schema_from_empty(db_url):
+    """The migrated schema matches the models: no drift between Alembic and the code."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    engine = create_engine(db_url)
+    with engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        names = set(inspect(conn).get_table_names())
+    engine.dispose()
+    assert diff == []
+    assert set(Base.metadata.tables) <= names
+
+
+def test_upgrade_from_empty_on_a_new_sqlite_file(tmp_path):
+    url = "sqlite:///" + str(tmp_path / "new.sqlite3")
+    upgrade(url)
+    upgrade(url)  # again: nothing to do
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        indexes = {i["name"] for i in inspect(conn).get_indexes("loans")}
+    engine.dispose()
+    assert "uq_loans_one_open_per_copy" in indexes
+
+
+def test_one_open_loan_per_copy_is_enforced_by_the_database(make, app):
+    from sqlalchemy.exc import IntegrityError
+
+    copy = make.copy()
+    a, b = make.borrower("甲"), make.borrower("乙")
+    make.loan(copy, a)
+    with pytest.raises(IntegrityError):
+        make.loan(copy, b)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_sqlite_connections_have_the_promised_pragmas(app):
+    with app.app_context():
+        from library_app.db import get_engine
+        with get_engine().connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
