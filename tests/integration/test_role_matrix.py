@@ -15,7 +15,7 @@ PUBLIC = {
     "static", "main.index", "main.healthz", "main.set_language", "auth.login", "auth.setup",
     "api.token",
     # offline scan screen shell: manifest, service worker and icons carry no personal data
-    "circulation.manifest", "circulation.service_worker",
+    "offline.manifest", "offline.service_worker",
 }
 
 SAMPLE_ARGS = {"int": 1, "default": "X1", "path": "B0000018", "string": "X1"}
