@@ -122,7 +122,9 @@ def format_local(dt: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
 
 
 def init_templates(app: Flask) -> None:
-    app.jinja_env.globals.update(nav_items=nav_items, ROLE_NAMES=ROLE_NAMES)
+    from flask_babel import get_locale
+
+    app.jinja_env.globals.update(nav_items=nav_items, ROLE_NAMES=ROLE_NAMES, get_locale=get_locale)
     app.jinja_env.filters["localtime"] = format_local
     app.jinja_env.filters["mask_phone"] = mask_phone
 

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 
 class LoginForm(FlaskForm):
-    username = StringField("用户名", validators=[DataRequired("请填写用户名。")])
-    password = PasswordField("密码", validators=[DataRequired("请填写密码。")])
+    username = StringField(_l("用户名"), validators=[DataRequired(_l("请填写用户名。"))])
+    password = PasswordField(_l("密码"), validators=[DataRequired(_l("请填写密码。"))])
 
 
 class SetupForm(FlaskForm):

@@ -3,6 +3,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext
 from flask_login import current_user, login_user, logout_user
 
 from library_app.access import ALL_ROLES, public, roles
@@ -58,7 +59,7 @@ def login():  # type: ignore[no-untyped-def]
             audit.record(db, user, utcnow(), "auth.login", "user", user.id, ip=request.remote_addr or "")
             commit()
             return redirect(safe_next(request.args.get("next")) or url_for("main.home"))
-        flash("用户名或密码不正确。", "error")
+        flash(gettext("用户名或密码不正确。"), "error")
     return render_template("auth/login.html", form=form)
 
 
