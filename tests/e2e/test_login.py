@@ -13,8 +13,8 @@ def test_admin_logs_in_through_the_real_login_page(app, make, live_server, phone
     assert phone.url.endswith("/home")
     assert "你好，boss" in phone.locator("h1").inner_text()
     phone.click("summary")  # the phone menu
-    assert phone.locator("nav.nav").get_by_text("阅读点").is_visible()
-    assert phone.locator("nav.nav").get_by_text("用户").is_visible()
+    assert phone.locator("details.menu nav").get_by_text("阅读点").is_visible()
+    assert phone.locator("details.menu nav").get_by_text("用户").is_visible()
     screenshot(phone, "home-admin-phone")
 
 
