@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, SelectField, SelectMultipleField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 ROLE_CHOICES = [
-    ("story_mother", "故事妈妈"), ("librarian", "图书管理员"), ("viewer", "查看者（仅统计）"),
-    ("admin", "管理员"),
+    SelectChoice("story_mother", "故事妈妈"), SelectChoice("librarian", "图书管理员"),
+    SelectChoice("viewer", "查看者（仅统计）"), SelectChoice("admin", "管理员"),
 ]
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
 
 from library_app.access import roles
 from library_app.db import commit, get_session
@@ -26,7 +27,9 @@ def users():  # type: ignore[no-untyped-def]
 
 def _form(user: User | None) -> UserForm:
     form = UserForm(obj=user)
-    form.points.choices = [(p.code, f"{p.code} {p.name}") for p in points_service.list_points(get_session())]
+    form.points.choices = [
+        SelectChoice(p.code, f"{p.code} {p.name}") for p in points_service.list_points(get_session())
+    ]
     return form
 
 
