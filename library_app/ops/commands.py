@@ -43,7 +43,7 @@ def restore_command(backup_file: Path, yes: bool, no_keep: bool) -> None:
     """Replace the current database with a backup made by `backup` (stop the app first)."""
     url = current_app.config["DATABASE_URL"]
     kind = backup_kind(backup_file)
-    if kind == "sqlite":
+    if kind == "sqlite" and url.startswith("sqlite"):
         try:
             counts = check_sqlite_backup(backup_file)
         except RestoreError as exc:
@@ -81,7 +81,12 @@ def backup_rotate_command(folder: Path, keep: int) -> None:
     url = current_app.config["DATABASE_URL"]
     ext = "sqlite3" if url.startswith("sqlite") else "pgdump"
     folder.mkdir(parents=True, exist_ok=True)
-    dest = folder / f"{BACKUP_PREFIX}{datetime.now().strftime('%Y%m%d-%H%M%S')}.{ext}"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    dest = folder / f"{BACKUP_PREFIX}{stamp}.{ext}"
+    n = 1
+    while dest.exists():  # two runs in the same second keep both files
+        n += 1
+        dest = folder / f"{BACKUP_PREFIX}{stamp}-{n}.{ext}"
     try:
         backup(url, dest)
     except (OSError, sqlite3.Error, RuntimeError) as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, Table, func, inspect, insert, select, text
+from sqlalchemy import Integer, Table, func, insert, inspect, select, text
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from library_app.db import make_engine, upgrade

@@ -130,7 +130,7 @@ def restore(backup_file: Path, url: str, keep_current: bool = True) -> Path | No
 
 def rotate(folder: Path, prefix: str, keep: int) -> list[Path]:
     """Delete all but the newest ``keep`` backups named ``prefix*`` in ``folder``."""
-    files = sorted(folder.glob(prefix + "*"), key=lambda p: p.name, reverse=True)
+    files = sorted(folder.glob(prefix + "*"), key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
     old = [p for p in files if not p.name.endswith(".part")][keep:]
     for path in old:
         path.unlink()
