@@ -14,6 +14,7 @@
 //       state: "idle" | "syncing" | "offline" | "waiting" (retry later) | "signin" (login expired)
 //              | "forbidden"
 //   outbox.list({limit}) -> recent records {id, event, by, state: "pending"|"done", result, ...}
+//   outbox.syncIfPending() -> sync() when something of hers waits (cheap on every page load)
 //   outbox.sync({everyone: true}) also sends events recorded by another account on this phone.
 //
 // Every event is written to IndexedDB (durable commit) before anything is sent, so a reload, a
@@ -148,6 +149,7 @@ class Outbox {
       pending: () => this.pending(),
       onChange: (callback) => { this.listeners.push(callback); },
       sync: (options) => this.sync(options),
+      syncIfPending: () => this.syncIfPending(),
       status: () => this.status(),
       list: (options) => this.list(options),
     };
