@@ -1,5 +1,91 @@
-"""API routes for the circulation area (see shared/spec/api.md)."""
+"""Circulation API: one endpoint for online scans and offline syncs (shared/spec/api.md).
+
+``POST /circulation/events`` is the busiest request of the app. The signed-in user is loaded
+in a read session (a URL value preprocessor runs before the access hook), so the only
+transaction that takes the write lock is the short one that applies the events.
+"""
 
 from __future__ import annotations
 
-from . import bp  # noqa: F401
+from typing import Any
+
+from flask import current_app, g, jsonify, request
+from flask_login import current_user
+
+from library_app.access import CIRCULATION, roles
+from library_app.circulation.txn import write_session
+from library_app.db import commit, get_session, session_factory
+from library_app.domain.codes import parse_code
+from library_app.domain.events import MAX_BATCH
+from library_app.services import circulation as service
+from library_app.services.errors import Invalid
+from library_app.services.settings import get_settings
+from library_app.web import json_error, utcnow
+
+from . import bp
+from .util import json_body
+
+READ_SESSION_ENDPOINTS = {"api.circulation_events"}
+
+
+@bp.url_value_preprocessor
+def _read_session_for_hot_path(endpoint: str | None, _values: dict[str, Any] | None) -> None:
+    if endpoint in READ_SESSION_ENDPOINTS and "db_session" not in g:
+        g.db_session = session_factory(write=False)()
+
+
+@bp.post("/circulation/events")
+@roles(*CIRCULATION)
+def circulation_events():  # type: ignore[no-untyped-def]
+    data = json_body()
+    events = data.get("events")
+    if not isinstance(events, list) or not events:
+        raise Invalid("请求需要 events 列表，至少一个事件。")
+    if len(events) > MAX_BATCH:
+        raise Invalid(f"一次最多发送 {MAX_BATCH} 个事件，请分批同步。")
+    actor = current_user._get_current_object()  # type: ignore[attr-defined]
+    now = utcnow()
+    reader = get_session()
+    settings = get_settings(reader, current_app.config)
+    reader.commit()  # end the read transaction before queuing for the write lock
+    with write_session() as db:
+        outcome = service.apply_events(db, actor, now, events, settings, ip=request.remote_addr or "")
+        db.commit()
+    if outcome.reused_ids:
+        # Same id, different payload (trust.md): 422. The other events were applied and their
+        # results are here too, so a client never loses them.
+        response, status = json_error(
+            422, "event_id_reused",
+            "有事件编号被重复用于不同的内容，这些事件已被拒绝；其他事件已处理。", ids=outcome.reused_ids)
+        body = response.get_json()
+        body["results"] = outcome.results
+        return jsonify(body), status
+    return jsonify(results=outcome.results)
+
+
+@bp.post("/circulation/undo")
+@roles(*CIRCULATION)
+def circulation_undo():  # type: ignore[no-untyped-def]
+    data = json_body()
+    db = get_session()
+    settings = get_settings(db, current_app.config)
+    result = service.undo_event(db, current_user, utcnow(), str(data.get("event_id") or ""), settings,
+                                ip=request.remote_addr or "")
+    commit()
+    return jsonify(result)
+
+
+@bp.get("/circulation/cards/<code>")
+@roles(*CIRCULATION)
+def circulation_card(code: str):  # type: ignore[no-untyped-def]
+    db = get_session()
+    parsed = parse_code(code, expect="card")
+    return jsonify(service.card_summary(db, utcnow(), parsed.code, get_settings(db, current_app.config)))
+
+
+@bp.get("/circulation/copies/<code>")
+@roles(*CIRCULATION)
+def circulation_copy(code: str):  # type: ignore[no-untyped-def]
+    db = get_session()
+    parsed = parse_code(code, expect="copy")
+    return jsonify(service.copy_summary(db, utcnow(), parsed.code, get_settings(db, current_app.config)))

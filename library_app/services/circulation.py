@@ -1,0 +1,744 @@
+"""Circulation: loans, returns, renewals and undo, from scans online and offline syncs.
+
+``apply_events`` is the hot path behind ``POST /api/v1/circulation/events``: a batch of client
+events, each applied once (its UUID is stored in ``circulation_events`` in the same
+transaction as its effect), in the order they happened. It reads only the columns it needs
+with Core statements (no ORM objects, no lazy loads) and flushes nothing it does not write.
+
+Concurrency: on SQLite the caller runs the batch in one ``BEGIN IMMEDIATE`` transaction, so
+writers are serialised. On PostgreSQL the copy row is locked ``FOR UPDATE`` and each event runs
+in a savepoint: a concurrent insert that still hits the one-open-loan-per-copy index (or the
+unique event id) rolls back that savepoint and the event is decided again on fresh data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from library_app.domain import events as ev_rules
+from library_app.domain import loans as rules_mod
+from library_app.domain.errors import RuleBroken
+from library_app.domain.events import Event
+from library_app.domain.loans import (
+    REVIEW_REASONS,
+    CardState,
+    CopyState,
+    LoanRules,
+    OpenLoan,
+    date_in_words,
+    due_in_words,
+)
+from library_app.domain.settings import LibrarySettings
+from library_app.models import (
+    AuditLog,
+    Borrower,
+    Card,
+    CirculationEvent,
+    Copy,
+    Loan,
+    Point,
+    ReviewItem,
+    Title,
+    User,
+    user_points,
+)
+
+RETRIES = 3
+
+
+@dataclass
+class BatchOutcome:
+    results: list[dict[str, Any]]
+    reused_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CopyRow:
+    id: int
+    code: str
+    status: str
+    title_id: int
+    title: str
+    created_at: datetime
+    current_point_id: int
+
+    def state(self) -> CopyState:
+        return CopyState(code=self.code, status=self.status, title=self.title)
+
+
+@dataclass(frozen=True)
+class CardRow:
+    id: int
+    code: str
+    status: str
+    bound_at: datetime | None
+    borrower_id: int | None
+    borrower_name: str
+    borrower_status: str
+    open_count: int
+
+    def state(self) -> CardState:
+        return CardState(code=self.code, status=self.status, borrower_id=self.borrower_id,
+                         borrower_status=self.borrower_status, borrower_name=self.borrower_name)
+
+
+class _Batch:
+    """What one request's events share: actor, time, rules, and small caches."""
+
+    def __init__(self, session: Session, actor: User, now: datetime, settings: LibrarySettings,
+                 ip: str = "") -> None:
+        self.session = session
+        self.actor_id = actor.id
+        self.role = actor.role
+        self.now = now
+        self.rules = LoanRules.from_settings(settings)
+        self.tz = self.rules.tz
+        self.ip = ip
+        self.pg = session.get_bind().dialect.name == "postgresql"
+        self._points: dict[str, tuple[int, bool, bool] | None] = {}
+
+    # ---- reads
+    def point(self, code: str) -> tuple[int, bool, bool] | None:
+        """(id, active, mine) for a point code, cached for the batch."""
+        if code not in self._points:
+            mine = select(user_points.c.point_id).where(
+                user_points.c.user_id == self.actor_id, user_points.c.point_id == Point.id
+            ).exists()
+            row = self.session.execute(
+                select(Point.id, Point.active, mine).where(Point.code == code)
+            ).first()
+            self._points[code] = (row[0], bool(row[1]), bool(row[2])) if row else None
+        return self._points[code]
+
+    def copy(self, code: str) -> CopyRow | None:
+        if self.pg:  # serialise events on one copy; a fresh snapshot follows the lock
+            self.session.execute(select(Copy.id).where(Copy.code == code).with_for_update())
+        row = self.session.execute(
+            select(Copy.id, Copy.code, Copy.status, Copy.title_id, Title.title, Copy.created_at,
+                   Copy.current_point_id)
+            .join(Title, Title.id == Copy.title_id).where(Copy.code == code)
+        ).first()
+        return CopyRow(*row) if row else None
+
+    def open_loan(self, copy_id: int) -> OpenLoan | None:
+        row = self.session.execute(
+            select(Loan.id, Loan.borrower_id, Loan.lent_at, Loan.due_at, Loan.renewals, Loan.point_id,
+                   Borrower.name)
+            .outerjoin(Borrower, Borrower.id == Loan.borrower_id)
+            .where(Loan.copy_id == copy_id, Loan.returned_at.is_(None))
+        ).first()
+        if row is None:
+            return None
+        return OpenLoan(id=row[0], borrower_id=row[1], lent_at=row[2], due_at=row[3], renewals=row[4],
+                        point_id=row[5], borrower_name=row[6] or "")
+
+    def card(self, code: str) -> CardRow | None:
+        open_count = (
+            select(func.count(Loan.id))
+            .where(Loan.borrower_id == Card.borrower_id, Loan.returned_at.is_(None))
+            .scalar_subquery()
+        )
+        row = self.session.execute(
+            select(Card.id, Card.code, Card.status, Card.bound_at, Card.borrower_id, Borrower.name,
+                   Borrower.status, open_count)
+            .outerjoin(Borrower, Borrower.id == Card.borrower_id).where(Card.code == code)
+        ).first()
+        if row is None:
+            return None
+        return CardRow(row[0], row[1], row[2], row[3], row[4], row[5] or "", row[6] or "active",
+                       int(row[7] or 0))
+
+    # ---- writes
+    def audit(self, action: str, target_id: object, point_id: int | None, **details: Any) -> None:
+        self.session.execute(insert(AuditLog).values(
+            at=self.now, actor_id=self.actor_id, action=action, target_type="loan",
+            target_id=str(target_id), point_id=point_id, ip=self.ip, details=details,
+        ))
+
+    def store(self, event: Event | None, *, event_id: str, status: str, code: str, message: str,
+              point_id: int | None = None, loan_id: int | None = None, raw: dict[str, Any] | None = None,
+              payload_hash: str = "") -> None:
+        values: dict[str, Any] = {
+            "event_id": event_id, "status": status, "code": code, "message": message,
+            "point_id": point_id, "loan_id": loan_id, "actor_id": self.actor_id,
+            "received_at": self.now,
+        }
+        if event is not None:
+            values.update(type=event.type, payload_hash=event.payload_hash, copy_code=event.copy,
+                          card_code=event.card or "", occurred_at=event.at)
+        else:
+            raw = raw or {}
+            values.update(type=str(raw.get("type") or "")[:8], payload_hash=payload_hash,
+                          copy_code=str(raw.get("copy") or "")[:64],
+                          card_code=str(raw.get("card") or "")[:64], occurred_at=self.now)
+        self.session.execute(insert(CirculationEvent).values(**values))
+
+    def review(self, event: Event, reasons: list[str], loan_id: int | None, point_id: int,
+               **details: Any) -> str:
+        message = "；".join(REVIEW_REASONS.get(r, r) for r in reasons)
+        self.session.execute(insert(ReviewItem).values(
+            event_id=event.id, loan_id=loan_id, point_id=point_id, reason=reasons[0][:32],
+            message=message, created_at=self.now,
+            details={"reasons": reasons, "type": event.type, "copy": event.copy, "card": event.card,
+                     "device_at": event.at.isoformat(), "received_at": self.now.isoformat(), **details},
+        ))
+        return message
+
+
+def _result(event_id: str, status: str, code: str, message: str,
+            loan: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    return {"id": event_id, "status": status, "code": code, "message": message, "loan": loan, **extra}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _loan_json(b: _Batch, *, loan_id: int, copy: CopyRow, borrower: str, card: str | None,
+               point: str, lent_at: datetime, due_at: datetime | None, renewals: int = 0,
+               returned_at: datetime | None = None) -> dict[str, Any]:
+    return {
+        "id": loan_id, "copy": copy.code, "title": copy.title,
+        "borrower": {"name": borrower, "card": card}, "point": point,
+        "lent_at": _iso(lent_at), "due_at": _iso(due_at),
+        "due_text": due_in_words(due_at, b.now, b.tz) if returned_at is None else "",
+        "renewals": renewals, "returned_at": _iso(returned_at),
+    }
+
+
+# ---------------------------------------------------------------- the batch
+
+def apply_events(session: Session, actor: User, now: datetime, raw_events: list[Any],
+                 settings: LibrarySettings, ip: str = "") -> BatchOutcome:
+    """Apply a batch of client events; one result per event, in the order sent.
+
+    Flushes (executes) but never commits: the caller commits once.
+    """
+    b = _Batch(session, actor, now, settings, ip)
+    results: list[dict[str, Any] | None] = [None] * len(raw_events)
+    outcome = BatchOutcome(results=[])
+    ids: dict[int, str] = {}
+    for i, raw in enumerate(raw_events):
+        try:
+            ids[i] = ev_rules.event_id(raw)
+        except RuleBroken as exc:
+            results[i] = _result(str(raw.get("id") if isinstance(raw, dict) else ""), "rejected",
+                                 exc.code, exc.message)
+    known = _known_events(b, list(set(ids.values())))
+    seen: dict[str, str] = {}
+    todo: list[tuple[int, Event]] = []
+    for i, eid in ids.items():
+        raw = raw_events[i]
+        digest = ev_rules.payload_hash(raw)
+        previous = known.get(eid)
+        earlier_hash = previous["payload_hash"] if previous else seen.get(eid)
+        if earlier_hash is not None:
+            if earlier_hash != digest:
+                results[i] = _reused(eid, outcome)
+            elif previous:
+                results[i] = _duplicate(b, eid, previous)
+            else:
+                results[i] = _result(eid, "duplicate", "duplicate", "这次扫描已经记录过了。")
+            continue
+        seen[eid] = digest
+        try:
+            todo.append((i, ev_rules.parse_event(raw, b.tz)))
+        except RuleBroken as exc:
+            b.store(None, event_id=eid, status="rejected", code=exc.code, message=exc.message,
+                    raw=raw, payload_hash=digest)
+            results[i] = _result(eid, "rejected", exc.code, exc.message)
+    for i, event in ev_rules.apply_order(todo):
+        results[i] = _apply_with_retry(b, event)
+    outcome.results = [r for r in results if r is not None]
+    return outcome
+
+
+def _reused(eid: str, outcome: BatchOutcome) -> dict[str, Any]:
+    outcome.reused_ids.append(eid)
+    err = ev_rules.EventIdReused()
+    return _result(eid, "rejected", err.code, err.message)
+
+
+def _known_events(b: _Batch, ids: list[str]) -> dict[str, dict[str, Any]]:
+    if not ids:
+        return {}
+    rows = b.session.execute(
+        select(CirculationEvent.event_id, CirculationEvent.payload_hash, CirculationEvent.status,
+               CirculationEvent.code, CirculationEvent.message, CirculationEvent.loan_id)
+        .where(CirculationEvent.event_id.in_(ids))
+    ).all()
+    return {r[0]: {"payload_hash": r[1], "status": r[2], "code": r[3], "message": r[4], "loan_id": r[5]}
+            for r in rows}
+
+
+def _duplicate(b: _Batch, eid: str, previous: dict[str, Any]) -> dict[str, Any]:
+    """The same event again: nothing changes; say what happened the first time."""
+    return _result(eid, "duplicate", previous["code"] or "duplicate",
+                   previous["message"] or "这次扫描已经记录过了。", None,
+                   original_status=previous["status"])
+
+
+def _apply_with_retry(b: _Batch, event: Event) -> dict[str, Any]:
+    if not b.pg:
+        return _apply(b, event)
+    for attempt in range(RETRIES):
+        savepoint = b.session.begin_nested()
+        try:
+            result = _apply(b, event)
+            savepoint.commit()
+            return result
+        except IntegrityError:
+            # Another request won a race (same copy or same event id): decide again on what it wrote.
+            savepoint.rollback()
+            known = _known_events(b, [event.id])
+            if event.id in known:
+                if known[event.id]["payload_hash"] != event.payload_hash:
+                    err = ev_rules.EventIdReused()
+                    return _result(event.id, "rejected", err.code, err.message)
+                return _duplicate(b, event.id, known[event.id])
+            if attempt == RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _apply(b: _Batch, event: Event) -> dict[str, Any]:
+    point = b.point(event.point)
+    try:
+        rules_mod.check_point(role=b.role, point_id=point[0] if point else None,
+                              point_active=point[1] if point else False,
+                              my_point_ids=frozenset({point[0]}) if point and point[2] else frozenset(),
+                              point_code=event.point)
+    except RuleBroken as exc:
+        b.store(event, event_id=event.id, status="rejected", code=exc.code, message=exc.message)
+        return _result(event.id, "rejected", exc.code, exc.message)
+    assert point is not None
+    point_id = point[0]
+    try:
+        if event.type == "loan":
+            return _loan(b, event, point_id)
+        if event.type == "return":
+            return _return(b, event, point_id)
+        return _renew(b, event, point_id)
+    except RuleBroken as exc:
+        b.store(event, event_id=event.id, status="rejected", code=exc.code, message=exc.message,
+                point_id=point_id)
+        return _result(event.id, "rejected", exc.code, exc.message)
+
+
+def _when(b: _Batch, event: Event, clock: str | None) -> tuple[datetime, bool]:
+    """The time to record and whether the event was offline.
+
+    Online, the server's clock is the truth (phones differ by minutes); offline, the
+    device's time is when it happened; a clock that cannot be right is replaced by the
+    time the server received the event (and the event goes to review).
+    """
+    offline = ev_rules.is_offline(event, b.now)
+    if clock is not None or not offline:
+        return b.now, offline
+    return event.at, offline
+
+
+def _finish(b: _Batch, event: Event, point_id: int, *, status: str, code: str, message: str,
+            loan_id: int | None, reasons: list[str], loan: dict[str, Any] | None,
+            **extra: Any) -> dict[str, Any]:
+    if reasons:
+        status = "review"
+        message += " 已交给图书管理员复核：" + b.review(event, reasons, loan_id, point_id) + "。"
+        code = code if code not in ("lent", "returned") else reasons[0]
+    b.store(event, event_id=event.id, status=status, code=code, message=message, point_id=point_id,
+            loan_id=loan_id)
+    return _result(event.id, status, code, message, loan, **extra)
+
+
+def _loan(b: _Batch, event: Event, point_id: int) -> dict[str, Any]:
+    assert event.card is not None
+    copy = b.copy(event.copy)
+    if copy is None:
+        raise rules_mod.UnknownCopy()
+    card = b.card(event.card)
+    if card is None:
+        raise rules_mod.UnknownCard()
+    clock = ev_rules.clock_problem(event.at, b.now, card_bound_at=card.bound_at,
+                                   copy_created_at=copy.created_at)
+    at, offline = _when(b, event, clock)
+    open_loan = b.open_loan(copy.id)
+    plan = rules_mod.plan_loan(copy=copy.state(), card=card.state(), open_loan=open_loan,
+                               open_count=card.open_count, at=at, point_id=point_id, rules=b.rules,
+                               offline=offline)
+    reasons = list(plan.review) + ([clock] if clock else [])
+    name = card.borrower_name
+    if plan.action == "already_lent":
+        assert open_loan is not None
+        message = f"《{copy.title}》已经借给了{name}，不用再借。"
+        loan = _loan_json(b, loan_id=open_loan.id, copy=copy, borrower=name, card=card.code,
+                          point=event.point, lent_at=open_loan.lent_at, due_at=open_loan.due_at,
+                          renewals=open_loan.renewals)
+        b.store(event, event_id=event.id, status="duplicate", code="already_lent", message=message,
+                point_id=point_id, loan_id=open_loan.id)
+        return _result(event.id, "duplicate", "already_lent", message, loan,
+                       borrower=_borrower_json(b, name, card.open_count))
+
+    s = b.session
+    if plan.action == "backdate":
+        assert open_loan is not None
+        ended = s.scalar(select(func.min(Loan.lent_at)).where(Loan.copy_id == copy.id, Loan.lent_at > at))
+        ended = ended or open_loan.lent_at
+        due = rules_mod.due_date(at, b.rules)
+        loan_id = s.execute(insert(Loan).values(
+            copy_id=copy.id, title_id=copy.title_id, borrower_id=card.borrower_id, card_id=card.id,
+            point_id=point_id, lent_by_id=b.actor_id, lent_at=at, due_at=due, returned_at=ended,
+            return_kind="implicit", event_id=event.id, source="scan",
+        ).returning(Loan.id)).scalar_one()
+        b.audit("circulation.loan", loan_id, point_id, event=event.id, copy=copy.code, card=card.code,
+                backdated=True)
+        message = (f"《{copy.title}》借给{name}的记录已补上；这本书后来又借给了{open_loan.borrower_name or '别人'}，"
+                   "所以这次借阅记为已结束。")
+        loan = _loan_json(b, loan_id=loan_id, copy=copy, borrower=name, card=card.code,
+                          point=event.point, lent_at=at, due_at=due, returned_at=ended)
+        return _finish(b, event, point_id, status="review", code="loan_before_later_loan",
+                       message=message, loan_id=loan_id, reasons=reasons, loan=loan)
+
+    code = "lent"
+    previous: dict[str, Any] | None = None
+    if plan.close_open:
+        assert open_loan is not None
+        s.execute(update(Loan).where(Loan.id == open_loan.id, Loan.returned_at.is_(None)).values(
+            returned_at=at, return_point_id=point_id, returned_by_id=b.actor_id,
+            return_kind="implicit", return_event_id=event.id))
+        b.audit("circulation.implicit_return", open_loan.id, point_id, event=event.id, copy=copy.code)
+        code = "implicit_return"
+        previous = {"id": open_loan.id, "borrower": {"name": open_loan.borrower_name}}
+    loan_id = s.execute(insert(Loan).values(
+        copy_id=copy.id, title_id=copy.title_id, borrower_id=card.borrower_id, card_id=card.id,
+        point_id=point_id, lent_by_id=b.actor_id, lent_at=at, due_at=plan.due_at, renewals=0,
+        event_id=event.id, source="scan", return_kind="", outcome="",
+    ).returning(Loan.id)).scalar_one()
+    s.execute(update(Copy).where(Copy.id == copy.id).values(status="on_loan", current_point_id=point_id))
+    b.audit("circulation.loan", loan_id, point_id, event=event.id, copy=copy.code, card=card.code)
+    words = due_in_words(plan.due_at, b.now, b.tz)
+    if previous is not None:
+        message = (f"《{copy.title}》原来借给了{previous['borrower']['name'] or '别人'}，已先为其归还，"
+                   f"现在借给{name}。应还日期：{words}。")
+    else:
+        message = f"《{copy.title}》已借给{name}。应还日期：{words}。"
+    if plan.found:
+        message += " 这本书原登记为遗失，现已找到。"
+    loan = _loan_json(b, loan_id=loan_id, copy=copy, borrower=name, card=card.code, point=event.point,
+                      lent_at=at, due_at=plan.due_at)
+    return _finish(b, event, point_id, status="applied", code=code, message=message, loan_id=loan_id,
+                   reasons=reasons, loan=loan, previous=previous,
+                   borrower=_borrower_json(b, name, card.open_count + 1))
+
+
+def _borrower_json(b: _Batch, name: str, open_count: int) -> dict[str, Any]:
+    return {"name": name, "open_loans": open_count, "limit": b.rules.loan_limit,
+            "remaining": rules_mod.remaining(open_count, b.rules)}
+
+
+def _return(b: _Batch, event: Event, point_id: int) -> dict[str, Any]:
+    copy = b.copy(event.copy)
+    if copy is None:
+        raise rules_mod.UnknownCopy()
+    clock = ev_rules.clock_problem(event.at, b.now, copy_created_at=copy.created_at)
+    at, _offline = _when(b, event, clock)
+    open_loan = b.open_loan(copy.id)
+    plan = rules_mod.plan_return(copy=copy.state(), open_loan=open_loan, at=at)
+    reasons = list(plan.review) + ([clock] if clock else [])
+    s = b.session
+    if plan.action == "not_on_loan":
+        s.execute(update(Copy).where(Copy.id == copy.id).values(
+            current_point_id=point_id, **({"status": "available"} if plan.set_available else {})))
+        message = f"《{copy.title}》没有借出，不用归还。要借出请先扫借阅证。"
+        if plan.found:
+            message = f"《{copy.title}》原登记为遗失，现已找到，已放回在架。"
+        if plan.set_available:
+            b.audit("circulation.return", "", point_id, event=event.id, copy=copy.code, not_on_loan=True)
+        return _finish(b, event, point_id, status="applied", code="not_on_loan", message=message,
+                       loan_id=None, reasons=reasons, loan=None)
+    assert open_loan is not None
+    if plan.action == "crosses_later_loan":
+        message = (f"《{copy.title}》在这次归还之后又借给了{open_loan.borrower_name or '别人'}，"
+                   "这次归还没有关闭那次借阅。")
+        loan = _loan_json(b, loan_id=open_loan.id, copy=copy, borrower=open_loan.borrower_name, card=None,
+                          point=event.point, lent_at=open_loan.lent_at, due_at=open_loan.due_at,
+                          renewals=open_loan.renewals)
+        return _finish(b, event, point_id, status="review", code="return_crosses_loan", message=message,
+                       loan_id=open_loan.id, reasons=reasons, loan=loan)
+    s.execute(update(Loan).where(Loan.id == open_loan.id, Loan.returned_at.is_(None)).values(
+        returned_at=at, return_point_id=point_id, returned_by_id=b.actor_id, return_kind="normal",
+        return_event_id=event.id))
+    s.execute(update(Copy).where(Copy.id == copy.id).values(status="available", current_point_id=point_id))
+    b.audit("circulation.return", open_loan.id, point_id, event=event.id, copy=copy.code)
+    late = rules_mod.days_overdue(open_loan.due_at, at, b.tz)
+    name = open_loan.borrower_name or "小读者"
+    message = f"《{copy.title}》已归还（{name}借的）。"
+    if late:
+        message += f" 逾期了 {late} 天。"
+    loan = _loan_json(b, loan_id=open_loan.id, copy=copy, borrower=name, card=None, point=event.point,
+                      lent_at=open_loan.lent_at, due_at=open_loan.due_at, renewals=open_loan.renewals,
+                      returned_at=at)
+    return _finish(b, event, point_id, status="applied", code="returned", message=message,
+                   loan_id=open_loan.id, reasons=reasons, loan=loan, days_overdue=late)
+
+
+def _renew(b: _Batch, event: Event, point_id: int) -> dict[str, Any]:
+    copy = b.copy(event.copy)
+    if copy is None:
+        raise rules_mod.UnknownCopy()
+    clock = ev_rules.clock_problem(event.at, b.now, copy_created_at=copy.created_at)
+    at, _offline = _when(b, event, clock)
+    open_loan = b.open_loan(copy.id)
+    plan = rules_mod.plan_renew(copy=copy.state(), open_loan=open_loan, at=at, rules=b.rules)
+    assert open_loan is not None
+    b.session.execute(update(Loan).where(Loan.id == open_loan.id).values(
+        due_at=plan.due_at, renewals=plan.renewals))
+    b.audit("circulation.renew", open_loan.id, point_id, event=event.id, copy=copy.code,
+            old_due=_iso(open_loan.due_at), new_due=_iso(plan.due_at))
+    message = f"《{copy.title}》已续借，新的应还日期：{due_in_words(plan.due_at, b.now, b.tz)}。"
+    loan = _loan_json(b, loan_id=open_loan.id, copy=copy, borrower=open_loan.borrower_name, card=None,
+                      point=event.point, lent_at=open_loan.lent_at, due_at=plan.due_at,
+                      renewals=plan.renewals)
+    return _finish(b, event, point_id, status="applied", code="renewed", message=message,
+                   loan_id=open_loan.id, reasons=[clock] if clock else [], loan=loan)
+
+
+# ---------------------------------------------------------------- undo
+
+def undo_event(session: Session, actor: User, now: datetime, event_id: str,
+               settings: LibrarySettings, ip: str = "") -> dict[str, Any]:
+    """Undo a loan or return (a story mother's own, within the undo window). Flushes only."""
+    from library_app.services.errors import NotFound
+
+    rules = LoanRules.from_settings(settings)
+    try:
+        eid = ev_rules.event_id({"id": event_id})
+    except RuleBroken as exc:
+        raise NotFound("找不到这次操作。") from exc
+    event = session.scalar(select(CirculationEvent).where(CirculationEvent.event_id == eid))
+    if event is None:
+        raise NotFound("找不到这次操作：它可能还在手机上等待同步。")
+    rules_mod.check_undo(event_type=event.type, event_status=event.status, event_actor_id=event.actor_id,
+                         received_at=event.received_at, undone_at=event.undone_at, actor_id=actor.id,
+                         role=actor.role, now=now, rules=rules)
+    if event.type == "loan":
+        message = _undo_loan(session, event, now)
+    else:
+        message = _undo_return(session, event, now)
+    event.undone_at = now
+    for item in session.scalars(select(ReviewItem).where(ReviewItem.event_id == eid,
+                                                         ReviewItem.resolved_at.is_(None))):
+        item.resolved_at = now
+        item.resolved_by_id = actor.id
+        item.resolution = "操作已撤销"
+    session.flush()
+    session.add(AuditLog(at=now, actor_id=actor.id, action="circulation.undo", target_type="loan",
+                         target_id=str(event.loan_id or ""), point_id=event.point_id, ip=ip,
+                         details={"event": eid, "type": event.type}))
+    session.flush()
+    return {"event_id": eid, "undone": True, "message": message}
+
+
+def _undo_loan(session: Session, event: CirculationEvent, now: datetime) -> str:
+    loan = session.get(Loan, event.loan_id) if event.loan_id else None
+    if loan is None or loan.event_id != event.event_id:
+        raise rules_mod.NothingToUndo("这次扫描没有产生新的借阅，不需要撤销。")
+    if loan.returned_at is not None or loan.undone_at is not None:
+        raise rules_mod.UndoBlocked()
+    copy = session.get(Copy, loan.copy_id) if loan.copy_id else None
+    loan.returned_at = now
+    loan.return_kind = "undo"
+    loan.undone_at = now
+    session.flush()  # close it before reopening the one it closed: one open loan per copy
+    previous = session.scalar(select(Loan).where(Loan.return_event_id == event.event_id,
+                                                 Loan.return_kind == "implicit"))
+    title = session.scalar(select(Title.title).where(Title.id == loan.title_id)) or ""
+    if previous is not None:
+        _reopen(previous)
+        session.flush()
+        if copy is not None:
+            copy.status = "on_loan"
+        return f"已撤销：《{title}》的这次借出不算数，原来的借阅已恢复。"
+    if copy is not None:
+        copy.status = "available"
+    return f"已撤销：《{title}》的这次借出不算数。"
+
+
+def _undo_return(session: Session, event: CirculationEvent, now: datetime) -> str:
+    loan = session.scalar(select(Loan).where(Loan.return_event_id == event.event_id,
+                                             Loan.return_kind == "normal"))
+    if loan is None:
+        raise rules_mod.NothingToUndo("这次归还没有关闭任何借阅，不需要撤销。")
+    if loan.copy_id is not None and session.scalar(
+        select(Loan.id).where(Loan.copy_id == loan.copy_id, Loan.returned_at.is_(None))
+    ):
+        raise rules_mod.UndoBlocked()
+    _reopen(loan)
+    session.flush()
+    copy = session.get(Copy, loan.copy_id) if loan.copy_id else None
+    if copy is not None:
+        copy.status = "on_loan"
+    title = session.scalar(select(Title.title).where(Title.id == loan.title_id)) or ""
+    return f"已撤销：《{title}》的归还不算数，仍在借出中。"
+
+
+def _reopen(loan: Loan) -> None:
+    loan.returned_at = None
+    loan.return_point_id = None
+    loan.returned_by_id = None
+    loan.return_kind = ""
+    loan.return_event_id = None
+
+
+# ---------------------------------------------------------------- look-ups for the scan screen
+
+def card_summary(session: Session, now: datetime, code: str, settings: LibrarySettings) -> dict[str, Any]:
+    """A card as the scan screen shows it: the child, open loans, how many more allowed.
+
+    Refusals that a lend would meet (revoked, unbound, suspended) come back in ``refusal``.
+    """
+    rules = LoanRules.from_settings(settings)
+    row = session.execute(
+        select(Card.code, Card.status, Borrower.id, Borrower.name, Borrower.status, Point.code)
+        .outerjoin(Borrower, Borrower.id == Card.borrower_id)
+        .outerjoin(Point, Point.id == Borrower.home_point_id)
+        .where(Card.code == code)
+    ).first()
+    if row is None:
+        raise rules_mod.UnknownCard()
+    card_code, status, borrower_id, name, borrower_status, home = row
+    refusal: dict[str, str] | None = None
+    try:
+        rules_mod.check_card(CardState(code=card_code, status=status, borrower_id=borrower_id,
+                                       borrower_status=borrower_status or "active", borrower_name=name or ""),
+                             rules_mod.Verdict(offline=False))
+    except RuleBroken as exc:
+        refusal = {"code": exc.code, "message": exc.message}
+    loans = open_loans_of(session, borrower_id, now, rules) if borrower_id else []
+    body: dict[str, Any] = {
+        "code": card_code, "status": status,
+        "borrower": ({"id": borrower_id, "name": name, "point": home, "status": borrower_status}
+                     if borrower_id else None),
+        "loans": loans, "open_loans": len(loans), "limit": rules.loan_limit,
+        "remaining": rules_mod.remaining(len(loans), rules), "refusal": refusal,
+    }
+    if refusal is None and len(loans) >= rules.loan_limit:
+        body["refusal"] = {"code": "limit_reached",
+                           "message": f"{name}已借 {len(loans)} 本，达到上限 {rules.loan_limit} 本：请先归还一本再借。"}
+    return body
+
+
+def open_loans_of(session: Session, borrower_id: int, now: datetime, rules: LoanRules) -> list[dict[str, Any]]:
+    rows = session.execute(
+        select(Loan.id, Copy.code, Title.title, Loan.lent_at, Loan.due_at, Loan.renewals)
+        .join(Copy, Copy.id == Loan.copy_id).join(Title, Title.id == Copy.title_id)
+        .where(Loan.borrower_id == borrower_id, Loan.returned_at.is_(None))
+        .order_by(Loan.lent_at)
+    ).all()
+    return [{
+        "id": r[0], "copy": r[1], "title": r[2], "lent_at": _iso(r[3]), "due_at": _iso(r[4]),
+        "due_text": due_in_words(r[4], now, rules.tz), "renewals": r[5],
+        "overdue": rules_mod.days_overdue(r[4], now, rules.tz),
+        "can_renew": r[5] < rules.max_renewals,
+    } for r in rows]
+
+
+def copy_summary(session: Session, now: datetime, code: str, settings: LibrarySettings) -> dict[str, Any]:
+    rules = LoanRules.from_settings(settings)
+    row = session.execute(
+        select(Copy.id, Copy.code, Copy.status, Title.title, Point.code)
+        .join(Title, Title.id == Copy.title_id).join(Point, Point.id == Copy.current_point_id)
+        .where(Copy.code == code)
+    ).first()
+    if row is None:
+        raise rules_mod.UnknownCopy()
+    loan = session.execute(
+        select(Loan.id, Borrower.name, Card.code, Loan.lent_at, Loan.due_at)
+        .outerjoin(Borrower, Borrower.id == Loan.borrower_id).outerjoin(Card, Card.id == Loan.card_id)
+        .where(Loan.copy_id == row[0], Loan.returned_at.is_(None))
+    ).first()
+    return {
+        "code": row[1], "status": row[2], "title": row[3], "point": row[4],
+        "loan": None if loan is None else {
+            "id": loan[0], "borrower": {"name": loan[1], "card": loan[2]}, "lent_at": _iso(loan[3]),
+            "due_at": _iso(loan[4]), "due_text": due_in_words(loan[4], now, rules.tz),
+        },
+    }
+
+
+# ---------------------------------------------------------------- librarian corrections
+
+def mark_loan_outcome(session: Session, actor: User, now: datetime, loan_id: int, outcome: str,
+                      ip: str = "") -> Loan:
+    """Close an open loan because its copy is lost (not back) or damaged (back, not lendable)."""
+    from library_app.services.errors import Invalid, NotFound
+
+    if outcome not in ("lost", "damaged"):
+        raise Invalid("只能标记为遗失或损坏。")
+    loan = session.get(Loan, loan_id)
+    if loan is None:
+        raise NotFound("找不到这条借阅记录。")
+    if loan.returned_at is not None:
+        raise Invalid("这条借阅已经结束，不能再标记。")
+    loan.returned_at = now
+    loan.returned_by_id = actor.id
+    loan.return_kind = "lost" if outcome == "lost" else "normal"
+    loan.outcome = outcome
+    if loan.copy_id is not None:
+        session.execute(update(Copy).where(Copy.id == loan.copy_id).values(status=outcome))
+    session.flush()
+    session.add(AuditLog(at=now, actor_id=actor.id, action=f"circulation.mark_{outcome}",
+                         target_type="loan", target_id=str(loan.id), point_id=loan.point_id, ip=ip,
+                         details={"copy_id": loan.copy_id}))
+    session.flush()
+    return loan
+
+
+REVIEW_ACTIONS = {"accept": "确认无误", "return_now": "按现在归还", "cancel_loan": "撤销这次借出"}
+
+
+def resolve_review(session: Session, actor: User, now: datetime, item_id: int, action: str,
+                   note: str = "", ip: str = "") -> ReviewItem:
+    """Close a review item: accept what was applied, or correct the loan it is about."""
+    from library_app.services.errors import Invalid, NotFound
+
+    item = session.get(ReviewItem, item_id)
+    if item is None:
+        raise NotFound("找不到这条待复核记录。")
+    if item.resolved_at is not None:
+        raise Invalid("这条记录已经处理过了。")
+    if action not in REVIEW_ACTIONS:
+        raise Invalid("请选择一种处理方式。")
+    loan = session.get(Loan, item.loan_id) if item.loan_id else None
+    if action in ("return_now", "cancel_loan"):
+        if loan is None or loan.returned_at is not None:
+            raise Invalid("这条借阅已经结束，只能“确认无误”。")
+        loan.returned_at = now
+        loan.returned_by_id = actor.id
+        loan.return_kind = "normal" if action == "return_now" else "undo"
+        if action == "cancel_loan":
+            loan.undone_at = now
+        if loan.copy_id is not None:
+            session.execute(update(Copy).where(Copy.id == loan.copy_id).values(status="available"))
+    item.resolved_at = now
+    item.resolved_by_id = actor.id
+    item.resolution = REVIEW_ACTIONS[action] + (f"：{note.strip()[:500]}" if note.strip() else "")
+    session.flush()
+    session.add(AuditLog(at=now, actor_id=actor.id, action="circulation.review", target_type="review",
+                         target_id=str(item.id), point_id=item.point_id, ip=ip,
+                         details={"action": action, "loan_id": item.loan_id, "event": item.event_id}))
+    session.flush()
+    return item
+
+
+def overdue_filter(now: datetime) -> Any:
+    return and_(Loan.returned_at.is_(None), Loan.due_at < now)
+
+
+__all__ = ["apply_events", "undo_event", "card_summary", "copy_summary", "mark_loan_outcome",
+           "resolve_review", "date_in_words"]
