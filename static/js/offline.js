@@ -58,12 +58,16 @@ async function describe(record) {
   return what + who;
 }
 
+let recordsOpen = null; // her own choice to open or close the list, kept across re-renders
+
 async function renderRecords(records) {
   const shown = records.filter((r) => r.state === "pending" || cachedRecords.has(r.id)).slice(0, SHOWN_RECORDS);
   if (!shown.length) return null;
   const items = [];
+  const counts = {};
   for (const record of shown) {
     const status = record.state === "pending" ? "pending" : (record.result && record.result.status) || "pending";
+    counts[status] = (counts[status] || 0) + 1;
     const [word, tone] = STATUS_WORDS[status] || [status, "warn"];
     const why = record.result && ["rejected", "review"].includes(status) ? record.result.message : "";
     items.push(el("li", { "data-id": record.id, "data-status": status },
@@ -72,7 +76,13 @@ async function renderRecords(records) {
       el("span", { class: "muted" }, timeWords(record.event.at)),
       why ? el("div", { class: "offline-why" }, why) : null));
   }
-  return el("ul", { class: "offline-records" }, ...items);
+  const attention = Boolean(counts.pending || counts.rejected || counts.review);
+  const summary = Object.entries(counts).map(([status, n]) => `${(STATUS_WORDS[status] || [status])[0]} ${n}`).join("，");
+  const details = el("details", { class: "offline-details" },
+    el("summary", {}, `离线记录：${summary}`), el("ul", { class: "offline-records" }, ...items));
+  details.open = recordsOpen === null ? attention : recordsOpen || counts.rejected > 0 || counts.review > 0;
+  details.addEventListener("toggle", () => { recordsOpen = details.open; });
+  return details;
 }
 
 async function render() {
