@@ -331,15 +331,19 @@ def _apply(b: _Batch, event: Event) -> dict[str, Any]:
         return _result(event.id, "rejected", exc.code, exc.message)
 
 
-def _when(b: _Batch, event: Event, clock: str | None) -> tuple[datetime, bool]:
+def _when(b: _Batch, event: Event, clock: str | None, open_loan: OpenLoan | None) -> tuple[datetime, bool]:
     """The time to record and whether the event was offline.
 
-    Online, the server's clock is the truth (phones differ by minutes); offline, the
-    device's time is when it happened; a clock that cannot be right is replaced by the
-    time the server received the event (and the event goes to review).
+    Online, the server's clock is the truth (phones differ by minutes), and what happens
+    now cannot precede the copy's current loan (a request that waited for the lock behind
+    another one comes after it); offline, the device's time is when it happened; a clock
+    that cannot be right is replaced by the time the server received the event (and the
+    event goes to review).
     """
     offline = ev_rules.is_offline(event, b.now)
     if clock is not None or not offline:
+        if open_loan is not None and open_loan.lent_at > b.now and not offline:
+            return open_loan.lent_at, offline
         return b.now, offline
     return event.at, offline
 
@@ -366,8 +370,8 @@ def _loan(b: _Batch, event: Event, point_id: int) -> dict[str, Any]:
         raise rules_mod.UnknownCard()
     clock = ev_rules.clock_problem(event.at, b.now, card_bound_at=card.bound_at,
                                    copy_created_at=copy.created_at)
-    at, offline = _when(b, event, clock)
     open_loan = b.open_loan(copy.id)
+    at, offline = _when(b, event, clock, open_loan)
     plan = rules_mod.plan_loan(copy=copy.state(), card=card.state(), open_loan=open_loan,
                                open_count=card.open_count, at=at, point_id=point_id, rules=b.rules,
                                offline=offline)
@@ -446,8 +450,8 @@ def _return(b: _Batch, event: Event, point_id: int) -> dict[str, Any]:
     if copy is None:
         raise rules_mod.UnknownCopy()
     clock = ev_rules.clock_problem(event.at, b.now, copy_created_at=copy.created_at)
-    at, _offline = _when(b, event, clock)
     open_loan = b.open_loan(copy.id)
+    at, _offline = _when(b, event, clock, open_loan)
     plan = rules_mod.plan_return(copy=copy.state(), open_loan=open_loan, at=at)
     reasons = list(plan.review) + ([clock] if clock else [])
     s = b.session
@@ -492,8 +496,8 @@ def _renew(b: _Batch, event: Event, point_id: int) -> dict[str, Any]:
     if copy is None:
         raise rules_mod.UnknownCopy()
     clock = ev_rules.clock_problem(event.at, b.now, copy_created_at=copy.created_at)
-    at, _offline = _when(b, event, clock)
     open_loan = b.open_loan(copy.id)
+    at, _offline = _when(b, event, clock, open_loan)
     plan = rules_mod.plan_renew(copy=copy.state(), open_loan=open_loan, at=at, rules=b.rules)
     assert open_loan is not None
     b.session.execute(update(Loan).where(Loan.id == open_loan.id).values(
