@@ -8,7 +8,8 @@
 //   lookupCopy(code) -> Promise<{code, title, status, card, due_at, point}|null>
 //   lookupCard(code) -> Promise<{code, name (masked), status, borrower_status, open_loans}|null>
 //   cacheInfo() -> Promise<{user, generated_at, points, copies, cards, loan_limit}|null>
-//   wipeOfflineData() -> Promise       the cache and the kept scan page; not the outbox
+//   wipeOfflineData() -> Promise       the cache, the kept scan page and the answers already
+//                                      received; never the events still waiting
 
 const DB_NAME = "library-offline-cache";
 const STORE = "snapshot";
@@ -158,6 +159,8 @@ addEventListener("library:outbox", async (e) => {
 export async function wipeOfflineData() {
   memo = null;
   const jobs = [idb("readwrite", (store) => store.clear()).catch(() => null)];
+  // Answers already received (titles, masked names) go too; events still waiting stay.
+  jobs.push(import("./outbox.js").then((m) => m.forgetAnswered()).catch(() => null));
   if (self.caches) jobs.push(caches.delete("pages").catch(() => null));
   if (navigator.serviceWorker && navigator.serviceWorker.controller) {
     navigator.serviceWorker.controller.postMessage({ type: "wipe-pages" });

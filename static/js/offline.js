@@ -66,7 +66,11 @@ async function renderRecords(records) {
   const items = [];
   const counts = {};
   for (const record of shown) {
-    const status = record.state === "pending" ? "pending" : (record.result && record.result.status) || "pending";
+    let status = record.state === "pending" ? "pending" : (record.result && record.result.status) || "pending";
+    // A record sent again after a lost answer: say what happened the first time.
+    if (status === "duplicate" && ["rejected", "review"].includes(record.result.original_status)) {
+      status = record.result.original_status;
+    }
     counts[status] = (counts[status] || 0) + 1;
     const [word, tone] = STATUS_WORDS[status] || [status, "warn"];
     const why = record.result && ["rejected", "review"].includes(status) ? record.result.message : "";

@@ -4,6 +4,7 @@
 //   const outbox = createOutbox({endpoint, csrfToken})
 //   outbox.send(event) -> Promise<result>
 //       event: {id (uuid), type: "loan"|"return"|"renew", copy, card?, point, at (ISO with offset)}
+//              (stored while offline it gains offline: true, so the server keeps the device's time)
 //       result: one entry of the API's "results" ({id, status, code, message, loan}),
 //               or {id, status: "queued", message} when it is kept on the device to sync later.
 //   outbox.pending() -> Promise<number>     events waiting on this device
@@ -195,6 +196,8 @@ class Outbox {
 
   async send(input) {
     const event = normalise(input);
+    // Recorded with no connection: the server then trusts the device's time for its order.
+    if (!navigator.onLine && event.offline === undefined) event.offline = true;
     const record = {
       id: event.id, event, by: this.user || pageUser(), seq: nextSeq(), state: "pending",
       result: null, attempts: 0, queued_at: new Date().toISOString(), done_at: null, last_error: "",
@@ -216,8 +219,10 @@ class Outbox {
     }
     let timer;
     const patience = new Promise((resolve) => { timer = setTimeout(resolve, SEND_WAIT_MS); });
-    await Promise.race([this.sync(), patience]);
+    const results = await Promise.race([this.sync(), patience]);
     clearTimeout(timer);
+    const answer = Array.isArray(results) && results.find((r) => r && r.id === event.id);
+    if (answer) return answer; // as the server said it, names and all, for the screen now
     const stored = await inStore("readonly", (store) => req(store.get(event.id)));
     if (stored && stored.state === "done") return stored.result;
     return queued(event.id, this.message || MESSAGES.waiting);
@@ -354,7 +359,10 @@ class Outbox {
     }
     const body = await response.json().catch(() => null);
     const serverMessage = body && body.error && body.error.message;
-    if (response.ok && body && Array.isArray(body.results)) return { kind: "results", results: body.results };
+    // Results per event, even beside an error (a 422 for a reused id still answers the others).
+    if (body && Array.isArray(body.results) && (response.ok || response.status === 422)) {
+      return { kind: "results", results: body.results };
+    }
     if (response.status === 401) return { kind: "signin" };
     if (response.status === 400 || response.status === 403) {
       return { kind: "stale", status: response.status, code: body && body.error && body.error.code, message: serverMessage };
@@ -379,7 +387,7 @@ class Outbox {
         if (!current) continue;
         if (current.state === "done") { out.push(current.result); continue; }
         current.state = "done";
-        current.result = result;
+        current.result = masked(result);
         current.done_at = new Date().toISOString();
         current.attempts += 1;
         store.put(current);
@@ -422,6 +430,40 @@ function normalise(input) {
   if (!event.copy || !event.point) throw new TypeError("an event needs a copy and a point");
   if (event.type !== "loan") delete event.card;
   return event;
+}
+
+// The phone keeps masked names only (trust.md): the answer shown at once may name the child,
+// the copy kept for later says 王*明.
+export function maskName(name) {
+  const text = String(name || "").replace(/\s+/g, "");
+  if (text.length <= 1) return text ? "*" : "";
+  if (text.length === 2) return text[0] + "*";
+  return text[0] + "*".repeat(text.length - 2) + text[text.length - 1];
+}
+
+function masked(result) {
+  const copy = JSON.parse(JSON.stringify(result));
+  const names = new Set();
+  const hide = (holder) => {
+    if (holder && holder.borrower && holder.borrower.name) {
+      names.add(holder.borrower.name);
+      holder.borrower.name = maskName(holder.borrower.name);
+    }
+  };
+  hide(copy);
+  hide(copy.loan);
+  hide(copy.previous);
+  let message = String(copy.message || "");
+  for (const name of [...names].sort((a, b) => b.length - a.length)) message = message.split(name).join(maskName(name));
+  copy.message = message;
+  return copy;
+}
+
+export async function forgetAnswered() {
+  // At logout: answers already received go; events still waiting stay.
+  await inStore("readwrite", async (store) => {
+    for (const key of await req(store.index("state").getAllKeys("done"))) store.delete(key);
+  });
 }
 
 function queued(id, message) {

@@ -225,7 +225,7 @@ def test_a_refused_event_is_kept_with_its_reason_and_does_not_block_the_rest(mot
     by_id = {r["id"]: r for r in phone.evaluate(LIST)}
     assert by_id[events[1]["id"]]["result"]["status"] == "rejected"
     assert by_id[events[1]["id"]]["result"]["message"] == "出错了"
-    assert by_id[events[1]["id"]]["event"] == events[1]  # nothing recorded is thrown away
+    assert by_id[events[1]["id"]]["event"] == {**events[1], "offline": True}  # nothing is thrown away
     assert set(fake.applied) == {events[0]["id"], events[2]["id"]}
 
 

@@ -15,7 +15,15 @@ import pytest
 from library_app.access import CIRCULATION, roles
 from tests.builders import PASSWORD
 from tests.e2e.conftest import login, screenshot
-from tests.e2e.test_offline_outbox import EVENTS, PENDING, SEND, FakeEvents, event, wait_pending
+from tests.e2e.test_offline_outbox import (
+    EVENTS,
+    LIST,
+    PENDING,
+    SEND,
+    FakeEvents,
+    event,
+    wait_pending,
+)
 
 STAND_IN = """{% extends "base.html" %}{% block content %}<h1>扫码借还</h1>
 <div id="offline-status"></div><input name="code" autofocus>{% endblock %}
@@ -132,11 +140,13 @@ def test_first_visit_offline_says_so_in_chinese(world, scan_screen, live_server,
 
 def test_logout_wipes_the_cache_and_the_kept_page_but_not_waiting_events(world, scan_screen, live_server, phone):
     fake = FakeEvents()
-    fake.plan = ["500"] * 50  # the server is down: the events stay on the phone
     phone.context.route(EVENTS, fake)
     login(phone, live_server.url, "mama", PASSWORD)
     phone.goto(live_server.url + scan_screen)
     controlled(phone)
+    answered = event("loan", world["books"][0].code, world["card"])
+    assert phone.evaluate(SEND, [answered])[0]["status"] == "applied"
+    fake.plan = ["500"] * 50  # now the server is down: the next events stay on the phone
     phone.wait_for_selector(".offline-cache-info:has-text('3 册图书')")
     book = world["books"][2]
     assert phone.evaluate(LOOKUP, ["copy", book.code])["title"] == "小蓝和小黄"
@@ -154,11 +164,12 @@ def test_logout_wipes_the_cache_and_the_kept_page_but_not_waiting_events(world, 
     assert phone.evaluate(LOOKUP, ["copy", book.code]) is None
     assert phone.evaluate(CACHE_URLS).get("pages", []) == []
     assert phone.evaluate(PENDING) == 1  # the loan she recorded is still on the phone
+    assert [r["state"] for r in phone.evaluate(LIST)] == ["pending"]  # answers received are gone
 
     fake.plan = []
     login(phone, live_server.url, "mama", PASSWORD)  # signed in again: it goes
     wait_pending(phone, 0)
-    assert len(fake.applied) == 1
+    assert len(fake.applied) == 2
 
 
 def test_the_kept_page_is_not_shown_to_someone_signed_out(world, scan_screen, live_server, phone):
