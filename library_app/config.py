@@ -27,6 +27,10 @@ DEFAULTS: dict[str, Any] = {
     "RATELIMIT_HEADERS_ENABLED": True,
     "CJK_FONT_PATH": "",
     "SHOW_SCHOOL_FIELDS": False,
+    # Behind a reverse proxy (nginx, Caddy): how many proxies to trust for X-Forwarded-For/-Proto/
+    # -Host/-Prefix. 0 = none (the app is reached directly).
+    "TRUST_PROXY": 0,
+    "LOGO_MAX_BYTES": 1024 * 1024,
 }
 
 # Environment variables read as LIBRARY_<NAME> (or the bare name for SECRET_KEY).
@@ -38,6 +42,7 @@ ENV_KEYS = [
     "CJK_FONT_PATH",
     "SECRET_KEY",
     "SESSION_COOKIE_SECURE",
+    "TRUST_PROXY",
 ]
 
 

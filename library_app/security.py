@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, g, has_request_context, request
+from flask.sessions import SecureCookieSessionInterface
 from flask.wrappers import Response
 from flask_login import current_user
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from .extensions import csrf
 
@@ -56,7 +58,34 @@ def headers(response: Response) -> Response:
     return response
 
 
+class SessionInterface(SecureCookieSessionInterface):
+    """The session cookie is Secure whenever the request came over HTTPS (directly or through a
+    trusted proxy), or always if SESSION_COOKIE_SECURE is set."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        if app.config["SESSION_COOKIE_SECURE"]:
+            return True
+        return has_request_context() and request.is_secure
+
+
+def proxy_hops(value: object) -> int:
+    text = str(value or "0").strip().lower()
+    if text in ("true", "yes", "on"):
+        return 1
+    if text in ("false", "no", "off", ""):
+        return 0
+    return max(0, int(text))
+
+
 def init_app(app: Flask) -> None:
+    hops = proxy_hops(app.config.get("TRUST_PROXY"))
+    if hops:
+        # Behind nginx/Caddy: the client's address (login throttling), https (Secure cookies,
+        # HSTS, external URLs) and host come from the proxy's X-Forwarded-* headers.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_prefix=hops
+        )
+    app.session_interface = SessionInterface()
     app.after_request(headers)
     # CSRF runs after the access check (registered later in the chain by create_app order).
     app.before_request(csrf_check)

@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, g, jsonify, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
 from .domain.errors import RuleBroken
+from .domain.settings import LibrarySettings
 from .domain.text import mask_phone
 
 ERROR_MESSAGES = {
@@ -39,8 +40,30 @@ def utcnow() -> datetime:
     return fixed if fixed is not None else datetime.now(UTC)
 
 
+def current_settings() -> LibrarySettings:
+    """The organisation's settings (the settings page over the config), read once per request."""
+    cached = g.get("_library_settings")
+    if cached is None:
+        from .db import session_factory
+        from .services.settings import get_settings
+
+        try:
+            # A session of its own: the request's may be mid-transaction or failed.
+            with session_factory(write=False)() as db:
+                cached = get_settings(db, current_app.config)
+        except Exception:  # noqa: BLE001 - database down or a bad stored value: use the config
+            current_app.logger.warning("settings unavailable, using the configured values", exc_info=True)
+            cached = LibrarySettings(
+                org_name=current_app.config.get("ORG_NAME") or LibrarySettings.org_name,
+                timezone=current_app.config.get("TIMEZONE") or LibrarySettings.timezone,
+                public_base_url=current_app.config.get("PUBLIC_BASE_URL") or "",
+            )
+        g._library_settings = cached
+    return cached
+
+
 def org_tz() -> ZoneInfo:
-    return ZoneInfo(current_app.config["TIMEZONE"])
+    return ZoneInfo(current_settings().timezone)
 
 
 def local(dt: datetime | None) -> datetime | None:
@@ -102,6 +125,7 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("points.index", "阅读点", ("admin", "librarian")),
     ("admin.users", "用户", ("admin",)),
     ("admin.settings", "设置", ("admin",)),
+    ("admin.audit", "审计日志", ("admin",)),
 ]
 ROLE_NAMES = {"admin": "管理员", "librarian": "图书管理员", "story_mother": "故事妈妈", "viewer": "查看者"}
 
@@ -130,4 +154,11 @@ def init_templates(app: Flask) -> None:
 
     @app.context_processor
     def inject() -> dict[str, Any]:
-        return {"org_name": app.config["ORG_NAME"]}
+        values: dict[str, Any] = {"org_name": current_settings().org_name, "org_logo_url": None}
+        if current_user.is_authenticated and "admin.logo_image" in app.view_functions:
+            from .admin.logo import logo_version
+
+            version = logo_version()
+            if version is not None:
+                values["org_logo_url"] = url_for("admin.logo_image", v=version)
+        return values

@@ -24,6 +24,8 @@ def safe_next(target: str | None) -> str | None:
     target = target.strip()
     if not target.startswith("/") or target.startswith("//") or "\\" in target:
         return None
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in target):
+        return None  # CR/LF would break the Location header (a 500), tabs are dropped by browsers
     parts = urlsplit(target)
     if parts.scheme or parts.netloc:
         return None
