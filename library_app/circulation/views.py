@@ -1,5 +1,296 @@
+"""Circulation pages: the scan screen, one-tap actions from /s/<code> pages, and the librarian's
+loans, overdue call list and review queue. Views load, call a service, respond."""
+
 from __future__ import annotations
 
-from flask import Blueprint
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_login import current_user
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from library_app.access import CIRCULATION, STAFF, roles
+from library_app.db import commit, get_session
+from library_app.domain.codes import parse_code
+from library_app.domain.errors import RuleBroken
+from library_app.domain.loans import LoanRules, days_overdue, due_in_words
+from library_app.models import Borrower, Card, Copy, Loan, Point, ReviewItem, Title, User
+from library_app.services import circulation as service
+from library_app.services.settings import get_settings
+from library_app.web import utcnow
+
+from .txn import write_session
 
 bp = Blueprint("circulation", __name__)
+
+CURRENT_KEY = "scan_current"
+CURRENT_MINUTES = 30  # a child made "current" from a card page stays current this long
+PER_PAGE = 50
+STATUS_WORDS = {"open": "借出中", "overdue": "已逾期", "returned": "已归还", "all": "全部"}
+
+
+# ---------------------------------------------------------------- helpers
+
+def my_points(db: Session) -> list[Point]:
+    """Points where the signed-in user may lend: her own (story mother) or all active ones."""
+    if current_user.role in STAFF:
+        return list(db.scalars(select(Point).where(Point.active.is_(True)).order_by(Point.code)))
+    return [p for p in current_user.points if p.active]
+
+
+def chosen_point(points: list[Point], wanted: str | None) -> Point | None:
+    wanted = (wanted or session.get("scan_point") or "").strip().upper()
+    for p in points:
+        if p.code == wanted:
+            return p
+    return points[0] if len(points) == 1 else None
+
+
+def current_child() -> dict[str, Any] | None:
+    value = session.get(CURRENT_KEY)
+    if not value or time.time() - value.get("at", 0) > CURRENT_MINUTES * 60:
+        return None
+    return dict(value)
+
+
+def rules(db: Session) -> LoanRules:
+    return LoanRules.from_settings(get_settings(db, current_app.config))
+
+
+def apply_one(kind: str, copy: str, point: str, card: str | None = None) -> dict[str, Any]:
+    """One event made on the server (one-tap pages), through the same path as scans."""
+    settings = get_settings(get_session(), current_app.config)
+    event = {"id": str(uuid.uuid4()), "type": kind, "copy": copy, "point": point,
+             "at": datetime.now(UTC).isoformat()}
+    if card:
+        event["card"] = card
+    actor = current_user._get_current_object()  # type: ignore[attr-defined]
+    get_session().commit()
+    with write_session() as db:
+        outcome = service.apply_events(db, actor, utcnow(), [event], settings, ip=request.remote_addr or "")
+        db.commit()
+    return outcome.results[0]
+
+
+def safe_back(default: str) -> str:
+    from library_app.auth.views import safe_next
+
+    return safe_next(request.form.get("next")) or default
+
+
+# ---------------------------------------------------------------- scan screen
+
+@bp.get("/scan")
+@roles(*CIRCULATION)
+def scan():  # type: ignore[no-untyped-def]
+    db = get_session()
+    points = my_points(db)
+    point = chosen_point(points, request.args.get("point"))
+    current = current_child()
+    card = request.args.get("card") or (current or {}).get("card") or ""
+    r = rules(db)
+    return render_template(
+        "circulation/scan.html", points=points, point=point, start_card=card, rules=r,
+        server_time=utcnow().isoformat(),
+    )
+
+
+@bp.post("/scan/current")
+@roles(*CIRCULATION)
+def make_current():  # type: ignore[no-untyped-def]
+    """From a card's page: this child becomes current at my point; then scan books."""
+    db = get_session()
+    try:
+        card = parse_code(request.form.get("card", ""), expect="card").code
+    except RuleBroken as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("circulation.scan"))
+    points = my_points(db)
+    point = chosen_point(points, request.form.get("point"))
+    if point is None:
+        flash("请先选择阅读点。" if points else "您还没有负责的阅读点，请联系图书管理员。", "error")
+        return redirect(url_for("circulation.scan", card=card))
+    session[CURRENT_KEY] = {"card": card, "point": point.code, "at": time.time()}
+    session["scan_point"] = point.code
+    return redirect(url_for("circulation.scan", card=card, point=point.code))
+
+
+@bp.post("/scan/current/clear")
+@roles(*CIRCULATION)
+def clear_current():  # type: ignore[no-untyped-def]
+    session.pop(CURRENT_KEY, None)
+    if request.accept_mimetypes.best == "application/json" or request.is_json:
+        return {"ok": True}
+    return redirect(safe_back(url_for("circulation.scan")))
+
+
+@bp.post("/scan/act")
+@roles(*CIRCULATION)
+def act():  # type: ignore[no-untyped-def]
+    """One tap on a copy's page: 借给 <current child> or 归还."""
+    try:
+        copy = parse_code(request.form.get("copy", ""), expect="copy").code
+    except RuleBroken as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("circulation.scan"))
+    back = safe_back(url_for("circulation.scan"))
+    kind = request.form.get("action")
+    db = get_session()
+    point = chosen_point(my_points(db), request.form.get("point"))
+    if point is None:
+        flash("请先在扫码页选择阅读点。", "error")
+        return redirect(url_for("circulation.scan"))
+    card = None
+    if kind == "loan":
+        current = current_child()
+        if current is None:
+            flash("还没有当前小读者：请先扫借阅证。", "error")
+            return redirect(back)
+        card = current["card"]
+        session[CURRENT_KEY] = {**current, "at": time.time()}
+    elif kind not in ("return", "renew"):
+        abort(400)
+    result = apply_one(kind, copy, point.code, card)
+    tone = {"applied": "success", "duplicate": "success", "review": "warning"}.get(result["status"], "error")
+    flash(result["message"], tone)
+    return redirect(back)
+
+
+# ---------------------------------------------------------------- librarian pages
+
+def _loan_query(status: str, point: str | None, now: datetime) -> Any:
+    q = (
+        select(Loan, Copy.code, Title.title, Borrower.name, Borrower.id, Card.code, Point.code, User.username)
+        .outerjoin(Copy, Copy.id == Loan.copy_id).outerjoin(Title, Title.id == Loan.title_id)
+        .outerjoin(Borrower, Borrower.id == Loan.borrower_id).outerjoin(Card, Card.id == Loan.card_id)
+        .join(Point, Point.id == Loan.point_id).outerjoin(User, User.id == Loan.lent_by_id)
+        .where(Loan.undone_at.is_(None))
+    )
+    if status == "open":
+        q = q.where(Loan.returned_at.is_(None))
+    elif status == "overdue":
+        q = q.where(Loan.returned_at.is_(None), Loan.due_at < now)
+    elif status == "returned":
+        q = q.where(Loan.returned_at.is_not(None))
+    if point:
+        q = q.where(Point.code == point)
+    return q
+
+
+@bp.get("/circulation/loans")
+@roles(*STAFF)
+def loans():  # type: ignore[no-untyped-def]
+    db = get_session()
+    now = utcnow()
+    status = request.args.get("status", "open")
+    if status not in STATUS_WORDS:
+        status = "open"
+    point = (request.args.get("point") or "").strip().upper() or None
+    page = max(1, request.args.get("page", 1, type=int) or 1)
+    q = _loan_query(status, point, now)
+    total = db.scalar(select(func.count()).select_from(q.subquery())) or 0
+    order = Loan.returned_at.desc() if status == "returned" else Loan.lent_at.desc()
+    rows = db.execute(q.order_by(order, Loan.id.desc()).limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    r = rules(db)
+    g.personal_data = True
+    return render_template(
+        "circulation/loans.html", rows=rows, status=status, point=point, statuses=STATUS_WORDS,
+        points=list(db.scalars(select(Point).order_by(Point.code))), now=now, rules=r,
+        due_in_words=due_in_words, days_overdue=days_overdue,
+        page={"number": page, "pages": max(1, -(-total // PER_PAGE)), "total": total},
+    )
+
+
+@bp.post("/circulation/loans/<int:loan_id>/mark")
+@roles(*STAFF)
+def mark(loan_id: int):  # type: ignore[no-untyped-def]
+    outcome = request.form.get("outcome", "")
+    try:
+        service.mark_loan_outcome(get_session(), current_user, utcnow(), loan_id, outcome,
+                                  ip=request.remote_addr or "")
+    except RuleBroken as exc:
+        flash(exc.message, "error")
+    else:
+        commit()
+        flash("已标记为遗失，借阅已结束。" if outcome == "lost" else "已标记为损坏，借阅已结束。", "success")
+    return redirect(safe_back(url_for("circulation.loans")))
+
+
+@bp.get("/circulation/overdue")
+@roles(*CIRCULATION)
+def overdue():  # type: ignore[no-untyped-def]
+    """Overdue loans grouped by child: a call list (phone masked for story mothers)."""
+    db = get_session()
+    now = utcnow()
+    allowed = my_points(db)
+    codes = {p.code for p in allowed}
+    point = (request.args.get("point") or "").strip().upper() or None
+    if point and point not in codes:
+        abort(403)
+    q = (
+        select(Borrower.id, Borrower.name, Borrower.guardian_name, Borrower.guardian_phone, Point.code,
+               Title.title, Copy.code, Loan.due_at, Loan.lent_at)
+        .join(Loan, Loan.borrower_id == Borrower.id).join(Copy, Copy.id == Loan.copy_id)
+        .join(Title, Title.id == Copy.title_id).join(Point, Point.id == Loan.point_id)
+        .where(Loan.returned_at.is_(None), Loan.due_at < now, Loan.undone_at.is_(None))
+        .order_by(Point.code, Borrower.name, Loan.due_at)
+    )
+    q = q.where(Point.code == point) if point else q.where(Point.code.in_(codes or {""}))
+    tz = rules(db).tz
+    people: dict[int, dict[str, Any]] = {}
+    for bid, name, guardian, phone, pcode, title, copy, due_at, _lent in db.execute(q):
+        person = people.setdefault(bid, {"name": name, "guardian": guardian, "phone": phone, "point": pcode,
+                                         "books": [], "days": 0})
+        late = days_overdue(due_at, now, tz)
+        person["books"].append({"title": title, "copy": copy, "days": late})
+        person["days"] = max(person["days"], late)
+    g.personal_data = True
+    full_phone = current_user.role in STAFF
+    return render_template("circulation/overdue.html", people=list(people.values()), point=point,
+                           points=allowed, full_phone=full_phone, now=now)
+
+
+@bp.get("/circulation/review")
+@roles(*STAFF)
+def review():  # type: ignore[no-untyped-def]
+    db = get_session()
+    show = request.args.get("show", "open")
+    q = (
+        select(ReviewItem, Point.code, Loan, Copy.code, Title.title, Borrower.name)
+        .outerjoin(Point, Point.id == ReviewItem.point_id).outerjoin(Loan, Loan.id == ReviewItem.loan_id)
+        .outerjoin(Copy, Copy.id == Loan.copy_id).outerjoin(Title, Title.id == Loan.title_id)
+        .outerjoin(Borrower, Borrower.id == Loan.borrower_id)
+    )
+    q = q.where(ReviewItem.resolved_at.is_(None)) if show == "open" else q.where(ReviewItem.resolved_at.is_not(None))
+    rows = db.execute(q.order_by(ReviewItem.created_at.desc()).limit(200)).all()
+    g.personal_data = True
+    return render_template("circulation/review.html", rows=rows, show=show, actions=service.REVIEW_ACTIONS)
+
+
+@bp.post("/circulation/review/<int:item_id>")
+@roles(*STAFF)
+def resolve(item_id: int):  # type: ignore[no-untyped-def]
+    try:
+        service.resolve_review(get_session(), current_user, utcnow(), item_id, request.form.get("action", ""),
+                               request.form.get("note", ""), ip=request.remote_addr or "")
+    except RuleBroken as exc:
+        flash(exc.message, "error")
+    else:
+        commit()
+        flash("已处理。", "success")
+    return redirect(url_for("circulation.review"))

@@ -98,7 +98,7 @@ def test_twenty_children_one_copy_leave_one_open_loan_and_a_consistent_history(a
     open_ = [loan for loan in loans if loan[3] is None]
     assert len(open_) == 1 and open_[0] == loans[-1]
     # each loan was closed by the one after it, at the moment that one began
-    for earlier, later in zip(loans, loans[1:]):
+    for earlier, later in zip(loans, loans[1:], strict=False):
         assert earlier[4] == "implicit" and earlier[5] == later[6] and earlier[3] == later[2]
     assert rows(app, select(Copy.status)) == [("on_loan",)]
 
