@@ -1,0 +1,440 @@
+"""Catalog use cases: titles, search, copies and their status, transfers between points.
+
+Every function takes ``(session, actor, now, ...)`` where it changes something, flushes and never
+commits: the view commits once at the end of the request.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload, selectinload
+
+from library_app.domain import catalog as rules
+from library_app.domain.codes import make_code, parse_code, sequence_number
+from library_app.domain.errors import RuleBroken
+from library_app.domain.isbn import clean as clean_isbn
+from library_app.domain.isbn import looks_like_isbn, normalize_isbn
+from library_app.domain.text import pinyin_keys
+from library_app.models import Copy, Loan, Point, Title, Transfer, TransferItem, User
+
+from . import audit
+from .errors import Conflict, Invalid, NotFound
+
+PER_PAGE = 20
+
+
+class DuplicateIsbn(Conflict):
+    code = "duplicate_isbn"
+    message = "这个 ISBN 的书目已经存在。"
+
+    def __init__(self, title: Title) -> None:
+        super().__init__(
+            f"ISBN 为 {title.isbn} 的书目已经存在：《{title.title}》。可以直接给它添加馆藏，不必重复建书目。",
+            title_id=title.id,
+        )
+        self.title = title
+
+
+class UnknownCopy(NotFound):
+    code = "unknown_copy"
+    message = "找不到这本书：系统里没有这个编码。"
+
+
+# ------------------------------------------------------------------ titles
+
+def get_title(session: Session, title_id: int) -> Title:
+    title = session.get(Title, title_id)
+    if title is None:
+        raise NotFound("找不到这个书目。")
+    return title
+
+
+def find_by_isbn(session: Session, raw: str | None) -> Title | None:
+    """The title with this ISBN (any spelling, ISBN-10 too), or None. Bad ISBNs raise InvalidIsbn."""
+    isbn = normalize_isbn(raw)
+    if isbn is None:
+        return None
+    return session.scalar(select(Title).where(Title.isbn == isbn).order_by(Title.id).limit(1))
+
+
+def _apply_fields(title: Title, fields: rules.TitleFields) -> None:
+    title.title = fields.title
+    title.isbn = fields.isbn
+    title.author = fields.author
+    title.publisher = fields.publisher
+    title.year = fields.year
+    title.category = fields.category
+    title.age_band = fields.age_band
+    title.notes = fields.notes
+    title.search_pinyin, title.search_initials = search_keys(fields.title)
+
+
+def search_keys(text: str) -> tuple[str, str]:
+    full, initials = pinyin_keys(text)
+    return full[:1024], initials[:255]
+
+
+def create_title(session: Session, actor: User | None, now: datetime, data: dict[str, Any]) -> Title:
+    """Add a title. An ISBN already in the catalog raises DuplicateIsbn (offer copies instead)."""
+    fields = rules.clean_title_fields(data, now.year)
+    if fields.isbn:
+        existing = session.scalar(select(Title).where(Title.isbn == fields.isbn).limit(1))
+        if existing is not None:
+            raise DuplicateIsbn(existing)
+    title = Title(created_at=now, updated_at=now)
+    _apply_fields(title, fields)
+    session.add(title)
+    session.flush()
+    audit.record(session, actor, now, "title.create", "title", title.id, isbn=title.isbn)
+    return title
+
+
+def update_title(
+    session: Session, actor: User | None, now: datetime, title: Title, data: dict[str, Any]
+) -> Title:
+    fields = rules.clean_title_fields(data, now.year)
+    if fields.isbn and fields.isbn != title.isbn:
+        other = session.scalar(
+            select(Title).where(Title.isbn == fields.isbn, Title.id != title.id).limit(1)
+        )
+        if other is not None:
+            raise DuplicateIsbn(other)
+    _apply_fields(title, fields)
+    title.updated_at = now
+    session.flush()
+    audit.record(session, actor, now, "title.update", "title", title.id)
+    return title
+
+
+# ------------------------------------------------------------------ search
+
+@dataclass
+class Page:
+    items: list[Any]
+    number: int
+    per_page: int
+    total: int
+
+    @property
+    def pages(self) -> int:
+        return max(1, math.ceil(self.total / self.per_page))
+
+
+def _letters_key(term: str) -> str | None:
+    """The pinyin search key for a term typed in Latin letters ("Cai Cai" → "caicai")."""
+    key = re.sub(r"[\s'’]", "", term).lower()
+    return key if key and re.fullmatch(r"[a-z]+", key) else None
+
+
+def _term_condition(term: str) -> ColumnElement[bool]:
+    parts: list[ColumnElement[bool]] = [
+        Title.title.icontains(term, autoescape=True),
+        Title.author.icontains(term, autoescape=True),
+    ]
+    key = _letters_key(term)
+    if key:
+        parts.append(Title.search_pinyin.contains(key, autoescape=True))
+        parts.append(Title.search_initials.contains(key, autoescape=True))
+    digits = clean_isbn(term)
+    if re.fullmatch(r"\d{4,13}X?", digits):
+        parts.append(Title.isbn.contains(digits, autoescape=True))
+    return or_(*parts)
+
+
+def search_condition(q: str) -> ColumnElement[bool] | None:
+    """Title, author, ISBN (any spelling, ISBN-10 too) and pinyin, full or initials.
+
+    Several words must all match (each anywhere): "猜猜 麦克" finds 猜猜我有多爱你 by 山姆·麦克布雷尼.
+    """
+    q = " ".join((q or "").split())
+    if not q:
+        return None
+    if looks_like_isbn(q):
+        try:
+            isbn = normalize_isbn(q)
+        except RuleBroken:  # a mistyped ISBN still searches by its digits
+            isbn = None
+        if isbn:
+            return Title.isbn == isbn
+    whole = _term_condition(q)
+    words = q.split(" ")
+    if len(words) == 1:
+        return whole
+    # "cai cai" is one pinyin key; "猜猜 麦克" is two words
+    return or_(whole, and_(*(_term_condition(w) for w in words)))
+
+
+def _rank(q: str) -> ColumnElement[int]:
+    key = _letters_key(q) or ""
+    whens: list[tuple[ColumnElement[bool], int]] = [
+        (Title.title == q, 0),
+        (Title.title.istartswith(q, autoescape=True), 1),
+    ]
+    if key:
+        whens.append((Title.search_initials == key, 0))
+        whens.append((Title.search_pinyin == key, 0))
+        whens.append((Title.search_initials.startswith(key, autoescape=True), 1))
+        whens.append((Title.search_pinyin.startswith(key, autoescape=True), 1))
+    return case(*whens, else_=2)
+
+
+def search_titles(
+    session: Session, q: str = "", page: int = 1, per_page: int = PER_PAGE,
+    category: str = "", age_band: str = "",
+) -> Page:
+    """A page of titles matching ``q`` (best matches first; newest first without a query)."""
+    q = " ".join((q or "").split())[:100]
+    conds: list[ColumnElement[bool]] = []
+    cond = search_condition(q)
+    if cond is not None:
+        conds.append(cond)
+    if category:
+        conds.append(Title.category == category)
+    if age_band:
+        conds.append(Title.age_band == age_band)
+    where = and_(*conds) if conds else None
+    count_q = select(func.count(Title.id))
+    rows_q = select(Title)
+    if where is not None:
+        count_q = count_q.where(where)
+        rows_q = rows_q.where(where)
+    total = int(session.scalar(count_q) or 0)
+    per_page = max(1, min(per_page, 200))
+    pages = max(1, math.ceil(total / per_page))
+    page = max(1, min(page, pages))
+    if q:
+        rows_q = rows_q.order_by(_rank(q), Title.search_pinyin, Title.id)
+    else:
+        rows_q = rows_q.order_by(Title.id.desc())
+    items = list(session.scalars(rows_q.limit(per_page).offset((page - 1) * per_page)))
+    return Page(items=items, number=page, per_page=per_page, total=total)
+
+
+@dataclass(frozen=True)
+class CopyCounts:
+    total: int = 0
+    available: int = 0
+
+
+def copy_counts(session: Session, title_ids: Sequence[int]) -> dict[int, CopyCounts]:
+    """Copies per title (not counting withdrawn ones) and how many are on the shelf."""
+    if not title_ids:
+        return {}
+    rows = session.execute(
+        select(
+            Copy.title_id,
+            func.count(Copy.id),
+            func.sum(case((Copy.status == "available", 1), else_=0)),
+        )
+        .where(Copy.title_id.in_(list(title_ids)), Copy.status != "withdrawn")
+        .group_by(Copy.title_id)
+    )
+    return {tid: CopyCounts(int(total), int(avail or 0)) for tid, total, avail in rows}
+
+
+# ------------------------------------------------------------------ copies
+
+def _max_copy_number(session: Session) -> int:
+    # Codes are B + digits + check digit; a longer code is a larger number.
+    code = session.scalar(
+        select(Copy.code).order_by(func.length(Copy.code).desc(), Copy.code.desc()).limit(1)
+    )
+    return sequence_number(code) if code else 0
+
+
+def add_copies(
+    session: Session, actor: User | None, now: datetime, title: Title, point: Point, count: int,
+    source: str = "purchase", notes: str = "",
+) -> list[Copy]:
+    """Add ``count`` copies of a title at a point, with fresh codes (max sequence + 1 …).
+
+    Two writers at once: SQLite queues them (IMMEDIATE transactions); on PostgreSQL the loser of
+    the unique index on ``code`` retries inside a savepoint with the new maximum.
+    """
+    if not 1 <= count <= rules.MAX_COPIES_AT_ONCE:
+        raise Invalid(f"册数应在 1 到 {rules.MAX_COPIES_AT_ONCE} 之间。")
+    if source not in rules.COPY_SOURCES:
+        raise Invalid("来源应为采购或捐赠。")
+    if not point.active:
+        raise Invalid(f"阅读点 {point.code} 已停用，不能在那里添加馆藏。")
+    for attempt in range(8):
+        try:
+            with session.begin_nested():
+                first = _max_copy_number(session) + 1
+                copies = [
+                    Copy(
+                        code=make_code("copy", first + i), title_id=title.id,
+                        home_point_id=point.id, current_point_id=point.id, status="available",
+                        source=source, notes=notes, created_at=now,
+                    )
+                    for i in range(count)
+                ]
+                session.add_all(copies)
+                session.flush()
+            break
+        except IntegrityError:
+            if attempt == 7:
+                raise
+    audit.record(session, actor, now, "copy.add", "title", title.id, point_id=point.id,
+                 count=count, first=copies[0].code, last=copies[-1].code)
+    return copies
+
+
+def get_copy(session: Session, raw_code: str) -> Copy:
+    """The copy for a scanned or typed code (bare or URL form). Bad check digit → refused."""
+    code = parse_code(raw_code, expect="copy").code
+    copy = session.scalar(
+        select(Copy)
+        .where(Copy.code == code)
+        .options(joinedload(Copy.title), joinedload(Copy.home_point), joinedload(Copy.current_point))
+    )
+    if copy is None:
+        raise UnknownCopy(f"找不到编码为 {code} 的书，请核对标签。")
+    return copy
+
+
+def copies_of(session: Session, title: Title) -> list[Copy]:
+    return list(session.scalars(
+        select(Copy).where(Copy.title_id == title.id)
+        .options(joinedload(Copy.home_point), joinedload(Copy.current_point))
+        .order_by(Copy.code)
+    ))
+
+
+def open_loan(session: Session, copy: Copy) -> Loan | None:
+    return session.scalar(
+        select(Loan).where(Loan.copy_id == copy.id, Loan.returned_at.is_(None))
+        .options(joinedload(Loan.borrower), joinedload(Loan.card), joinedload(Loan.point))
+    )
+
+
+def open_loans(session: Session, copy_ids: Sequence[int]) -> dict[int, Loan]:
+    if not copy_ids:
+        return {}
+    loans = session.scalars(
+        select(Loan).where(Loan.copy_id.in_(list(copy_ids)), Loan.returned_at.is_(None))
+    )
+    return {loan.copy_id: loan for loan in loans if loan.copy_id is not None}
+
+
+def change_status(
+    session: Session, actor: User, now: datetime, copy: Copy, action: str, note: str = ""
+) -> tuple[rules.CopyAction, Loan | None]:
+    """Mark a copy lost / damaged / found / repaired / withdrawn (domain.catalog.COPY_ACTIONS).
+
+    Marking an on-loan copy lost ends that loan (outcome "lost"), so the child's limit is freed
+    and the book leaves the overdue list; the loan still counts as a loan.
+    """
+    act = rules.copy_action(action, copy.status)
+    closed: Loan | None = None
+    if copy.status == "on_loan":
+        closed = open_loan(session, copy)
+        if closed is not None:
+            closed.returned_at = now
+            closed.returned_by_id = actor.id
+            closed.return_kind = act.to
+            closed.outcome = act.to
+    before = copy.status
+    copy.status = act.to
+    if note:
+        copy.notes = (copy.notes + "\n" if copy.notes else "") + note.strip()[:500]
+    session.flush()
+    audit.record(session, actor, now, f"copy.{act.name}", "copy", copy.code,
+                 point_id=copy.current_point_id, before=before, after=act.to,
+                 loan_closed=closed.id if closed else None)
+    return act, closed
+
+
+# ------------------------------------------------------------------ transfers
+
+def transfer_copies(
+    session: Session, actor: User, now: datetime, codes: Sequence[str], to_point: Point,
+    notes: str = "",
+) -> Transfer:
+    """Move copies to another point in one go (their home and current point), all or nothing.
+
+    Every unreadable or unknown code and every copy on loan is named in one refusal.
+    """
+    if not to_point.active:
+        raise Invalid(f"阅读点 {to_point.code} 已停用，不能调入。")
+    wanted: list[str] = []
+    problems: list[str] = []
+    for raw in codes:
+        if not (raw or "").strip():
+            continue
+        try:
+            code = parse_code(raw, expect="copy").code
+        except RuleBroken as exc:
+            problems.append(f"“{raw.strip()}”：{exc.message}")
+            continue
+        if code not in wanted:
+            wanted.append(code)
+    if not wanted and not problems:
+        raise Invalid("请先扫描或输入要调拨的书。")
+    copies = {
+        c.code: c for c in session.scalars(select(Copy).where(Copy.code.in_(wanted)))
+    } if wanted else {}
+    for code in wanted:
+        copy = copies.get(code)
+        if copy is None:
+            problems.append(f"{code}：系统里没有这本书。")
+        elif copy.status == "on_loan":
+            problems.append(f"{code}：正在借出中，归还后才能调拨。")
+    if problems:
+        raise Invalid("调拨没有进行，请先处理这些书：" + "；".join(problems))
+    moving = [copies[c] for c in wanted]
+    sources = {c.current_point_id for c in moving}
+    transfer = Transfer(
+        from_point_id=sources.pop() if len(sources) == 1 else None, to_point_id=to_point.id,
+        by_id=actor.id, at=now, notes=(notes or "").strip()[:500],
+    )
+    for copy in moving:
+        transfer.items.append(TransferItem(copy_id=copy.id, from_point_id=copy.current_point_id))
+        copy.home_point_id = to_point.id
+        copy.current_point_id = to_point.id
+    session.add(transfer)
+    session.flush()
+    audit.record(session, actor, now, "copy.transfer", "transfer", transfer.id,
+                 point_id=to_point.id, count=len(moving), codes=wanted[:50])
+    return transfer
+
+
+def list_transfers(session: Session, page: int = 1, per_page: int = PER_PAGE) -> Page:
+    total = int(session.scalar(select(func.count(Transfer.id))) or 0)
+    pages = max(1, math.ceil(total / per_page))
+    page = max(1, min(page, pages))
+    items = list(session.scalars(
+        select(Transfer).options(selectinload(Transfer.items), joinedload(Transfer.by))
+        .order_by(Transfer.at.desc(), Transfer.id.desc())
+        .limit(per_page).offset((page - 1) * per_page)
+    ))
+    return Page(items=items, number=page, per_page=per_page, total=total)
+
+
+def transfer_details(session: Session, transfers: Sequence[Transfer]) -> dict[str, Any]:
+    """Points and copies referred to by these transfers, loaded in two queries."""
+    point_ids: set[int] = set()
+    copy_ids: set[int] = set()
+    for t in transfers:
+        point_ids.add(t.to_point_id)
+        if t.from_point_id:
+            point_ids.add(t.from_point_id)
+        for item in t.items:
+            copy_ids.add(item.copy_id)
+            if item.from_point_id:
+                point_ids.add(item.from_point_id)
+    points = {p.id: p for p in session.scalars(select(Point).where(Point.id.in_(point_ids)))} if point_ids else {}
+    copies = {
+        c.id: c for c in session.scalars(
+            select(Copy).where(Copy.id.in_(copy_ids)).options(joinedload(Copy.title))
+        )
+    } if copy_ids else {}
+    return {"points": points, "copies": copies}
