@@ -80,7 +80,9 @@ async function renderRecords(records) {
       el("span", { class: "muted" }, timeWords(record.event.at)),
       why ? el("div", { class: "offline-why" }, why) : null));
   }
-  const attention = Boolean(counts.pending || counts.rejected || counts.review);
+  // Open by itself only when an answer needs her eyes; waiting records are counted above, and
+  // the scan controls must stay on the first screen of the phone.
+  const attention = Boolean(counts.rejected || counts.review);
   const summary = Object.entries(counts).map(([status, n]) => `${(STATUS_WORDS[status] || [status])[0]} ${n}`).join("，");
   const details = el("details", { class: "offline-details" },
     el("summary", {}, `离线记录：${summary}`), el("ul", { class: "offline-records" }, ...items));
@@ -107,7 +109,7 @@ async function render() {
   const lines = [];
   if (offline) lines.push("可以照常扫码借还：记录保存在这台手机上，联网后自动上传，不会丢失。");
   else if (status.message) lines.push(status.message);
-  const count = el("p", { class: "offline-count" },
+  const count = el("span", { class: "offline-count" },
     el("strong", { "data-pending": String(status.pending) }, String(status.pending)), " 条记录等待上传");
   const actions = el("div", { class: "offline-actions" });
   if (status.pending > 0) {
@@ -129,9 +131,9 @@ async function render() {
       `离线资料：${info.copies} 册图书、${info.cards} 张借阅证（${timeWords(info.generated_at)} 更新）`)
     : el("p", { class: "muted offline-cache-info" }, "离线资料还没有下载：联网时会自动下载。");
   const box = el("section", { class: `offline-bar ${tone}`, "data-state": offline ? "offline" : status.state, role: "status" },
-    el("strong", { class: "offline-title" }, title),
+    el("div", { class: "offline-head" }, el("strong", { class: "offline-title" }, title),
+      status.pending > 0 || offline ? count : null),
     ...lines.map((text) => el("p", { class: "offline-message" }, text)),
-    status.pending > 0 || offline ? count : null,
     actions.childNodes.length ? actions : null,
     cacheLine,
     await renderRecords(records));

@@ -105,6 +105,7 @@ def test_scan_screen_opens_with_no_network_after_one_visit(world, scan_screen, l
     books, card = world["books"], world["card"]
     phone.evaluate(SEND, [event("loan", books[0].code, card), event("loan", books[1].code, card)])
     phone.wait_for_selector("[data-pending='2']")
+    phone.click("#offline-status summary")  # the list of what waits, closed not to push the scanner down
     text = status_text(phone)
     assert "2 条记录等待上传" in text
     assert "借出《猜猜我有多爱你》 → 王*明" in text  # from the offline cache: masked name only
