@@ -1,5 +1,103 @@
-"""API routes for the reports area (see shared/spec/api.md)."""
+"""Reports API (api.md "Reports"): year and month JSON, CSV/XLSX downloads, targets, tallies,
+and the import of past loans from spreadsheet logs."""
 
 from __future__ import annotations
 
-from . import bp  # noqa: F401
+from flask import current_app, jsonify, request
+from flask_login import current_user
+
+from library_app.access import STAFF, roles
+from library_app.db import commit, get_session
+from library_app.domain import reports as rules
+from library_app.reports import exports
+from library_app.services import loan_import
+from library_app.services import reports as service
+from library_app.services.settings import get_settings
+from library_app.web import utcnow
+
+from . import bp
+from .util import json_body
+
+READERS = ("admin", "librarian", "viewer")
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    return get_settings(get_session(), current_app.config)
+
+
+def _with_people() -> bool:
+    return current_user.role in STAFF
+
+
+@bp.get("/reports/year/<year>")
+@roles(*READERS)
+def report_year(year: str):  # type: ignore[no-untyped-def]
+    report = service.year_report(get_session(), utcnow(), rules.parse_year(year), _settings())
+    return jsonify(report.as_json())
+
+
+def _month(month: str) -> service.MonthReport:
+    return service.month_report(
+        get_session(), utcnow(), rules.parse_month(month), _settings(),
+        point_code=request.args.get("point") or None, with_people=_with_people(),
+    )
+
+
+@bp.get("/reports/month/<month>")
+@roles(*READERS)
+def report_month(month: str):  # type: ignore[no-untyped-def]
+    return jsonify(_month(month).as_json())
+
+
+@bp.get("/reports/month/<month>.csv")
+@roles(*READERS)
+def report_month_csv(month: str):  # type: ignore[no-untyped-def]
+    report = _month(month)
+    return exports.csv_response(report, _settings())
+
+
+@bp.get("/reports/month/<month>.xlsx")
+@roles(*READERS)
+def report_month_xlsx(month: str):  # type: ignore[no-untyped-def]
+    report = _month(month)
+    return exports.xlsx_response(report, _settings())
+
+
+@bp.put("/targets/<year>")
+@roles("admin")
+def put_target(year: str):  # type: ignore[no-untyped-def]
+    data = json_body()
+    row = service.set_target(get_session(), current_user, utcnow(), rules.parse_year(year),
+                             data.get("target"))
+    commit()
+    return jsonify(year=row.year, target=row.target)
+
+
+@bp.post("/tallies")
+@roles(*STAFF)
+def post_tally(): # type: ignore[no-untyped-def]
+    data = json_body()
+    row, created = service.record_tally(
+        get_session(), current_user, utcnow(), data.get("point"), data.get("month"),
+        data.get("loans"), _settings(),
+    )
+    commit()
+    return jsonify(point=row.point.code, month=row.month, loans=row.loans), (201 if created else 200)
+
+
+@bp.post("/import/loans")
+@roles(*STAFF)
+def import_loans():  # type: ignore[no-untyped-def]
+    upload = request.files.get("file")
+    if upload is None:
+        upload = next(iter(request.files.values()), None)
+    if upload is None:
+        raise loan_import.ImportRefused("请上传 CSV 文件（表单字段 file）。")
+    partial = request.args.get("partial") in ("1", "true", "yes")
+    result = loan_import.import_loans(
+        get_session(), current_user, utcnow(), upload.read(), _settings(), partial=partial,
+    )
+    if result.created and (partial or not result.errors):
+        commit()
+    status = 201 if result.created else (422 if result.errors else 200)
+    return jsonify(result.as_json()), status

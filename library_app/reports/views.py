@@ -1,5 +1,211 @@
+"""Report pages: the year against its target (年度借阅) and the monthly report (月度报告),
+paper tallies and the import of past loans; and the home page's counters."""
+
 from __future__ import annotations
 
-from flask import Blueprint
+from typing import Any
+from zoneinfo import ZoneInfo
 
-bp = Blueprint("reports", __name__)
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from library_app.access import STAFF, roles
+from library_app.db import commit, get_session
+from library_app.domain import reports as rules
+from library_app.domain.errors import RuleBroken
+from library_app.main.home import home_panel
+from library_app.models import Point
+from library_app.services import loan_import
+from library_app.services import reports as service
+from library_app.services.settings import get_settings
+from library_app.web import utcnow
+
+from . import charts
+
+bp = Blueprint("reports", __name__, url_prefix="/reports")
+READERS = ("admin", "librarian", "viewer")
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    return get_settings(get_session(), current_app.config)
+
+
+def _now_month() -> rules.Month:
+    return rules.current_month(utcnow(), ZoneInfo(_settings().timezone))
+
+
+def _active_points() -> list[Point]:
+    from sqlalchemy import select
+
+    return list(get_session().scalars(select(Point).order_by(Point.code)))
+
+
+# ---------------------------------------------------------------- year
+
+
+@bp.get("/year/", defaults={"year": None})
+@bp.get("/year/<year>")
+@roles(*READERS)
+def year(year: str | None):  # type: ignore[no-untyped-def]
+    if year is None:
+        return redirect(url_for("reports.year", year=_now_month().year))
+    number = rules.parse_year(year)
+    settings = _settings()
+    report = service.year_report(get_session(), utcnow(), number, settings)
+    now_month = _now_month()
+    bars = [
+        charts.Bar(label=f"{m.month.month}月", value=m.count, part=m.tally,
+                   muted=m.month > now_month,
+                   href=url_for("reports.month", month=str(m.month)))
+        for m in report.months
+    ]
+    chart = charts.bar_chart(
+        bars, [m.target for m in report.months], title=f"{number} 年各月借阅人次",
+        line_label="每月目标", part_label="纸质记录" if report.tallies else "",
+    )
+    last = rules.Change(report.progress.count, report.same_date_last_year)
+    return render_template(
+        "reports/year.html", report=report, p=report.progress, chart=chart,
+        progress_svg=charts.progress_bar(report.progress), last=last,
+        metric_name=rules.METRIC_NAMES[report.metric], now_month=now_month,
+        tz=ZoneInfo(settings.timezone),
+    )
+
+
+@bp.post("/year/<year>/target")
+@roles("admin")
+def set_target(year: str):  # type: ignore[no-untyped-def]
+    number = rules.parse_year(year)
+    try:
+        service.set_target(get_session(), current_user, utcnow(), number, request.form.get("target", ""))
+    except RuleBroken as exc:
+        flash(exc.message, "error")
+    else:
+        commit()
+        flash(f"{number} 年的目标已设为 {request.form.get('target')}。", "success")
+    return redirect(url_for("reports.year", year=number))
+
+
+# ---------------------------------------------------------------- month
+
+
+@bp.get("/month/", defaults={"month": None})
+@bp.get("/month/<month>")
+@roles(*READERS)
+def month(month: str | None):  # type: ignore[no-untyped-def]
+    point = (request.args.get("point") or "").strip() or None
+    if month is None:
+        wanted = (request.args.get("month") or "").strip()
+        target = str(rules.parse_month(wanted)) if wanted else str(_now_month())
+        return redirect(url_for("reports.month", month=target, point=point))
+    parsed = rules.parse_month(month)
+    settings = _settings()
+    report = service.month_report(get_session(), utcnow(), parsed, settings, point_code=point,
+                                  with_people=current_user.role in STAFF)
+    f = report.figures
+    compare = charts.bar_chart(
+        [charts.Bar(report.last_year.month.label, report.last_year.count),
+         charts.Bar(report.previous.month.label, report.previous.count),
+         charts.Bar(parsed.label, f.count)],
+        title="借阅人次对比", height=200,
+    )
+    point_chart = charts.hbar_chart([(f"{p.code} {p.name}", p.loans + p.tally) for p in report.points],
+                                    title="各阅读点借阅人次")
+    age_chart = charts.hbar_chart([(r.label, r.loans) for r in report.age_bands], title="按年龄段")
+    category_chart = charts.hbar_chart([(r.label, r.loans) for r in report.categories], title="按分类")
+    query: dict[str, Any] = {"point": report.point.code} if report.point is not None else {}
+    return render_template(
+        "reports/month.html", report=report, f=f, compare=compare, point_chart=point_chart,
+        age_chart=age_chart, category_chart=category_chart, points=_active_points(),
+        metric_name=rules.METRIC_NAMES[report.metric], tz=ZoneInfo(settings.timezone),
+        csv_url=url_for("api.report_month_csv", month=str(parsed), **query),
+        xlsx_url=url_for("api.report_month_xlsx", month=str(parsed), **query),
+        prev_url=url_for("reports.month", month=str(parsed.previous()), **query),
+        next_url=url_for("reports.month", month=str(parsed.shift(1)), **query),
+        rows=FIGURE_ROWS,
+        now_text=utcnow().astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m-%d %H:%M"),
+    )
+
+
+FIGURE_ROWS = [
+    ("count", "借阅人次", "计入年度目标"),
+    ("loans", "借出次数", ""),
+    ("returns", "归还次数", ""),
+    ("distinct_borrowers", "借阅人数", "本月借过书的小读者"),
+    ("new_borrowers", "新登记小读者", ""),
+    ("overdue_at_end", "月末逾期未还", ""),
+]
+
+
+# ---------------------------------------------------------------- tallies and imports
+
+
+@bp.route("/tallies", methods=["GET", "POST"])
+@roles(*STAFF)
+def tallies():  # type: ignore[no-untyped-def]
+    settings = _settings()
+    form = {"point": "", "month": "", "loans": ""}
+    if request.method == "POST":
+        form = {k: (request.form.get(k) or "").strip() for k in form}
+        try:
+            row, created = service.record_tally(get_session(), current_user, utcnow(), form["point"],
+                                                form["month"], form["loans"], settings)
+        except RuleBroken as exc:
+            flash(exc.message, "error")
+        else:
+            commit()
+            verb = "已录入" if created else "已更正"
+            flash(f"{verb} {row.point.code} {row.month} 的纸质记录：{row.loans} 人次。", "success")
+            return redirect(url_for("reports.tallies"))
+    return render_template("reports/tallies.html", rows=service.list_tallies(get_session()),
+                           points=_active_points(), form=form, max_month=str(_now_month()))
+
+
+@bp.route("/import", methods=["GET", "POST"])
+@roles(*STAFF)
+def import_loans():  # type: ignore[no-untyped-def]
+    result = None
+    if request.method == "POST":
+        upload = request.files.get("file")
+        if upload is None or not upload.filename:
+            flash("请选择要上传的 CSV 文件。", "error")
+        else:
+            try:
+                result = loan_import.import_loans(
+                    get_session(), current_user, utcnow(), upload.read(), _settings(),
+                    partial=bool(request.form.get("partial")),
+                )
+            except RuleBroken as exc:
+                flash(exc.message, "error")
+            else:
+                if result.created:
+                    commit()
+                    flash(f"已导入 {result.created} 条借阅记录。", "success")
+                elif result.errors:
+                    flash("文件有错误，没有导入任何记录。请改正后重新上传，或勾选“只导入正确的行”。", "error")
+    return render_template("reports/import.html", result=result)
+
+
+# ---------------------------------------------------------------- home page
+
+
+@home_panel
+def reports_panel(user: Any) -> dict[str, Any]:
+    """A story mother sees her points' day and month; everyone sees the organisation's year."""
+    if not getattr(user, "is_authenticated", False):
+        return {}
+    session = get_session()
+    settings = _settings()
+    now = utcnow()
+    context: dict[str, Any] = {
+        "year_counter": service.year_counter(session, now, settings),
+        "counter_metric": rules.METRIC_NAMES[settings.count_metric],
+    }
+    context["year_counter_svg"] = charts.progress_bar(context["year_counter"])
+    if user.role == "story_mother":
+        ids = [p.id for p in user.points]
+        today, month_count = service.point_counters(session, now, settings, ids)
+        context.update(point_today=today, point_month=month_count,
+                       point_names="、".join(p.name for p in user.points),
+                       month_label=rules.current_month(now, ZoneInfo(settings.timezone)).label)
+    return context

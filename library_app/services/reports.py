@@ -1,0 +1,632 @@
+"""Reports: the year against its target and the monthly report, counted in SQL.
+
+The counting rules live in ``domain/reports.py`` (and a plain-Python version of them there,
+which tests compare with these queries). Here they become SQL that stays fast on a million
+loans:
+
+- Month and year boundaries are computed in Python as UTC instants in the organisation's time
+  zone; rows are bucketed by comparing ``lent_at`` with those instants (a CASE over 12 edges),
+  so the same SQL is exact on SQLite (naive UTC text) and PostgreSQL (timestamptz) and no
+  per-row time zone conversion is needed for loans.
+- Visits need the local day of each loan: PostgreSQL converts with ``timezone(zone, lent_at)``;
+  SQLite adds the zone's offset (one per daylight-saving segment of the range) to the text
+  truncated to the second (SQLite rounds microseconds up across midnight otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    distinct,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.orm import Session
+
+from library_app.domain import reports as rules
+from library_app.domain.reports import Change, Month, YearProgress
+from library_app.domain.settings import LibrarySettings
+from library_app.models import Borrower, Loan, MonthlyTally, Point, Title, User, YearTarget
+
+from . import audit
+from .errors import Invalid, NotFound
+
+NO_VALUE = "未填"
+TOP_TITLES = 10
+
+
+# ---------------------------------------------------------------- SQL helpers
+
+
+def _counted() -> ColumnElement[bool]:
+    """Loans that count: not undone (renewals and returns never make rows of their own)."""
+    return Loan.undone_at.is_(None)
+
+
+def _in_range(col: Any, start: datetime, end: datetime) -> ColumnElement[bool]:
+    return and_(col >= start, col < end)
+
+
+def _bucket(col: Any, edges: list[datetime]) -> Any:
+    """0 … len(edges)-2: which [edges[i], edges[i+1]) range ``col`` falls in (rows are
+    already limited to [edges[0], edges[-1]))."""
+    inner = edges[1:-1]
+    if not inner:
+        return literal_column("0")
+    return case(*[(col < edge, i) for i, edge in enumerate(inner)], else_=len(inner))
+
+
+def _local_day(session: Session, start: datetime, end: datetime, tz: ZoneInfo) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date(func.timezone(tz.key, Loan.lent_at))
+    segments = rules.offset_segments(start, end, tz)
+    modifier: Any
+    if len(segments) == 1:
+        modifier = literal(f"{segments[0][1]:+d} seconds")
+    else:
+        modifier = case(
+            *[(Loan.lent_at < nxt[0], f"{seg[1]:+d} seconds")
+              for seg, nxt in zip(segments, segments[1:], strict=False)],
+            else_=f"{segments[-1][1]:+d} seconds",
+        )
+    return func.date(func.substr(Loan.lent_at, 1, 19), modifier)
+
+
+def _visitor() -> Any:
+    """The child of a visit; a loan without a known child is a visit of its own."""
+    return func.coalesce(Loan.borrower_id, -Loan.id)
+
+
+def _points(session: Session) -> dict[int, Point]:
+    return {p.id: p for p in session.scalars(select(Point).order_by(Point.code))}
+
+
+def point_by_code(session: Session, code: str | None) -> Point | None:
+    if not code:
+        return None
+    point = session.scalar(select(Point).where(Point.code == code.strip().upper()))
+    if point is None:
+        raise NotFound(f"没有编号为 {code.strip()} 的阅读点。")
+    return point
+
+
+def year_target(session: Session, year: int, settings: LibrarySettings) -> int:
+    row = session.get(YearTarget, year)
+    return row.target if row is not None else settings.default_year_target
+
+
+def _tallies(session: Session, months: list[Month], point_id: int | None = None) -> dict[tuple[str, int], int]:
+    wanted = [str(m) for m in months]
+    stmt = select(MonthlyTally.month, MonthlyTally.point_id, MonthlyTally.loans).where(
+        MonthlyTally.month.in_(wanted))
+    if point_id is not None:
+        stmt = stmt.where(MonthlyTally.point_id == point_id)
+    return {(m, p): n for m, p, n in session.execute(stmt)}
+
+
+def counts_by_bucket(
+    session: Session, edges: list[datetime], metric: str, tz: ZoneInfo, point_id: int | None = None,
+) -> dict[tuple[int, int], int]:
+    """{(bucket index, point id): count} for counted loans (or visits) in [edges[0], edges[-1])."""
+    start, end = edges[0], edges[-1]
+    where = [_in_range(Loan.lent_at, start, end), _counted()]
+    if point_id is not None:
+        where.append(Loan.point_id == point_id)
+    bucket = _bucket(Loan.lent_at, edges).label("b")
+    if metric == "visits":
+        visits = (
+            select(bucket, Loan.point_id.label("p"), _visitor().label("who"),
+                   _local_day(session, start, end, tz).label("d"))
+            .where(*where).distinct().subquery()
+        )
+        stmt = select(visits.c.b, visits.c.p, func.count()).group_by(visits.c.b, visits.c.p)
+    else:
+        stmt = select(bucket, Loan.point_id, func.count()).where(*where).group_by(
+            text("b"), Loan.point_id)
+    return {(int(b), int(p)): int(n) for b, p, n in session.execute(stmt)}
+
+
+def count_between(
+    session: Session, start: datetime, end: datetime, metric: str, tz: ZoneInfo,
+    point_id: int | None = None,
+) -> int:
+    return sum(counts_by_bucket(session, [start, end], metric, tz, point_id).values())
+
+
+# ---------------------------------------------------------------- the year
+
+
+@dataclass
+class MonthCount:
+    month: Month
+    count: int      # system count + paper tally
+    tally: int      # of which from paper tallies
+    target: int     # the month's share of the year's target
+
+
+@dataclass
+class PointCount:
+    code: str
+    name: str
+    count: int
+    tally: int
+
+
+@dataclass
+class YearReport:
+    year: int
+    metric: str
+    progress: YearProgress
+    months: list[MonthCount]
+    points: list[PointCount]
+    tallies: int
+    same_date_last_year: int
+    last_year_total: int
+    last_year_cutoff: datetime
+    target_is_default: bool
+
+    def as_json(self) -> dict[str, Any]:
+        p = self.progress
+        return {
+            "year": self.year, "target": p.target, "metric": self.metric, "count": p.count,
+            "percent": p.percent, "expected_to_date": p.expected_to_date, "forecast": p.forecast,
+            "remaining": p.remaining, "months_left": p.months_left,
+            "needed_per_month": p.needed_per_month, "tallies": self.tallies,
+            "same_date_last_year": self.same_date_last_year,
+            "last_year_total": self.last_year_total,
+            "months": [{"month": str(m.month), "count": m.count, "tally": m.tally,
+                        "target": m.target} for m in self.months],
+            "points": [{"code": pc.code, "name": pc.name, "count": pc.count, "tally": pc.tally}
+                       for pc in self.points],
+        }
+
+
+def _year_counts(
+    session: Session, year: int, metric: str, tz: ZoneInfo, point_id: int | None = None,
+) -> tuple[list[int], dict[int, int], list[int], dict[int, int]]:
+    """Per month and per point: system counts and paper tallies."""
+    edges = rules.year_month_edges(year, tz)
+    by_bucket = counts_by_bucket(session, edges, metric, tz, point_id)
+    months = [0] * 12
+    points: dict[int, int] = {}
+    for (b, p), n in by_bucket.items():
+        months[b] += n
+        points[p] = points.get(p, 0) + n
+    month_list = [Month(year, m) for m in range(1, 13)]
+    tally_months = [0] * 12
+    tally_points: dict[int, int] = {}
+    for (m, p), n in _tallies(session, month_list, point_id).items():
+        tally_months[int(m[5:7]) - 1] += n
+        tally_points[p] = tally_points.get(p, 0) + n
+    return months, points, tally_months, tally_points
+
+
+def year_report(session: Session, now: datetime, year: int, settings: LibrarySettings) -> YearReport:
+    """The calendar year's count (system + paper tallies) against its target, by month and point,
+    with the pace, a forecast and the same date last year."""
+    tz = ZoneInfo(settings.timezone)
+    metric = settings.count_metric
+    target_row = session.get(YearTarget, year)
+    target = target_row.target if target_row is not None else settings.default_year_target
+    months, points, tally_months, tally_points = _year_counts(session, year, metric, tz)
+    count = sum(months) + sum(tally_months)
+    progress = rules.year_progress(year, target, count, now, tz)
+    shares = rules.monthly_targets(year, target)
+    month_rows = [
+        MonthCount(Month(year, i + 1), months[i] + tally_months[i], tally_months[i], shares[i])
+        for i in range(12)
+    ]
+    all_points = _points(session)
+    point_rows = []
+    for pid, point in all_points.items():
+        n, t = points.get(pid, 0), tally_points.get(pid, 0)
+        if n or t or point.active:
+            point_rows.append(PointCount(point.code, point.name, n + t, t))
+
+    # The same date last year: the system count up to the same local moment, plus paper
+    # tallies, the cutoff month's tally taken in proportion to the time gone.
+    ly_start, ly_end = rules.year_bounds(year - 1, tz)
+    cutoff = min(rules.same_moment_last_year(now, tz), ly_end) if progress.state == "current" else (
+        ly_end if progress.state == "past" else ly_start)
+    same_date = count_between(session, ly_start, cutoff, metric, tz) if cutoff > ly_start else 0
+    ly_months = [Month(year - 1, m) for m in range(1, 13)]
+    ly_tallies = _tallies(session, ly_months)
+    for (m, _p), n in ly_tallies.items():
+        m_start, m_end = rules.month_bounds(rules.parse_month(m), tz)
+        same_date += rules.prorated(n, m_start, m_end, cutoff)
+    last_total = count_between(session, ly_start, ly_end, metric, tz) + sum(ly_tallies.values())
+    return YearReport(
+        year=year, metric=metric, progress=progress, months=month_rows, points=point_rows,
+        tallies=sum(tally_months), same_date_last_year=same_date, last_year_total=last_total,
+        last_year_cutoff=cutoff, target_is_default=target_row is None,
+    )
+
+
+# ---------------------------------------------------------------- the month
+
+
+@dataclass
+class MonthFigures:
+    month: Month
+    loans: int = 0
+    visits: int = 0
+    returns: int = 0
+    distinct_borrowers: int = 0
+    new_borrowers: int = 0
+    overdue_at_end: int = 0
+    tally: int = 0
+    metric: str = "loans"
+    points: dict[int, tuple[int, int]] = field(default_factory=dict)  # point id → (loans, visits)
+
+    @property
+    def count(self) -> int:
+        return (self.visits if self.metric == "visits" else self.loans) + self.tally
+
+
+@dataclass
+class Row:
+    label: str
+    loans: int
+
+
+@dataclass
+class StaffRow:
+    name: str
+    role: str
+    loans: int
+    returns: int
+
+
+@dataclass
+class PointRow:
+    code: str
+    name: str
+    loans: int
+    visits: int
+    tally: int
+    previous: int
+    last_year: int
+
+
+@dataclass
+class MonthReport:
+    month: Month
+    metric: str
+    point: Point | None
+    as_of: datetime            # overdue counted at this instant (month end, or now)
+    state: str                 # past | current | future
+    figures: MonthFigures
+    previous: MonthFigures
+    last_year: MonthFigures
+    points: list[PointRow]
+    age_bands: list[Row]
+    categories: list[Row]
+    top_titles: list[Row]
+    staff: list[StaffRow] | None   # None when the reader may not see people
+
+    def change(self, name: str, against: str) -> Change:
+        other = self.previous if against == "previous" else self.last_year
+        return Change(getattr(self.figures, name), getattr(other, name))
+
+    def as_json(self) -> dict[str, Any]:
+        def figures(f: MonthFigures) -> dict[str, Any]:
+            return {"month": str(f.month), "count": f.count, "loans": f.loans, "visits": f.visits,
+                    "returns": f.returns, "distinct_borrowers": f.distinct_borrowers,
+                    "new_borrowers": f.new_borrowers, "overdue_at_end": f.overdue_at_end,
+                    "tally": f.tally}
+
+        body = figures(self.figures)
+        body.update({
+            "metric": self.metric,
+            "point": self.point.code if self.point is not None else None,
+            "as_of": self.as_of.isoformat(),
+            "points": [{"code": p.code, "name": p.name, "loans": p.loans, "visits": p.visits,
+                        "tally": p.tally} for p in self.points],
+            "age_bands": [{"age_band": r.label, "loans": r.loans} for r in self.age_bands],
+            "categories": [{"category": r.label, "loans": r.loans} for r in self.categories],
+            "top_titles": [{"title": r.label, "loans": r.loans} for r in self.top_titles],
+            "previous": figures(self.previous),
+            "last_year": figures(self.last_year),
+        })
+        if self.staff is not None:
+            body["staff"] = [{"name": s.name, "role": s.role, "loans": s.loans, "returns": s.returns}
+                             for s in self.staff]
+        return body
+
+
+def _month_figures(
+    session: Session, month: Month, now: datetime, tz: ZoneInfo, metric: str,
+    point_id: int | None,
+) -> MonthFigures:
+    start, end = rules.month_bounds(month, tz)
+    figures = MonthFigures(month=month, metric=metric)
+    if start > now:
+        return figures
+    lent = [_in_range(Loan.lent_at, start, end), _counted()]
+    if point_id is not None:
+        lent.append(Loan.point_id == point_id)
+
+    # Loans and visits per point (a visit: one child, one point, one local day).
+    day = _local_day(session, start, end, tz)
+    visits = (select(Loan.point_id.label("p"), _visitor().label("who"), day.label("d"))
+              .where(*lent).distinct().subquery())
+    visit_counts: dict[int, int] = dict(session.execute(  # type: ignore[arg-type]
+        select(visits.c.p, func.count()).group_by(visits.c.p)).all())
+    for pid, n in session.execute(select(Loan.point_id, func.count()).where(*lent).group_by(Loan.point_id)):
+        figures.points[int(pid)] = (int(n), int(visit_counts.get(pid, 0)))
+    figures.loans = sum(v[0] for v in figures.points.values())
+    figures.visits = sum(v[1] for v in figures.points.values())
+    figures.distinct_borrowers = session.scalar(
+        select(func.count(distinct(Loan.borrower_id))).where(*lent)) or 0
+
+    # Returns: books that came back this month (normal and implicit), not imports or undone loans.
+    returned = [_in_range(Loan.returned_at, start, end), _counted(), Loan.source != "import"]
+    if point_id is not None:
+        returned.append(func.coalesce(Loan.return_point_id, Loan.point_id) == point_id)
+    figures.returns = session.scalar(select(func.count()).select_from(Loan).where(*returned)) or 0
+
+    new = [_in_range(Borrower.created_at, start, end)]
+    if point_id is not None:
+        new.append(Borrower.home_point_id == point_id)
+    figures.new_borrowers = session.scalar(select(func.count()).select_from(Borrower).where(*new)) or 0
+
+    figures.overdue_at_end = overdue_at(session, min(end, now), point_id)
+    figures.tally = sum(_tallies(session, [month], point_id).values())
+    return figures
+
+
+def overdue_at(session: Session, at: datetime, point_id: int | None = None) -> int:
+    """Loans out at ``at`` whose due date had passed: still open, or returned only later."""
+    where = [_counted(), Loan.due_at < at, Loan.lent_at < at,
+             or_(Loan.returned_at.is_(None), Loan.returned_at >= at)]
+    if point_id is not None:
+        where.append(Loan.point_id == point_id)
+    return session.scalar(select(func.count()).select_from(Loan).where(*where)) or 0
+
+
+def _by_title_field(session: Session, column: Any, lent: list[Any], order: tuple[str, ...]) -> list[Row]:
+    stmt = (select(column, func.count()).select_from(Loan).outerjoin(Title, Title.id == Loan.title_id)
+            .where(*lent).group_by(column))
+    counted: dict[str, int] = {}
+    for value, n in session.execute(stmt):
+        label = value or NO_VALUE
+        counted[label] = counted.get(label, 0) + int(n)
+    known = [Row(v, counted.pop(v)) for v in order if v in counted]
+    rest = sorted((Row(k, n) for k, n in counted.items() if k != NO_VALUE), key=lambda r: -r.loans)
+    tail = [Row(NO_VALUE, counted[NO_VALUE])] if NO_VALUE in counted else []
+    return known + rest + tail
+
+
+def month_report(
+    session: Session, now: datetime, month: Month, settings: LibrarySettings,
+    point_code: str | None = None, with_people: bool = False,
+) -> MonthReport:
+    """Every figure of the monthly report, against the previous month and the same month last
+    year. ``with_people``: include the per-story-mother counts (librarians and admins only)."""
+    from library_app.models.catalog import AGE_BANDS, CATEGORIES
+
+    tz = ZoneInfo(settings.timezone)
+    metric = settings.count_metric
+    point = point_by_code(session, point_code)
+    pid = point.id if point is not None else None
+    start, end = rules.month_bounds(month, tz)
+    state = "past" if now >= end else ("future" if now < start else "current")
+
+    figures = _month_figures(session, month, now, tz, metric, pid)
+    previous = _month_figures(session, month.previous(), now, tz, metric, pid)
+    last_year = _month_figures(session, month.same_month_last_year(), now, tz, metric, pid)
+
+    tallies = _tallies(session, [month], pid)
+    all_points = _points(session)
+    point_rows = []
+    for point_id, p in all_points.items():
+        if pid is not None and point_id != pid:
+            continue
+        loans, visits = figures.points.get(point_id, (0, 0))
+        tally = tallies.get((str(month), point_id), 0)
+        prev = previous.points.get(point_id, (0, 0))[0]
+        ly = last_year.points.get(point_id, (0, 0))[0]
+        if loans or tally or prev or ly or p.active:
+            point_rows.append(PointRow(p.code, p.name, loans, visits, tally, prev, ly))
+
+    lent = [_in_range(Loan.lent_at, start, end), _counted()]
+    if pid is not None:
+        lent.append(Loan.point_id == pid)
+    age_bands = _by_title_field(session, Title.age_band, lent, AGE_BANDS) if figures.loans else []
+    categories = _by_title_field(session, Title.category, lent, CATEGORIES) if figures.loans else []
+
+    top_titles: list[Row] = []
+    if figures.loans:
+        n = func.count().label("n")
+        top = session.execute(
+            select(Loan.title_id, n).where(*lent, Loan.title_id.is_not(None))
+            .group_by(Loan.title_id).order_by(n.desc(), Loan.title_id).limit(TOP_TITLES)
+        ).all()
+        names: dict[int, str] = {int(i): str(t) for i, t in session.execute(
+            select(Title.id, Title.title).where(Title.id.in_([t for t, _ in top])))} if top else {}
+        top_titles = [Row(names.get(int(t or 0), "?"), int(c)) for t, c in top]
+
+    staff: list[StaffRow] | None = None
+    if with_people:
+        staff = _staff(session, start, end, pid) if state != "future" else []
+
+    return MonthReport(
+        month=month, metric=metric, point=point, as_of=min(end, now) if state != "future" else start,
+        state=state, figures=figures, previous=previous, last_year=last_year, points=point_rows,
+        age_bands=age_bands, categories=categories, top_titles=top_titles, staff=staff,
+    )
+
+
+def _staff(session: Session, start: datetime, end: datetime, pid: int | None) -> list[StaffRow]:
+    """Loans lent and returns taken per account (story mothers first), for this month."""
+    lent = [_in_range(Loan.lent_at, start, end), _counted(), Loan.lent_by_id.is_not(None)]
+    back = [_in_range(Loan.returned_at, start, end), _counted(), Loan.returned_by_id.is_not(None),
+            Loan.source != "import"]
+    if pid is not None:
+        lent.append(Loan.point_id == pid)
+        back.append(func.coalesce(Loan.return_point_id, Loan.point_id) == pid)
+    loans = dict(session.execute(select(Loan.lent_by_id, func.count()).where(*lent)
+                                 .group_by(Loan.lent_by_id)).all())
+    returns = dict(session.execute(select(Loan.returned_by_id, func.count()).where(*back)
+                                   .group_by(Loan.returned_by_id)).all())
+    ids = set(loans) | set(returns)
+    if not ids:
+        return []
+    users = session.scalars(select(User).where(User.id.in_(ids))).all()
+    order = {"story_mother": 0, "librarian": 1, "admin": 2, "viewer": 3}
+    rows = [StaffRow(u.name, u.role, int(loans.get(u.id) or 0), int(returns.get(u.id) or 0))
+            for u in users]
+    rows.sort(key=lambda r: (order.get(r.role, 9), -r.loans, r.name))
+    return rows
+
+
+# ---------------------------------------------------------------- home page counters
+
+
+@dataclass
+class Counter:
+    label: str
+    count: int
+
+
+def point_counters(
+    session: Session, now: datetime, settings: LibrarySettings, point_ids: list[int],
+) -> tuple[int, int]:
+    """Today's and this month's count (the org's metric) at the given points."""
+    tz = ZoneInfo(settings.timezone)
+    if not point_ids:
+        return 0, 0
+    month = rules.current_month(now, tz)
+    m_start, m_end = rules.month_bounds(month, tz)
+    day_start = rules.local_midnight(now.astimezone(tz).date(), tz)
+    edges = [m_start, day_start, m_end] if day_start > m_start else [m_start, m_end]
+    by = counts_by_bucket(session, edges, settings.count_metric, tz)
+    total_month = sum(n for (_b, p), n in by.items() if p in point_ids)
+    total_today = sum(n for (b, p), n in by.items() if p in point_ids and b == len(edges) - 2)
+    total_month += sum(_tallies(session, [month]).get((str(month), p), 0) for p in point_ids)
+    return total_today, total_month
+
+
+def year_counter(session: Session, now: datetime, settings: LibrarySettings) -> YearProgress:
+    """The organisation's count for the current year against its target (home page)."""
+    tz = ZoneInfo(settings.timezone)
+    year = rules.current_month(now, tz).year
+    months, _points, tally_months, _t = _year_counts(session, year, settings.count_metric, tz)
+    return rules.year_progress(year, year_target(session, year, settings),
+                               sum(months) + sum(tally_months), now, tz)
+
+
+# ---------------------------------------------------------------- targets and tallies
+
+
+def set_target(session: Session, actor: User | None, now: datetime, year: int, target: Any) -> YearTarget:
+    """Set the year's target (admin)."""
+    try:
+        value = int(target)
+    except (TypeError, ValueError) as exc:
+        raise Invalid("年度目标需要是正整数，例如 12000。") from exc
+    if isinstance(target, bool) or value < 1 or value > 10_000_000:
+        raise Invalid("年度目标需要是 1 到 10,000,000 之间的整数。")
+    row = session.get(YearTarget, year)
+    old = row.target if row is not None else None
+    if row is None:
+        row = YearTarget(year=year, target=value)
+        session.add(row)
+    row.target = value
+    row.set_by_id = actor.id if actor is not None else None
+    row.set_at = now
+    session.flush()
+    audit.record(session, actor, now, "report.target", "year_target", year, old=old, new=value)
+    return row
+
+
+def record_tally(
+    session: Session, actor: User | None, now: datetime, point_code: Any, month_text: Any,
+    loans: Any, settings: LibrarySettings,
+) -> tuple[MonthlyTally, bool]:
+    """Enter (or correct) a month's loans from paper records at a point. → (tally, created)."""
+    if not isinstance(point_code, str) or not point_code.strip():
+        raise Invalid("请选择阅读点。")
+    point = point_by_code(session, point_code)
+    assert point is not None
+    if not isinstance(month_text, str):
+        raise rules.InvalidMonth()
+    month = rules.parse_month(month_text)
+    tz = ZoneInfo(settings.timezone)
+    if month > rules.current_month(now, tz):
+        raise Invalid("不能为尚未到来的月份录入纸质记录。")
+    if isinstance(loans, bool):
+        raise Invalid("借阅人次需要是 0 或正整数。")
+    try:
+        value = int(loans)
+    except (TypeError, ValueError) as exc:
+        raise Invalid("借阅人次需要是 0 或正整数。") from exc
+    if value < 0 or value > 1_000_000 or (isinstance(loans, float) and not loans.is_integer()):
+        raise Invalid("借阅人次需要是 0 到 1,000,000 之间的整数。")
+    row = session.scalar(select(MonthlyTally).where(
+        MonthlyTally.point_id == point.id, MonthlyTally.month == str(month)))
+    created = row is None
+    old = None if row is None else row.loans
+    if row is None:
+        row = MonthlyTally(point_id=point.id, month=str(month), loans=value)
+        session.add(row)
+    row.loans = value
+    row.entered_by_id = actor.id if actor is not None else None
+    row.entered_at = now
+    session.flush()
+    audit.record(session, actor, now, "report.tally", "monthly_tally", f"{point.code}/{month}",
+                 point_id=point.id, old=old, new=value)
+    return row, created
+
+
+def list_tallies(session: Session, year: int | None = None) -> list[MonthlyTally]:
+    stmt = select(MonthlyTally).join(Point).order_by(MonthlyTally.month.desc(), Point.code)
+    if year is not None:
+        stmt = stmt.where(MonthlyTally.month.like(f"{year:04d}-%"))
+    return list(session.scalars(stmt))
+
+
+# ---------------------------------------------------------------- exports
+
+
+ROLE_NAMES = {"admin": "管理员", "librarian": "图书管理员", "story_mother": "故事妈妈", "viewer": "查看者"}
+
+
+def month_rows(report: MonthReport, org_name: str, tz: ZoneInfo) -> list[list[Any]]:
+    """The month report as rows of cells, the same for CSV and XLSX (cells not yet escaped)."""
+    f, prev, ly = report.figures, report.previous, report.last_year
+    scope = f"{report.point.code} {report.point.name}" if report.point is not None else "全部阅读点"
+    rows: list[list[Any]] = [
+        [f"{org_name} 月度借阅报告", report.month.label],
+        ["范围", scope],
+        ["统计口径", rules.METRIC_NAMES.get(report.metric, report.metric)],
+        ["逾期统计时点", report.as_of.astimezone(tz).strftime("%Y-%m-%d %H:%M")],
+        [],
+        ["指标", report.month.label, prev.month.label, ly.month.label],
+    ]
+    for label, name in (
+        ("借阅人次（计入年度目标）", "count"), ("借出次数", "loans"), ("到访人次", "visits"),
+        ("纸质记录", "tally"), ("归还次数", "returns"), ("借阅人数", "distinct_borrowers"),
+        ("新登记小读者", "new_borrowers"), ("月末逾期未还", "overdue_at_end"),
+    ):
+        rows.append([label, getattr(f, name), getattr(prev, name), getattr(ly, name)])
+    rows += [[], ["阅读点", "名称", "借出次数", "到访人次", "纸质记录", "上月借出", "去年同月借出"]]
+    rows += [[p.code, p.name, p.loans, p.visits, p.tally, p.previous, p.last_year] for p in report.points]
+    rows += [[], ["年龄段", "借出次数"]] + [[r.label, r.loans] for r in report.age_bands]
+    rows += [[], ["分类", "借出次数"]] + [[r.label, r.loans] for r in report.categories]
+    rows += [[], ["热门书目", "借出次数"]] + [[r.label, r.loans] for r in report.top_titles]
+    if report.staff is not None:
+        rows += [[], ["经办人", "角色", "借出", "归还"]]
+        rows += [[s.name, ROLE_NAMES.get(s.role, s.role), s.loans, s.returns] for s in report.staff]
+    return rows
