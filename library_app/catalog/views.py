@@ -1,5 +1,481 @@
+"""Catalog pages: titles, copies, transfers, import/export and label sheets (librarian, admin);
+the copy page that a label's QR opens (every signed-in role, one-tap actions by role)."""
+
 from __future__ import annotations
 
-from flask import Blueprint
+from datetime import date
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user
+from wtforms.fields.choices import SelectChoice
+
+from library_app.access import ALL_ROLES, STAFF, roles
+from library_app.db import commit, get_session
+from library_app.domain import catalog as rules
+from library_app.domain.codes import qr_content
+from library_app.domain.errors import InvalidIsbn, RuleBroken
+from library_app.domain.isbn import format_isbn
+from library_app.domain.offline_cache import mask_name
+from library_app.models import Copy, Title
+from library_app.services import catalog as service
+from library_app.services import catalog_export, catalog_import
+from library_app.services import labels as labels_service
+from library_app.services import points as points_service
+from library_app.services.errors import Invalid, NotFound
+from library_app.services.settings import get_settings
+from library_app.web import org_tz, utcnow
+
+from .forms import AddCopiesForm, ImportForm, MoveForm, TitleForm, TransferForm
 
 bp = Blueprint("catalog", __name__)
+
+
+@bp.app_template_filter("isbn")
+def isbn_filter(value: str | None) -> str:
+    return format_isbn(value)
+
+
+@bp.app_context_processor
+def catalog_names() -> dict[str, Any]:
+    return {"COPY_STATUS_NAMES": rules.STATUS_NAMES, "COPY_SOURCE_NAMES": rules.SOURCE_NAMES}
+
+
+def _point_choices(active_only: bool = True) -> list[SelectChoice]:
+    return [
+        SelectChoice(p.code, f"{p.code} {p.name}")
+        for p in points_service.list_points(get_session(), active_only=active_only)
+    ]
+
+
+def _base_url() -> str:
+    return get_settings(get_session(), current_app.config).public_base_url
+
+
+# ------------------------------------------------------------------ titles
+
+@bp.get("/titles")
+@roles(*STAFF)
+def titles():  # type: ignore[no-untyped-def]
+    db = get_session()
+    q = request.args.get("q", "").strip()
+    category = request.args.get("category", "").strip()
+    age_band = request.args.get("age_band", "").strip()
+    page = service.search_titles(db, q, page=request.args.get("page", 1, type=int) or 1,
+                                 category=category, age_band=age_band)
+    counts = service.copy_counts(db, [t.id for t in page.items])
+    return render_template(
+        "catalog/titles.html", page=page, counts=counts, q=q, category=category,
+        age_band=age_band, categories=rules.CATEGORIES, age_bands=rules.AGE_BANDS,
+    )
+
+
+def _title_data(form: TitleForm) -> dict[str, Any]:
+    return {name: getattr(form, name).data for name in
+            ("title", "isbn", "author", "publisher", "year", "category", "age_band", "notes")}
+
+
+@bp.route("/titles/new", methods=["GET", "POST"])
+@roles(*STAFF)
+def new_title():  # type: ignore[no-untyped-def]
+    form = TitleForm()
+    if request.method == "GET" and request.args.get("isbn"):
+        form.isbn.data = request.args["isbn"]
+    duplicate: Title | None = None
+    if form.validate_on_submit():
+        try:
+            title = service.create_title(get_session(), current_user, utcnow(), _title_data(form))
+        except service.DuplicateIsbn as exc:
+            duplicate = exc.title
+            form.isbn.errors = [*form.isbn.errors, exc.message]
+        except InvalidIsbn as exc:
+            form.isbn.errors = [*form.isbn.errors, exc.message]
+        except RuleBroken as exc:
+            flash(exc.message, "error")
+        else:
+            commit()
+            flash(f"已添加书目《{title.title}》。现在可以添加馆藏。", "success")
+            return redirect(url_for("catalog.title_page", title_id=title.id) + "#add-copies")
+    return render_template("catalog/title_form.html", form=form, title=None, duplicate=duplicate,
+                           categories=rules.CATEGORIES)
+
+
+@bp.route("/titles/<int:title_id>/edit", methods=["GET", "POST"])
+@roles(*STAFF)
+def edit_title(title_id: int):  # type: ignore[no-untyped-def]
+    db = get_session()
+    title = service.get_title(db, title_id)
+    form = TitleForm(obj=title)
+    if request.method == "GET":
+        form.year.data = str(title.year) if title.year else ""
+        form.isbn.data = format_isbn(title.isbn)
+    duplicate: Title | None = None
+    if form.validate_on_submit():
+        try:
+            service.update_title(db, current_user, utcnow(), title, _title_data(form))
+        except service.DuplicateIsbn as exc:
+            duplicate = exc.title
+            form.isbn.errors = [*form.isbn.errors, exc.message]
+        except InvalidIsbn as exc:
+            form.isbn.errors = [*form.isbn.errors, exc.message]
+        except RuleBroken as exc:
+            flash(exc.message, "error")
+        else:
+            commit()
+            flash("已保存。", "success")
+            return redirect(url_for("catalog.title_page", title_id=title.id))
+    return render_template("catalog/title_form.html", form=form, title=title, duplicate=duplicate,
+                           categories=rules.CATEGORIES)
+
+
+@bp.get("/titles/<int:title_id>")
+@roles(*STAFF)
+def title_page(title_id: int):  # type: ignore[no-untyped-def]
+    db = get_session()
+    title = service.get_title(db, title_id)
+    copies = service.copies_of(db, title)
+    loans = service.open_loans(db, [c.id for c in copies])
+    form = AddCopiesForm()
+    form.point.choices = _point_choices()
+    return render_template("catalog/title.html", title=title, copies=copies, loans=loans, form=form)
+
+
+@bp.post("/titles/<int:title_id>/copies")
+@roles(*STAFF)
+def add_copies(title_id: int):  # type: ignore[no-untyped-def]
+    db = get_session()
+    title = service.get_title(db, title_id)
+    form = AddCopiesForm()
+    form.point.choices = _point_choices()
+    if not form.validate_on_submit():
+        for errors in form.errors.values():
+            for e in errors:
+                flash(str(e), "error")
+        return redirect(url_for("catalog.title_page", title_id=title.id) + "#add-copies")
+    try:
+        point = points_service.get_point(db, form.point.data or "")
+        copies = service.add_copies(db, current_user, utcnow(), title, point, form.count.data or 0,
+                                    source=form.source.data or "purchase")
+    except RuleBroken as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("catalog.title_page", title_id=title.id) + "#add-copies")
+    commit()
+    first, last = copies[0].code, copies[-1].code
+    span = first if first == last else f"{first} – {last}"
+    flash(f"已在 {point.name} 添加 {len(copies)} 册：{span}。", "success")
+    return redirect(url_for("catalog.title_page", title_id=title.id, new_from=first, new_to=last))
+
+
+# ------------------------------------------------------------------ copies
+
+@bp.get("/copies/<code>")
+@roles(*ALL_ROLES)
+def copy_page(code: str):  # type: ignore[no-untyped-def]
+    db = get_session()
+    try:
+        copy = service.get_copy(db, code)
+    except service.UnknownCopy as exc:
+        return render_template("errors/error.html", status=404, message=exc.message), 404
+    except RuleBroken as exc:
+        return render_template("errors/error.html", status=400, message=exc.message), 400
+    loan = service.open_loan(db, copy)
+    person = None
+    if loan is not None and loan.borrower is not None:
+        seen = rules.borrower_visibility(
+            current_user.role, current_user.point_codes(), loan.point.code,
+            loan.borrower.home_point.code,
+        )
+        if seen == "full":
+            url = None
+            if "borrowers.detail" in current_app.view_functions:
+                url = url_for("borrowers.detail", borrower_id=loan.borrower.id)
+            person = {"name": loan.borrower.name, "card": service.card_of(loan) or "",
+                      "url": url}
+        elif seen == "masked":
+            person = {"name": mask_name(loan.borrower.name), "card": "", "url": None}
+    staff = current_user.role in STAFF
+    move_form = MoveForm()
+    if staff:
+        move_form.point.choices = [c for c in _point_choices() if c.value != copy.current_point.code]
+    return render_template(
+        "catalog/copy.html", copy=copy, loan=loan, person=person, staff=staff,
+        actions=rules.actions_for(copy.status) if staff else [], move_form=move_form,
+        qr_text=qr_content(copy.code, _base_url()),
+    )
+
+
+def _copy_for_post(code: str) -> Copy:
+    try:
+        return service.get_copy(get_session(), code)
+    except RuleBroken:
+        abort(404)
+
+
+@bp.post("/copies/<code>/status")
+@roles(*STAFF)
+def copy_status(code: str):  # type: ignore[no-untyped-def]
+    copy = _copy_for_post(code)
+    try:
+        act, closed = service.change_status(get_session(), current_user, utcnow(), copy,
+                                            request.form.get("action", ""),
+                                            note=request.form.get("note", ""))
+    except RuleBroken as exc:
+        flash(exc.message, "error")
+    else:
+        commit()
+        extra = "这本书原来的借阅已结束。" if closed is not None else ""
+        flash(f"{copy.code} {act.done}{extra}", "success")
+    return redirect(url_for("catalog.copy_page", code=copy.code))
+
+
+@bp.post("/copies/<code>/move")
+@roles(*STAFF)
+def copy_move(code: str):  # type: ignore[no-untyped-def]
+    copy = _copy_for_post(code)
+    form = MoveForm()
+    if form.validate_on_submit():
+        db = get_session()
+        try:
+            point = points_service.get_point(db, form.point.data or "")
+            service.transfer_copies(db, current_user, utcnow(), [copy.code], point)
+        except RuleBroken as exc:
+            flash(exc.message, "error")
+        else:
+            commit()
+            flash(f"{copy.code} 已调到 {point.code} {point.name}。", "success")
+    return redirect(url_for("catalog.copy_page", code=copy.code))
+
+
+# ------------------------------------------------------------------ transfers
+
+@bp.route("/transfers/new", methods=["GET", "POST"])
+@roles(*STAFF)
+def new_transfer():  # type: ignore[no-untyped-def]
+    form = TransferForm()
+    form.to_point.choices = _point_choices()
+    if form.validate_on_submit():
+        db = get_session()
+        codes = (form.codes.data or "").replace(",", "\n").replace("，", "\n").splitlines()
+        try:
+            point = points_service.get_point(db, form.to_point.data or "")
+            t = service.transfer_copies(db, current_user, utcnow(), codes, point,
+                                        notes=form.notes.data or "")
+        except RuleBroken as exc:
+            flash(exc.message, "error")
+        else:
+            commit()
+            flash(f"已把 {len(t.items)} 册调到 {point.code} {point.name}。", "success")
+            return redirect(url_for("catalog.transfers"))
+    return render_template("catalog/transfer_form.html", form=form)
+
+
+@bp.get("/transfers")
+@roles(*STAFF)
+def transfers():  # type: ignore[no-untyped-def]
+    db = get_session()
+    page = service.list_transfers(db, page=request.args.get("page", 1, type=int) or 1)
+    details = service.transfer_details(db, page.items)
+    return render_template("catalog/transfers.html", page=page, **details)
+
+
+# ------------------------------------------------------------------ import / export
+
+@bp.route("/titles/import", methods=["GET", "POST"])
+@roles(*STAFF)
+def import_titles():  # type: ignore[no-untyped-def]
+    form = ImportForm()
+    form.point.choices = [SelectChoice("", "（不建馆藏）"), *_point_choices()]
+    if form.validate_on_submit():
+        upload = form.file.data
+        data = upload.read() if upload else b""
+        name = (upload.filename or "") if upload else ""
+        options: dict[str, Any] = {"point": form.point.data or "", "copies": form.copies.data or 0}
+        db = get_session()
+        try:
+            plan = catalog_import.read_upload(db, data, name, utcnow(), copies=options["copies"],
+                                              point=options["point"])
+        except RuleBroken as exc:
+            flash(exc.message, "error")
+        else:
+            token = catalog_import.stage_upload(current_app.instance_path, current_user.id, data,
+                                                name, options)
+            return render_template("catalog/import_preview.html", plan=plan, token=token,
+                                   filename=name)
+    return render_template("catalog/import.html", form=form, columns=rules.TEMPLATE_COLUMNS)
+
+
+@bp.post("/titles/import/confirm")
+@roles(*STAFF)
+def import_confirm():  # type: ignore[no-untyped-def]
+    token = request.form.get("token", "")
+    partial = request.form.get("partial") == "1"
+    db = get_session()
+    try:
+        data, meta = catalog_import.load_staged(current_app.instance_path, token, current_user.id)
+        options = meta.get("options", {})
+        plan = catalog_import.read_upload(db, data, meta.get("filename", ""), utcnow(),
+                                          copies=int(options.get("copies") or 0),
+                                          point=str(options.get("point") or ""))
+        result = catalog_import.apply_import(db, current_user, utcnow(), plan, partial=partial)
+    except catalog_import.ImportRefused as exc:
+        flash(exc.message, "error")
+        return render_template("catalog/import_preview.html", plan=plan, token=token,
+                               filename=meta.get("filename", "")), 422
+    except RuleBroken as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("catalog.import_titles"))
+    commit()
+    catalog_import.discard_staged(current_app.instance_path, token)
+    msg = f"导入完成：新建书目 {result.created} 种，馆藏 {result.copies_created} 册。"
+    if result.errors:
+        msg += f"跳过了 {len(result.errors)} 行有错误的数据。"
+    flash(msg, "success")
+    if result.copies_created:
+        return redirect(url_for("catalog.labels", mode="range", code_from=result.first_code,
+                                code_to=result.last_code))
+    return redirect(url_for("catalog.titles"))
+
+
+@bp.get("/titles/import/template.csv")
+@roles(*STAFF)
+def import_template():  # type: ignore[no-untyped-def]
+    return Response(
+        catalog_import.template_csv(), mimetype="text/csv",
+        headers={"Content-Disposition": _attachment("书目导入模板.csv", "catalog-import-template.csv")},
+    )
+
+
+def _attachment(name: str, ascii_name: str) -> str:
+    from urllib.parse import quote
+
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"
+
+
+_MIMES = {
+    "csv": "text/csv",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+@bp.get("/titles/export.<fmt>")
+@roles(*STAFF)
+def export_titles(fmt: str):  # type: ignore[no-untyped-def]
+    if fmt not in _MIMES:
+        abort(404)
+    body = catalog_export.export_titles(get_session(), fmt)
+    name = catalog_export.export_name("catalog-titles", fmt, utcnow(), org_tz())
+    return Response(body, mimetype=_MIMES[fmt], headers={"Content-Disposition": _attachment(name, name)})
+
+
+@bp.get("/copies/export.<fmt>")
+@roles(*STAFF)
+def export_copies(fmt: str):  # type: ignore[no-untyped-def]
+    if fmt not in _MIMES:
+        abort(404)
+    body = catalog_export.export_copies(get_session(), fmt, org_tz())
+    name = catalog_export.export_name("catalog-copies", fmt, utcnow(), org_tz())
+    return Response(body, mimetype=_MIMES[fmt], headers={"Content-Disposition": _attachment(name, name)})
+
+
+# ------------------------------------------------------------------ labels
+
+def _label_args() -> dict[str, Any]:
+    a = request.args
+    today = utcnow().astimezone(org_tz()).date()
+    return {
+        "mode": a.get("mode", "since"),
+        "since": a.get("since", today.isoformat()),
+        "title": a.get("title", ""),
+        "code_from": a.get("code_from", ""),
+        "code_to": a.get("code_to", ""),
+        "point": a.get("point", ""),
+        "layout": a.get("layout", "3x8") if a.get("layout") in rules.LAYOUTS else "3x8",
+        "start": a.get("start", "1"),
+        "all_statuses": "1" if a.get("all_statuses") == "1" else "",
+    }
+
+
+def _resolve_title(db: Any, text: str) -> tuple[Title | None, list[Title]]:
+    """A title picked by id, ISBN or name; several candidates when the name is ambiguous."""
+    text = (text or "").strip()
+    if not text:
+        return None, []
+    if text.isdigit() and len(text) < 10:
+        title = db.get(Title, int(text))
+        return title, []
+    try:
+        by_isbn = service.find_by_isbn(db, text) if len(text) >= 10 else None
+    except RuleBroken:
+        by_isbn = None
+    if by_isbn is not None:
+        return by_isbn, []
+    page = service.search_titles(db, text, per_page=8)
+    exact = [t for t in page.items if t.title == text]
+    if len(exact) == 1 or page.total == 1:
+        return (exact or page.items)[0], []
+    return None, page.items
+
+
+@bp.get("/labels")
+@roles(*STAFF)
+def labels():  # type: ignore[no-untyped-def]
+    db = get_session()
+    args = _label_args()
+    title, _ = _resolve_title(db, args["title"]) if args["mode"] == "title" else (None, [])
+    return render_template("catalog/labels.html", args=args, layouts=rules.LAYOUTS,
+                           points=points_service.list_points(db), title=title)
+
+
+@bp.get("/labels/sheet")
+@roles(*STAFF)
+def label_sheet():  # type: ignore[no-untyped-def]
+    db = get_session()
+    args = _label_args()
+    candidates: list[Title] = []
+    title = None
+    try:
+        since = None
+        if args["mode"] == "since":
+            try:
+                since = date.fromisoformat(args["since"])
+            except ValueError:
+                raise Invalid("日期格式应为 2026-01-31。") from None
+        if args["mode"] == "title":
+            title, candidates = _resolve_title(db, args["title"])
+            if title is None and not candidates:
+                raise NotFound("找不到这个书目，请输入书名、ISBN 或从书目页面点“打印标签”。")
+        try:
+            start = int(args["start"] or 1)
+        except ValueError:
+            raise Invalid("起始位置应为数字。") from None
+        if candidates:
+            raise Invalid("有多个书目符合，请在下面选一个。")
+        copies = _select(db, args, since, title)
+        if not copies:
+            raise NotFound("没有符合条件的馆藏（已遗失、已剔除的书默认不打印）。")
+        sheets = labels_service.build_sheets(copies, args["layout"], start, _base_url())
+    except RuleBroken as exc:
+        flash(exc.message, "error")
+        return render_template("catalog/labels.html", args=args, layouts=rules.LAYOUTS,
+                               points=points_service.list_points(db), title=title,
+                               candidates=candidates), exc.status
+    return render_template("catalog/label_sheet.html", sheets=sheets, args=args, title=title)
+
+
+def _select(db: Any, args: dict[str, Any], since: date | None,
+                          title: Title | None) -> list[Copy]:
+    return labels_service.select_copies(
+        db, mode=args["mode"], tz=org_tz(), since=since, title_id=title.id if title else None,
+        code_from=args["code_from"], code_to=args["code_to"], point=args["point"],
+        include_all_statuses=args["all_statuses"] == "1",
+    )

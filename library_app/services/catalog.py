@@ -316,6 +316,15 @@ def open_loan(session: Session, copy: Copy) -> Loan | None:
     )
 
 
+def card_of(loan: Loan) -> str | None:
+    """The card a loan was made with, else the borrower's active card."""
+    if loan.card is not None:
+        return loan.card.code
+    if loan.borrower is not None and loan.borrower.active_card is not None:
+        return loan.borrower.active_card.code
+    return None
+
+
 def open_loans(session: Session, copy_ids: Sequence[int]) -> dict[int, Loan]:
     if not copy_ids:
         return {}

@@ -1,0 +1,157 @@
+// Title form: fill the ISBN field by scanning the book's EAN-13 barcode (live camera where the
+// page is a secure context, else a photo), check the digits at once, and offer the existing
+// title when its ISBN is already in the catalog. Uses the BarcodeDetector API: the phone's own
+// where it has one (Android Chrome), else the vendored polyfill (zxing-wasm, served locally).
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  var wasmUrl = script.getAttribute("data-wasm");
+  var lookupUrl = script.getAttribute("data-lookup");
+  var titleUrl = script.getAttribute("data-title-url");
+  var currentId = script.getAttribute("data-current");
+  var input = document.getElementById("isbn");
+  var scanButton = document.getElementById("isbn-scan");
+  var photoLabel = document.getElementById("isbn-photo-label");
+  var photoInput = document.getElementById("isbn-photo");
+  var camera = document.getElementById("isbn-camera");
+  var video = document.getElementById("isbn-video");
+  var stopButton = document.getElementById("isbn-stop");
+  var status = document.getElementById("isbn-status");
+  var existing = document.getElementById("isbn-existing");
+  if (!input) { return; }
+
+  function clean(raw) {
+    return (raw || "").normalize("NFKC").replace(/^\s*ISBN(-1[03])?/i, "").replace(/[\s\-:：._]/g, "").toUpperCase();
+  }
+  function validIsbn(text) {
+    var i, sum = 0;
+    if (/^97[89]\d{10}$/.test(text)) {
+      for (i = 0; i < 12; i++) { sum += Number(text[i]) * (i % 2 ? 3 : 1); }
+      return (10 - (sum % 10)) % 10 === Number(text[12]);
+    }
+    if (/^\d{9}[\dX]$/.test(text)) {
+      for (i = 0; i < 10; i++) { sum += (10 - i) * (text[i] === "X" ? 10 : Number(text[i])); }
+      return sum % 11 === 0;
+    }
+    return false;
+  }
+  function say(text, kind) {
+    status.textContent = text;
+    status.className = "isbn-status " + (kind || "");
+  }
+
+  var lastLooked = "";
+  function check() {
+    var text = clean(input.value);
+    existing.hidden = true;
+    if (!text) { say(""); return; }
+    if (text.length < 10) { say(""); return; }
+    if (!validIsbn(text)) {
+      say("这个 ISBN 的校验位不对，请核对（没有 ISBN 的书可以留空）。", "bad");
+      return;
+    }
+    say("ISBN 格式正确。", "ok");
+    if (text === lastLooked) { return; }
+    lastLooked = text;
+    fetch(lookupUrl + "?isbn=" + encodeURIComponent(text), {credentials: "same-origin", headers: {"Accept": "application/json"}})
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (body) {
+        if (!body || !body.titles || !body.titles.length) { return; }
+        var t = body.titles[0];
+        if (String(t.id) === currentId) { return; }
+        document.getElementById("isbn-existing-title").textContent = "《" + t.title + "》" + (t.author ? "，" + t.author : "") + "（已有 " + (t.copies || 0) + " 册）";
+        document.getElementById("isbn-existing-link").href = titleUrl.replace(/\/0$/, "/" + t.id) + "#add-copies";
+        existing.hidden = false;
+        say("这本书已经在书目里了。", "bad");
+      })
+      .catch(function () { /* offline: the server checks again on save */ });
+  }
+  input.addEventListener("change", check);
+  input.addEventListener("blur", check);
+  input.addEventListener("input", function () {
+    if (clean(input.value).length >= 13) { check(); }
+  });
+
+  // ---- barcode scanning
+  var detector = null;
+  function getDetector() {
+    if (detector) { return detector; }
+    if (window.BarcodeDetectionAPI && window.BarcodeDetectionAPI.setZXingModuleOverrides && wasmUrl) {
+      window.BarcodeDetectionAPI.setZXingModuleOverrides({
+        locateFile: function (path, prefix) { return path.endsWith(".wasm") ? wasmUrl : prefix + path; }
+      });
+    }
+    if (!("BarcodeDetector" in window)) { return null; }
+    detector = new window.BarcodeDetector({formats: ["ean_13"]});
+    return detector;
+  }
+  function found(results) {
+    for (var i = 0; i < results.length; i++) {
+      var value = clean(results[i].rawValue);
+      if (/^97[89]\d{10}$/.test(value) && validIsbn(value)) { return value; }
+    }
+    return null;
+  }
+  function fill(value) {
+    input.value = value;
+    if (navigator.vibrate) { navigator.vibrate(80); }
+    check();
+  }
+
+  var stream = null;
+  var timer = null;
+  function stop() {
+    if (timer) { clearTimeout(timer); timer = null; }
+    if (stream) { stream.getTracks().forEach(function (t) { t.stop(); }); stream = null; }
+    camera.hidden = true;
+  }
+  function loop() {
+    var d = getDetector();
+    if (!stream || !d) { return; }
+    if (video.readyState < 2) { timer = setTimeout(loop, 150); return; }
+    d.detect(video).then(function (results) {
+      var value = found(results);
+      if (value) { stop(); fill(value); say("已识别条码：" + value, "ok"); check(); return; }
+      timer = setTimeout(loop, 150);
+    }).catch(function () { timer = setTimeout(loop, 300); });
+  }
+  function start() {
+    if (!getDetector()) { say("这个浏览器不能识别条码，请手动输入 ISBN。", "bad"); return; }
+    navigator.mediaDevices.getUserMedia({video: {facingMode: "environment", width: {ideal: 1280}}, audio: false})
+      .then(function (s) {
+        stream = s;
+        video.srcObject = s;
+        camera.hidden = false;
+        say("正在识别条码…");
+        return video.play();
+      })
+      .then(loop)
+      .catch(function () {
+        stop();
+        say("无法打开摄像头：可以用“拍照识别”，或手动输入 ISBN。", "bad");
+      });
+  }
+  if (navigator.mediaDevices && navigator.mediaDevices.getUserMedia && scanButton) {
+    scanButton.hidden = false;
+    scanButton.addEventListener("click", function () { if (stream) { stop(); } else { start(); } });
+    stopButton.addEventListener("click", stop);
+  }
+  if (photoLabel && window.createImageBitmap) {
+    photoLabel.hidden = false;
+    photoInput.addEventListener("change", function () {
+      var file = photoInput.files && photoInput.files[0];
+      var d = getDetector();
+      if (!file || !d) { return; }
+      say("正在识别照片里的条码…");
+      createImageBitmap(file).then(function (bitmap) { return d.detect(bitmap); })
+        .then(function (results) {
+          var value = found(results);
+          if (value) { fill(value); say("已识别条码：" + value, "ok"); check(); }
+          else { say("照片里没有找到 ISBN 条码，请拍清楚书背的条码，或手动输入。", "bad"); }
+        })
+        .catch(function () { say("照片无法识别，请手动输入 ISBN。", "bad"); })
+        .then(function () { photoInput.value = ""; });
+    });
+  }
+  window.addEventListener("pagehide", stop);
+})();
