@@ -34,7 +34,7 @@ from library_app.domain.borrowers import (
 )
 from library_app.domain.codes import qr_content
 from library_app.domain.errors import RuleBroken
-from library_app.models import Borrower, Card, Point
+from library_app.models import Borrower, Card, Point, User
 from library_app.services import borrowers as service
 from library_app.services import card_image, privacy
 from library_app.services import cards as cards_service
@@ -155,9 +155,10 @@ def detail(borrower_id: int):  # type: ignore[no-untyped-def]
     borrower = service.get_borrower(db, current_user, borrower_id)
     service.record_view(db, current_user, now, borrower, ip=request.remote_addr or "")
     loans = service.loans_overview(db, current_user, now, borrower)
+    consent_by = db.get(User, borrower.consent_by_id) if borrower.consent_by_id else None
     commit()
     return render_template(
-        "borrowers/detail.html", borrower=borrower, loans=loans,
+        "borrowers/detail.html", borrower=borrower, loans=loans, consent_by=consent_by,
         masked=phone_masked_for(current_user.role), settings=_settings(),
         staff=current_user.role in STAFF, admin=current_user.role == "admin",
     )

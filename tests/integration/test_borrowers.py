@@ -66,6 +66,9 @@ def test_consent_is_required_in_the_api_and_the_form(app, client, make):
     r = client.post("/borrowers/new", data={**form, "consent": "y"})
     assert r.status_code == 302 and "/cards/C" in r.headers["Location"]
     assert count_borrowers(app) == 1
+    with app.app_context(), session_factory()() as db:
+        child_id = db.scalar(select(Borrower.id))
+    assert "lib 记录" in client.get(f"/borrowers/{child_id}").get_data(as_text=True)  # who, and when
 
 
 def test_bad_input_gets_a_chinese_422_never_a_500(client, make):
