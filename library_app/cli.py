@@ -97,5 +97,12 @@ def serve_command(host: str, port: int, threads: int) -> None:
     if first_run:
         click.echo(f"还没有账号：打开 http://{shown}:{port}/setup 创建第一个管理员，"
                    "或运行 flask --app library_app create-user NAME --role admin")
+    from library_app.security import proxy_hops
+
+    # waitress drops X-Forwarded-* unless told otherwise; behind nginx (LIBRARY_TRUST_PROXY) the
+    # app's ProxyFix needs them for https (Secure cookie, HSTS) and the phone's address (throttling).
+    behind_proxy = proxy_hops(current_app.config.get("TRUST_PROXY")) > 0
+    if behind_proxy and host not in ("127.0.0.1", "::1", "localhost"):
+        click.echo("注意：已设置 LIBRARY_TRUST_PROXY，只应监听 127.0.0.1，否则手机可以伪造地址和 https。")
     serve(current_app._get_current_object(), host=host, port=port, threads=threads,  # type: ignore[attr-defined]
-          ident="library_app")
+          ident="library_app", clear_untrusted_proxy_headers=not behind_proxy)

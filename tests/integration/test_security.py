@@ -303,3 +303,44 @@ def test_secret_key_is_generated_once_into_instance_never_a_default(db_url, tmp_
     given = create_app({"DATABASE_URL": db_url})
     given.extensions["library_db"].engine.dispose()
     assert given.config["SECRET_KEY"] == "given-by-the-admin"
+
+
+def test_the_serve_command_behind_a_proxy_passes_forwarded_headers_to_the_app(make, db_url, tmp_path):
+    """Through the real `serve` (waitress drops X-Forwarded-* unless told otherwise): with
+    LIBRARY_TRUST_PROXY=1, a request that nginx marks as https gets a Secure cookie and HSTS."""
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    make.user("lib", "librarian")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "LIBRARY_DATABASE_URL": db_url, "LIBRARY_INSTANCE_PATH": str(tmp_path / "srv"),
+           "LIBRARY_TRUST_PROXY": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "library_app", "serve", "--port", str(port), "--threads", "2"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/login", headers={
+            "X-Forwarded-Proto": "https", "X-Forwarded-Host": "lib.example.org",
+            "X-Forwarded-For": "203.0.113.9"})
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    headers = response.headers
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+        cookie = next(h for h in headers.get_all("Set-Cookie") if h.startswith("session="))
+        assert "Secure" in cookie and "HttpOnly" in cookie
+        assert headers["Strict-Transport-Security"].startswith("max-age=")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
