@@ -257,7 +257,7 @@ def overdue():  # type: ignore[no-untyped-def]
         person = people.setdefault(bid, {"name": name, "guardian": guardian, "phone": phone, "point": pcode,
                                          "books": [], "days": 0})
         late = days_overdue(due_at, now, tz)
-        person["books"].append({"title": title, "copy": copy, "days": late})
+        person["books"].append({"title": title, "code": copy, "days": late})
         person["days"] = max(person["days"], late)
     g.personal_data = True
     full_phone = current_user.role in STAFF
@@ -279,7 +279,18 @@ def review():  # type: ignore[no-untyped-def]
     q = q.where(ReviewItem.resolved_at.is_(None)) if show == "open" else q.where(ReviewItem.resolved_at.is_not(None))
     rows = db.execute(q.order_by(ReviewItem.created_at.desc()).limit(200)).all()
     g.personal_data = True
-    return render_template("circulation/review.html", rows=rows, show=show, actions=service.REVIEW_ACTIONS)
+    return render_template("circulation/review.html", rows=rows, show=show, actions=service.REVIEW_ACTIONS,
+                           device_time=_device_time)
+
+
+def _device_time(value: str | None) -> str:
+    """The phone's time as recorded, in the organisation's time zone."""
+    from library_app.web import format_local
+
+    try:
+        return format_local(datetime.fromisoformat(value or ""), "%Y-%m-%d %H:%M:%S")
+    except ValueError:
+        return ""
 
 
 @bp.post("/circulation/review/<int:item_id>")

@@ -301,10 +301,12 @@ def due_in_words(due_at: datetime | None, now: datetime, tz: ZoneInfo) -> str:
 def check_card(card: CardState | None, verdict: Verdict) -> CardState:
     if card is None:
         raise UnknownCard()
-    if card.borrower_id is None or card.status == "unbound":
-        raise CardUnbound()
     if card.status == "revoked":
+        if card.borrower_id is None:
+            raise CardRevoked()
         verdict.refuse_or_review(CardRevoked(), "card_revoked")
+    elif card.borrower_id is None or card.status == "unbound":
+        raise CardUnbound()
     if card.borrower_status == "suspended":
         verdict.refuse_or_review(BorrowerSuspended(), "borrower_suspended")
     elif card.borrower_status == "left":

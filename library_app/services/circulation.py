@@ -504,7 +504,7 @@ def _renew(b: _Batch, event: Event, point_id: int) -> dict[str, Any]:
         due_at=plan.due_at, renewals=plan.renewals))
     b.audit("circulation.renew", open_loan.id, point_id, event=event.id, copy=copy.code,
             old_due=_iso(open_loan.due_at), new_due=_iso(plan.due_at))
-    message = f"《{copy.title}》已续借，新的应还日期：{due_in_words(plan.due_at, b.now, b.tz)}。"
+    message = f"《{copy.title}》已续借。应还日期：{due_in_words(plan.due_at, b.now, b.tz)}。"
     loan = _loan_json(b, loan_id=open_loan.id, copy=copy, borrower=open_loan.borrower_name, card=None,
                       point=event.point, lent_at=open_loan.lent_at, due_at=plan.due_at,
                       renewals=plan.renewals)

@@ -71,7 +71,8 @@ function show(tone, title, message, due = "", { undo = null, quiet = false } = {
   box.className = `result ${tone}`;
   box.dataset.tone = tone;
   $("result-title").textContent = title;
-  $("result-message").textContent = message || "";
+  // the due date gets its own big line; the server's sentence need not repeat it
+  $("result-message").textContent = due ? String(message || "").replace(/\s*应还日期：[^。]*。/, "") : message || "";
   $("result-due").textContent = due ? `应还日期：${due}` : "";
   state.undo = undo ? { id: undo, until: Date.now() + UNDO_MS } : null;
   $("undo").hidden = !undo;
@@ -135,8 +136,9 @@ async function selectCard(code, { quiet = false } = {}) {
       borrower: cached ? { name: cached.name } : null,
       refusal: cached && cached.status === "revoked" ? { code: "card_revoked", message: "这张借阅证已挂失作废：请使用新借阅证。" } : null };
   }
-  if (info.error) {
-    show("bad", "借阅证不能用", info.error.message);
+  if (info.error || (info.refusal && ["card_revoked", "card_unbound"].includes(info.refusal.code))) {
+    // a card that cannot lend does not become current (a child's other, active card will)
+    show("bad", "借阅证不能用", (info.error || info.refusal).message);
     return;
   }
   state.current = info;
@@ -446,6 +448,15 @@ if (pointSelect && pointSelect.tagName === "SELECT") {
   });
 }
 if (!window.isSecureContext || !navigator.mediaDevices) $("camera-note").hidden = false;
+
+// back online after a card was read offline: show the child's real name and books
+window.addEventListener("online", async () => {
+  if (!state.current || !state.current.offline) return;
+  try {
+    const info = await fetchCard(state.current.code);
+    if (!info.error && state.current && info.code === state.current.code) { state.current = info; renderCurrent(); }
+  } catch (error) { /* still no connection */ }
+});
 
 const serverTime = Date.parse(root.dataset.serverTime);
 if (Number.isFinite(serverTime) && Math.abs(Date.now() - serverTime) > 5 * 60 * 1000) $("clock-warning").hidden = false;

@@ -78,6 +78,8 @@ def test_unbound_or_unknown_cards_refuse_even_offline():
     assert "绑定" in err.value.message
     with pytest.raises(L.UnknownCard):
         loan_plan(card=None, offline=True)
+    with pytest.raises(L.CardRevoked):  # a revoked card nobody owns: no child to lend to
+        loan_plan(card=L.CardState("C1", "revoked", None), offline=True)
     with pytest.raises(L.UnknownCopy):
         loan_plan(copy=None)
 

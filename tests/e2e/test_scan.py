@@ -1,0 +1,162 @@
+"""The scan screen in headless Chromium at 390 × 844: fake camera, photo, keyboard wedge, refusals."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select
+
+from library_app.db import session_factory
+from library_app.models import Loan, Point, user_points
+from tests.builders import PASSWORD
+from tests.e2e.conftest import login, screenshot
+
+
+def y4m_sequence(codes: list[tuple[str, int]], path: Path, fps: int = 2, size: int = 260) -> Path:
+    """A fake camera video showing each code for n frames in turn (Chromium loops it)."""
+    import qrcode
+    from PIL import Image
+
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W640 H480 F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for text, frames in codes:
+            img = qrcode.make(text, border=2).convert("RGB").resize((size, size), Image.NEAREST)
+            frame = Image.new("RGB", (640, 480), "white")
+            frame.paste(img, ((640 - size) // 2, (480 - size) // 2))
+            y, cb, cr = frame.convert("YCbCr").split()
+            raw = y.tobytes() + cb.resize((320, 240)).tobytes() + cr.resize((320, 240)).tobytes()
+            for _ in range(frames):
+                f.write(b"FRAME\n" + raw)
+    return path
+
+
+def photo_of(text: str, path: Path) -> Path:
+    """A 'photo' of a label: a QR somewhere on a larger grey picture."""
+    import qrcode
+    from PIL import Image
+
+    img = qrcode.make(text, border=3).convert("RGB").resize((420, 420), Image.NEAREST)
+    picture = Image.new("RGB", (1600, 1200), (205, 200, 190))
+    picture.paste(img, (520, 330))
+    picture.save(path, "JPEG", quality=85)
+    return path
+
+
+@pytest.fixture
+def world(app: Any, make: Any) -> dict[str, Any]:
+    make.point("P01", "三灶镇故事会点")
+    make.point("P02", "红旗镇故事会点")
+    make.user("mama", "story_mother", points=["P01"])
+    books = [make.copy(make.title(t), point="P01") for t in ("猜猜我有多爱你", "好饿的毛毛虫", "小蓝和小黄")]
+    child = make.borrower("王小明", point="P01")
+    return {"books": books, "child": child, "card": make.card_code(child)}
+
+
+def open_loans(app: Any) -> list[tuple[int, int]]:
+    with app.app_context(), session_factory()() as db:
+        return [tuple(r) for r in db.execute(select(Loan.copy_id, Loan.borrower_id).where(Loan.returned_at.is_(None)))]
+
+
+def scan_page(page: Any, url: str, user: str = "mama") -> None:
+    login(page, url, user, PASSWORD)
+    page.goto(url + "/scan")
+    page.wait_for_selector("#scan[data-ready='1']")
+
+
+def result(page: Any, text: str, timeout: int = 15000) -> str:
+    page.wait_for_function(
+        "t => (document.getElementById('result-title').textContent || '').includes(t)", arg=text, timeout=timeout)
+    return page.locator("#result").inner_text()
+
+
+def type_code(page: Any, code: str) -> None:
+    page.locator("input[name=code]").type(code)
+    page.keyboard.press("Enter")
+
+
+def test_keyboard_wedge_lends_then_return_mode_returns(app, world, live_server, phone):
+    scan_page(phone, live_server.url)
+    assert phone.evaluate("document.activeElement.name") == "code"
+    screenshot(phone, "scan-empty-phone")
+    type_code(phone, world["card"])
+    assert "王小明" in result(phone, "当前小读者")
+    assert phone.evaluate("document.activeElement.name") == "code"  # the field keeps the focus
+    type_code(phone, world["books"][0].code.lower())
+    text = result(phone, "借出成功")
+    assert "猜猜我有多爱你" in text and "应还日期" in text and "还有 14 天" in text
+    assert open_loans(app) == [(world["books"][0].id, world["child"].id)]
+    phone.wait_for_function("() => document.getElementById('current-loans').textContent.includes('猜猜我有多爱你')")
+    screenshot(phone, "scan-lent-phone")
+    phone.click("#mode-return")
+    type_code(phone, world["books"][0].code)
+    assert "已归还" in result(phone, "归还成功")
+    assert open_loans(app) == []
+    screenshot(phone, "scan-returned-phone")
+    type_code(phone, "B0000019")
+    assert "校验位" in result(phone, "编码不对")
+
+
+def test_fake_camera_card_then_book_makes_a_loan(app, world, live_server, launch, tmp_path):
+    book = world["books"][1]
+    video = y4m_sequence([(f"http://lib.example.org/s/{world['card']}", 4), (book.code, 8)], tmp_path / "seq.y4m")
+    browser = launch(video)
+    page = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN").new_page()
+    scan_page(page, live_server.url)
+    assert page.evaluate("typeof window.jsQR") == "undefined"  # the decoder loads with the camera only
+    page.click("#camera-open")
+    page.wait_for_function("() => [...document.querySelectorAll('#history li')].some(li => li.textContent.includes('借出成功'))",
+                           timeout=20000)
+    assert page.evaluate("typeof window.jsQR") == "function"
+    assert open_loans(app) == [(book.id, world["child"].id)]
+    assert "好饿的毛毛虫" in page.locator("#history").inner_text()
+    screenshot(page, "scan-camera-phone")
+    page.click("#camera-close")
+
+
+def test_fake_camera_in_return_mode_returns(app, make, world, live_server, launch, tmp_path):
+    book = world["books"][2]
+    make.loan(book, world["child"])
+    browser = launch(y4m_sequence([(book.code, 1)], tmp_path / "book.y4m"))
+    page = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN").new_page()
+    scan_page(page, live_server.url)
+    page.click("#mode-return")
+    page.click("#camera-open")
+    assert "小蓝和小黄" in result(page, "归还成功", timeout=20000)
+    assert open_loans(app) == []
+    page.click("#camera-close")
+
+
+def test_photo_path_completes_a_loan(app, world, live_server, phone, tmp_path):
+    scan_page(phone, live_server.url)
+    phone.set_input_files("#photo", str(photo_of(world["card"], tmp_path / "card.jpg")))
+    assert "王小明" in result(phone, "当前小读者")
+    phone.set_input_files("#photo", str(photo_of(f"http://10.0.0.5:5000/s/{world['books'][0].code}", tmp_path / "book.jpg")))
+    result(phone, "借出成功")
+    assert open_loans(app) == [(world["books"][0].id, world["child"].id)]
+    # a photo with no code in it says so
+    from PIL import Image
+
+    Image.new("RGB", (800, 600), "white").save(tmp_path / "blank.jpg")
+    phone.set_input_files("#photo", str(tmp_path / "blank.jpg"))
+    assert "靠近一点" in result(phone, "没有找到二维码")
+
+
+def test_story_mother_scanning_at_another_point_is_refused(app, make, world, live_server, phone):
+    make.user("mama2", "story_mother", points=["P01", "P02"])
+    scan_page(phone, live_server.url, "mama2")
+    phone.select_option("#point", "P02")
+    # the librarian takes P02 away from her while her screen is open
+    with app.app_context(), session_factory()() as db:
+        p02 = db.scalar(select(Point.id).where(Point.code == "P02"))
+        db.execute(delete(user_points).where(user_points.c.point_id == p02))
+        db.commit()
+    type_code(phone, world["card"])
+    result(phone, "当前小读者")
+    type_code(phone, world["books"][0].code)
+    text = result(phone, "不能借出")
+    assert "P02" in text and "不是" in text
+    assert phone.locator("#result").get_attribute("data-tone") == "bad"
+    assert open_loans(app) == []
+    screenshot(phone, "scan-not-your-point-phone")
