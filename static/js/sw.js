@@ -16,6 +16,11 @@ const PAGES = "pages";
 const NAV_TIMEOUT_MS = 2000;
 const WIPE_ON = new Set(["/login", "/logout", "/setup"]);
 const MANIFEST = "/manifest.webmanifest";
+// Attributes of the scan page that describe the moment it was made (the server's clock, the
+// child current then): emptied in the kept copy, so an offline visit hours later neither warns
+// of a wrong phone clock nor brings back a child already served. The page falls back to what
+// the phone itself remembers.
+const MOMENT_ATTRIBUTES = ["data-server-time", "data-start-card"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(precache().then(() => self.skipWaiting()));
@@ -60,7 +65,7 @@ async function page(event, url) {
   const key = url.pathname; // one copy per page, whatever its query string
   const network = fetch(event.request).then(async (response) => {
     if (response.status === 200 && response.type === "basic") {
-      await cache.put(key, response.clone());
+      await keepPage(cache, key, response.clone());
     } else if (response.type === "opaqueredirect" || response.status === 401 || response.status === 403) {
       await cache.delete(key); // signed out: the old copy is not hers any more
     }
@@ -73,6 +78,12 @@ async function page(event, url) {
   const late = new Promise((resolve) => { timer = setTimeout(() => resolve(kept), NAV_TIMEOUT_MS); });
   const fresh = network.then((response) => response, () => kept);
   return Promise.race([fresh, late]).finally(() => clearTimeout(timer));
+}
+
+async function keepPage(cache, key, response) {
+  let html = await response.text();
+  for (const name of MOMENT_ATTRIBUTES) html = html.replace(new RegExp(`${name}="[^"]*"`, "g"), `${name}=""`);
+  await cache.put(key, new Response(html, { status: 200, headers: response.headers }));
 }
 
 async function asset(request) {
@@ -100,7 +111,7 @@ async function precache() {
     try {
       const response = await fetch(pageUrl, { credentials: "same-origin", cache: "no-store" });
       if (response.status !== 200 || response.redirected) continue; // not signed in yet
-      await (await caches.open(PAGES)).put(pageUrl, response.clone());
+      await keepPage(await caches.open(PAGES), pageUrl, response.clone());
       urls.push(...pageAssets(await response.text()));
     } catch (error) {
       // Offline while installing: the page is kept on the next visit.

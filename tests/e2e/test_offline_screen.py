@@ -181,3 +181,19 @@ def test_the_kept_page_is_not_shown_to_someone_signed_out(world, scan_screen, li
     phone.goto(live_server.url + scan_screen)  # online: the server sends her to the login page
     assert "/login" in phone.url
     assert phone.evaluate(CACHE_URLS).get("pages", []) == []
+
+
+def test_the_kept_page_brings_back_neither_an_old_child_nor_an_old_server_clock(world, scan_screen, live_server, phone):
+    login(phone, live_server.url, "mama", PASSWORD)
+    phone.goto(live_server.url + scan_screen)
+    controlled(phone)
+    phone.goto(f"{live_server.url}{scan_screen}?card={world['card']}")  # from a card's page: kept
+    phone.wait_for_selector("#current-name:has-text('王小明')")
+    phone.click("#next-child")  # she is done with this child
+    phone.wait_for_selector("#current", state="hidden")
+    phone.context.set_offline(True)
+    phone.goto(live_server.url + scan_screen)  # the kept copy, made while that child was current
+    phone.wait_for_selector("#scan[data-ready='1']")
+    phone.wait_for_selector("[data-state=offline]")
+    assert phone.locator("#current").is_hidden()  # nobody is current: the old child stays gone
+    assert phone.locator("#clock-warning").is_hidden()  # the kept page's old server time is not used
