@@ -142,7 +142,7 @@ def offset_segments(start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[
     cursor = start
     while cursor < end:
         step = min(cursor + timedelta(days=1), end)
-        if offset(step) != segments[-1][1] and step <= end:
+        if offset(step) != segments[-1][1]:
             lo, hi = cursor, step
             while (hi - lo) > timedelta(seconds=1):
                 mid = lo + (hi - lo) / 2

@@ -43,12 +43,16 @@ def _active_points() -> list[Point]:
 # ---------------------------------------------------------------- year
 
 
-@bp.get("/year/", defaults={"year": None})
+@bp.get("/year/")
+@roles(*READERS)
+def year():  # type: ignore[no-untyped-def]
+    """The nav's entry: this year's page."""
+    return redirect(url_for("reports.year_page", year=_now_month().year))
+
+
 @bp.get("/year/<year>")
 @roles(*READERS)
-def year(year: str | None):  # type: ignore[no-untyped-def]
-    if year is None:
-        return redirect(url_for("reports.year", year=_now_month().year))
+def year_page(year: str):  # type: ignore[no-untyped-def]
     number = rules.parse_year(year)
     settings = _settings()
     report = service.year_report(get_session(), utcnow(), number, settings)
@@ -56,7 +60,7 @@ def year(year: str | None):  # type: ignore[no-untyped-def]
     bars = [
         charts.Bar(label=f"{m.month.month}月", value=m.count, part=m.tally,
                    muted=m.month > now_month,
-                   href=url_for("reports.month", month=str(m.month)))
+                   href=url_for("reports.month_page", month=str(m.month)))
         for m in report.months
     ]
     chart = charts.bar_chart(
@@ -83,21 +87,26 @@ def set_target(year: str):  # type: ignore[no-untyped-def]
     else:
         commit()
         flash(f"{number} 年的目标已设为 {request.form.get('target')}。", "success")
-    return redirect(url_for("reports.year", year=number))
+    return redirect(url_for("reports.year_page", year=number))
 
 
 # ---------------------------------------------------------------- month
 
 
-@bp.get("/month/", defaults={"month": None})
+@bp.get("/month/")
+@roles(*READERS)
+def month():  # type: ignore[no-untyped-def]
+    """The nav's entry (this month) and the target of the month/point picker form."""
+    point = (request.args.get("point") or "").strip() or None
+    wanted = (request.args.get("month") or "").strip()
+    target = str(rules.parse_month(wanted)) if wanted else str(_now_month())
+    return redirect(url_for("reports.month_page", month=target, point=point))
+
+
 @bp.get("/month/<month>")
 @roles(*READERS)
-def month(month: str | None):  # type: ignore[no-untyped-def]
+def month_page(month: str):  # type: ignore[no-untyped-def]
     point = (request.args.get("point") or "").strip() or None
-    if month is None:
-        wanted = (request.args.get("month") or "").strip()
-        target = str(rules.parse_month(wanted)) if wanted else str(_now_month())
-        return redirect(url_for("reports.month", month=target, point=point))
     parsed = rules.parse_month(month)
     settings = _settings()
     report = service.month_report(get_session(), utcnow(), parsed, settings, point_code=point,
@@ -120,8 +129,8 @@ def month(month: str | None):  # type: ignore[no-untyped-def]
         metric_name=rules.METRIC_NAMES[report.metric], tz=ZoneInfo(settings.timezone),
         csv_url=url_for("api.report_month_csv", month=str(parsed), **query),
         xlsx_url=url_for("api.report_month_xlsx", month=str(parsed), **query),
-        prev_url=url_for("reports.month", month=str(parsed.previous()), **query),
-        next_url=url_for("reports.month", month=str(parsed.shift(1)), **query),
+        prev_url=url_for("reports.month_page", month=str(parsed.previous()), **query),
+        next_url=url_for("reports.month_page", month=str(parsed.shift(1)), **query),
         rows=FIGURE_ROWS,
         now_text=utcnow().astimezone(ZoneInfo(settings.timezone)).strftime("%Y-%m-%d %H:%M"),
     )
