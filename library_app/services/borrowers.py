@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from library_app.domain.borrowers import (
@@ -229,7 +229,9 @@ def search_borrowers(
         except InvalidCode:
             code = None
         if code is not None:
-            conditions.append(exists().where(Card.borrower_id == Borrower.id, Card.code == code))
+            holder = session.scalar(select(Card.borrower_id).where(Card.code == code))
+            if holder is not None:
+                conditions.append(Borrower.id == holder)
         query = query.where(or_(*conditions))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     page = max(1, page)

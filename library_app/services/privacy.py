@@ -11,6 +11,8 @@ from __future__ import annotations
 import calendar
 import csv
 import io
+import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -36,6 +38,7 @@ from . import audit
 
 # Tables whose text belongs to someone else (staff accounts) or is not free text.
 _NOT_SCRUBBED = {"users", "api_tokens", "borrowers", "alembic_version"}
+_MATCHES_PER_QUERY = 200
 
 
 def _iso(dt: datetime | None) -> str | None:
@@ -140,9 +143,33 @@ def _text_columns(table: Any) -> list[Any]:
             or isinstance(getattr(c.type, "impl", None), (String, Text, JSON))]
 
 
+def _rows_matching(session: Session, pk: list[Any], columns: list[Any],
+                   secrets: Sequence[str]) -> list[Any]:
+    """Rows of one table where some text column holds a secret: one SQL query when the secrets
+    are few (one erasure), one streamed pass with a regular expression when they are many
+    (anonymise-left of hundreds: a WHERE with thousands of LIKEs would mean many scans)."""
+    query = select(*pk, *columns)
+    if len(columns) * len(secrets) <= _MATCHES_PER_QUERY:
+        matches = [cast(col, Text).contains(secret, autoescape=True)
+                   for col in columns for secret in secrets]
+        return list(session.execute(query.where(or_(*matches))).all())
+    pattern = re.compile("|".join(re.escape(s) for s in secrets))
+
+    def holds(value: Any) -> bool:
+        if isinstance(value, str):
+            return pattern.search(value) is not None
+        if isinstance(value, (dict, list)):
+            return (pattern.search(json.dumps(value, ensure_ascii=False)) is not None
+                    or pattern.search(json.dumps(value)) is not None)
+        return False
+
+    return [row for row in session.execute(query.execution_options(yield_per=5000))
+            if any(holds(v) for v in row[len(pk):])]
+
+
 def scrub_everywhere(session: Session, secrets: Sequence[str]) -> int:
     """Replace each secret in every text and JSON column of every table but the excluded ones.
-    One scan per table. Returns the number of rows changed."""
+    Returns the number of rows changed."""
     if not secrets:
         return 0
     changed = 0
@@ -153,10 +180,7 @@ def scrub_everywhere(session: Session, secrets: Sequence[str]) -> int:
         pk = list(table.primary_key.columns)
         if not columns or not pk:
             continue
-        matches = [cast(col, Text).contains(secret, autoescape=True)
-                   for col in columns for secret in secrets]
-        rows = session.execute(select(*pk, *columns).where(or_(*matches))).all()
-        for found in rows:
+        for found in _rows_matching(session, pk, columns, secrets):
             keys = found[:len(pk)]
             values = {}
             for col, value in zip(columns, found[len(pk):], strict=True):
