@@ -43,7 +43,7 @@ def _number(label: str, low: int, high: int) -> IntegerField:
 
 class SettingsForm(FlaskForm):
     org_name = StringField("机构名称", validators=[DataRequired("请填写机构名称。"), Length(max=64)])
-    logo = FileField("机构标志（PNG、JPEG、WebP 或 GIF，不超过 1 MB）")
+    logo = FileField("机构标志")
     remove_logo = BooleanField("删除现有标志")
     timezone = StringField("时区", validators=[DataRequired("请填写时区。"), Length(max=64)])
     public_base_url = StringField("公开网址", validators=[Optional(), Length(max=200)])
@@ -58,6 +58,10 @@ class SettingsForm(FlaskForm):
     default_year_target = _number("默认年度目标", 1, 10_000_000)
     retention_months = _number("离开的小读者多少个月后匿名化（0 = 不自动匿名化）", 0, 240)
     show_school_fields = BooleanField("登记小读者的学校和年级")
+
+
+def _size_text(n: int) -> str:
+    return f"{n / 1024 / 1024:g} MB" if n >= 1024 * 1024 else f"{n // 1024} KB"
 
 
 def _db_summary() -> str:
@@ -90,7 +94,7 @@ def settings():  # type: ignore[no-untyped-def]
         "admin/settings.html", form=form, timezones=TIMEZONES, logo_version=logo.logo_version(),
         database=_db_summary(), https=request.is_secure,
         trust_proxy=proxy_hops(current_app.config.get("TRUST_PROXY")),
-        max_logo_kb=current_app.config["LOGO_MAX_BYTES"] // 1024,
+        max_logo=_size_text(current_app.config["LOGO_MAX_BYTES"]),
     ), status
 
 
