@@ -19,7 +19,6 @@ from qrcode import util
 from qrcode.constants import ERROR_CORRECT_M
 
 _RUNS = re.compile(r"0{5,}|1{5,}")
-_FINDER_LIKE = re.compile(r"(?=10111010000|00001011101)")
 
 
 @lru_cache(maxsize=64)
@@ -67,12 +66,10 @@ def _mask_rows(version: int, pattern: int) -> tuple[int, ...]:
 
 def _penalty(rows: list[int], n: int) -> int:
     lines = [format(r, f"0{n}b") for r in rows]
-    cols = ["".join(t) for t in zip(*lines, strict=True)]
-    score = 0
-    for line in (*lines, *cols):
-        for m in _RUNS.finditer(line):
-            score += len(m.group()) - 2
-        score += 40 * len(_FINDER_LIKE.findall(line))
+    # Rows and columns in one string, "|" between lines so no run or pattern crosses them
+    text = "|".join(lines) + "|" + "|".join(map("".join, zip(*lines, strict=True)))
+    score = sum(len(m) - 2 for m in _RUNS.findall(text))
+    score += 40 * (text.count("10111010000") + text.count("00001011101"))
     inner = (1 << (n - 1)) - 1
     for a, b in zip(rows, rows[1:], strict=False):
         blocks = ~(a ^ b) & ~(a ^ (a >> 1)) & ~(b ^ (b >> 1)) & inner
