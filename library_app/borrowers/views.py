@@ -161,6 +161,7 @@ def detail(borrower_id: int):  # type: ignore[no-untyped-def]
         "borrowers/detail.html", borrower=borrower, loans=loans, consent_by=consent_by,
         masked=phone_masked_for(current_user.role), settings=_settings(),
         staff=current_user.role in STAFF, admin=current_user.role == "admin",
+        access=service.access_log(db, borrower) if current_user.role == "admin" else [],
     )
 
 

@@ -24,7 +24,7 @@ from library_app.domain.borrowers import (
 from library_app.domain.codes import parse_code
 from library_app.domain.errors import InvalidCode
 from library_app.domain.text import pinyin_keys
-from library_app.models import Borrower, Card, Copy, Loan, Point, Title, User
+from library_app.models import AuditLog, Borrower, Card, Copy, Loan, Point, Title, User
 
 from . import audit, cards
 from .errors import Invalid, NotFound
@@ -308,3 +308,28 @@ def open_loan_count(session: Session, borrower: Borrower) -> int:
         select(func.count(Loan.id)).where(Loan.borrower_id == borrower.id,
                                           Loan.returned_at.is_(None))
     ) or 0)
+
+
+ACTION_NAMES = {
+    "borrower.view": "查看", "borrower.export": "导出", "borrower.create": "登记",
+    "borrower.update": "修改", "borrower.status": "改状态", "borrower.erase": "匿名化",
+    "card.issue": "发证", "card.bind": "绑定借阅证",
+}
+
+
+def access_log(session: Session, borrower: Borrower, limit: int = 30) -> list[tuple[datetime, str, str]]:
+    """The latest (when, who, what) about this child: views, exports, changes (for admins)."""
+    rows = session.execute(
+        select(AuditLog.at, User.username, AuditLog.action, AuditLog.details)
+        .outerjoin(User, User.id == AuditLog.actor_id)
+        .where(AuditLog.target_type == "borrower", AuditLog.target_id == str(borrower.id))
+        .order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(limit)
+    ).all()
+    out = []
+    for at, username, action, details in rows:
+        what = ACTION_NAMES.get(action, action)
+        via = (details or {}).get("via")
+        if action == "borrower.view" and via and via != "page":
+            what += {"card": "（借阅证页）", "api": "（接口）", "card_image": "（借阅证图片）"}.get(via, "")
+        out.append((at, username or "系统", what))
+    return out

@@ -76,6 +76,9 @@ def test_admin_exports_one_childs_data_as_json_and_csv_and_it_is_logged(app, cli
         assert [(e.actor_id, e.target_id, e.details["format"]) for e in exports] == [
             (admin.id, str(child.id), "json"), (admin.id, str(child.id), "csv"),
             (admin.id, str(child.id), "json")]
+    # the admin sees who looked at and exported this child's data on the child's page
+    html = client.get(f"/borrowers/{child.id}").get_data(as_text=True)
+    assert "访问记录" in html and html.count("boss · 导出") == 3 and "boss · 查看" in html
     # a librarian and a story mother may not export personal data
     for role in ("librarian", "story_mother"):
         other = app.test_client()
