@@ -28,9 +28,9 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
-    or_,
     select,
     text,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -60,11 +60,21 @@ def _in_range(col: Any, start: datetime, end: datetime) -> ColumnElement[bool]:
 
 def _bucket(col: Any, edges: list[datetime]) -> Any:
     """0 … len(edges)-2: which [edges[i], edges[i+1]) range ``col`` falls in (rows are
-    already limited to [edges[0], edges[-1]))."""
-    inner = edges[1:-1]
-    if not inner:
-        return literal_column("0")
-    return case(*[(col < edge, i) for i, edge in enumerate(inner)], else_=len(inner))
+    already limited to [edges[0], edges[-1])). A balanced tree of CASEs: about four
+    comparisons a row for twelve months, instead of up to eleven."""
+    def pick(lo: int, hi: int) -> Any:
+        if hi - lo == 1:
+            return literal_column(str(lo))
+        mid = (lo + hi) // 2
+        return case((col < edges[mid], pick(lo, mid)), else_=pick(mid, hi))
+
+    return pick(0, len(edges) - 1)
+
+
+def _returned() -> list[ColumnElement[bool]]:
+    """Returns that count (normal and implicit; not undone loans, not imports). Written as
+    literals so that both databases use the partial index ix_loans_returned_cover."""
+    return [Loan.undone_at.is_(None), Loan.source != literal_column("'import'")]
 
 
 def _local_day(session: Session, start: datetime, end: datetime, tz: ZoneInfo) -> Any:
@@ -212,6 +222,22 @@ def _year_counts(
     return months, points, tally_months, tally_points
 
 
+def _last_year_counts(
+    session: Session, start: datetime, cutoff: datetime, end: datetime, metric: str, tz: ZoneInfo,
+) -> tuple[int, int]:
+    """(count up to ``cutoff``, whole year's count) for last year, in one pass for loans."""
+    if metric == "visits" and start < cutoff < end:
+        # a visit's day may straddle the cutoff: count the two separately
+        return (count_between(session, start, cutoff, metric, tz),
+                count_between(session, start, end, metric, tz))
+    edges = [start, cutoff, end] if start < cutoff < end else [start, end]
+    by = counts_by_bucket(session, edges, metric, tz)
+    total = sum(by.values())
+    if len(edges) == 3:
+        return sum(n for (b, _p), n in by.items() if b == 0), total
+    return (total if cutoff >= end else 0), total
+
+
 def year_report(session: Session, now: datetime, year: int, settings: LibrarySettings) -> YearReport:
     """The calendar year's count (system + paper tallies) against its target, by month and point,
     with the pace, a forecast and the same date last year."""
@@ -239,13 +265,13 @@ def year_report(session: Session, now: datetime, year: int, settings: LibrarySet
     ly_start, ly_end = rules.year_bounds(year - 1, tz)
     cutoff = min(rules.same_moment_last_year(now, tz), ly_end) if progress.state == "current" else (
         ly_end if progress.state == "past" else ly_start)
-    same_date = count_between(session, ly_start, cutoff, metric, tz) if cutoff > ly_start else 0
+    same_date, last_total = _last_year_counts(session, ly_start, cutoff, ly_end, metric, tz)
     ly_months = [Month(year - 1, m) for m in range(1, 13)]
     ly_tallies = _tallies(session, ly_months)
     for (m, _p), n in ly_tallies.items():
         m_start, m_end = rules.month_bounds(rules.parse_month(m), tz)
         same_date += rules.prorated(n, m_start, m_end, cutoff)
-    last_total = count_between(session, ly_start, ly_end, metric, tz) + sum(ly_tallies.values())
+    last_total += sum(ly_tallies.values())
     return YearReport(
         year=year, metric=metric, progress=progress, months=month_rows, points=point_rows,
         tallies=sum(tally_months), same_date_last_year=same_date, last_year_total=last_total,
@@ -268,6 +294,7 @@ class MonthFigures:
     tally: int = 0
     metric: str = "loans"
     points: dict[int, tuple[int, int]] = field(default_factory=dict)  # point id → (loans, visits)
+    point_tallies: dict[int, int] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
@@ -345,67 +372,123 @@ class MonthReport:
         return body
 
 
+def _union(parts: list[Any]) -> Any:
+    return (parts[0] if len(parts) == 1 else union_all(*parts)).subquery()
+
+
 def _month_figures(
-    session: Session, month: Month, now: datetime, tz: ZoneInfo, metric: str,
+    session: Session, months: list[Month], now: datetime, tz: ZoneInfo, metric: str,
     point_id: int | None,
-) -> MonthFigures:
-    start, end = rules.month_bounds(month, tz)
-    figures = MonthFigures(month=month, metric=metric)
-    if start > now:
+) -> list[MonthFigures]:
+    """The headline figures of several months at once: each query reads the months' rows
+    through UNION ALL of one index range per month (bucket = the month's position)."""
+    figures = [MonthFigures(month=m, metric=metric) for m in months]
+    ranges = [rules.month_bounds(m, tz) for m in months]
+    live = [(i, s, e) for i, (s, e) in enumerate(ranges) if s <= now]
+    if not live:
         return figures
-    lent = [_in_range(Loan.lent_at, start, end), _counted()]
-    if point_id is not None:
-        lent.append(Loan.point_id == point_id)
+    by_point = [Loan.point_id == point_id] if point_id is not None else []
 
-    # Loans and visits per point (a visit: one child, one point, one local day).
-    day = _local_day(session, start, end, tz)
-    visits = (select(Loan.point_id.label("p"), _visitor().label("who"), day.label("d"))
-              .where(*lent).distinct().subquery())
-    visit_counts: dict[int, int] = dict(session.execute(  # type: ignore[arg-type]
-        select(visits.c.p, func.count()).group_by(visits.c.p)).all())
-    for pid, n in session.execute(select(Loan.point_id, func.count()).where(*lent).group_by(Loan.point_id)):
-        figures.points[int(pid)] = (int(n), int(visit_counts.get(pid, 0)))
-    figures.loans = sum(v[0] for v in figures.points.values())
-    figures.visits = sum(v[1] for v in figures.points.values())
-    figures.distinct_borrowers = session.scalar(
-        select(func.count(distinct(Loan.borrower_id))).where(*lent)) or 0
+    def lent(columns: list[Any]) -> Any:
+        return _union([
+            select(literal_column(str(i)).label("b"), *columns)
+            .where(_in_range(Loan.lent_at, s, e), _counted(), *by_point)
+            for i, s, e in live
+        ])
 
-    # Returns: books that came back this month (normal and implicit), not imports or undone loans.
-    returned = [_in_range(Loan.returned_at, start, end), _counted(), Loan.source != "import"]
-    if point_id is not None:
-        returned.append(func.coalesce(Loan.return_point_id, Loan.point_id) == point_id)
-    figures.returns = session.scalar(select(func.count()).select_from(Loan).where(*returned)) or 0
+    rows = lent([Loan.point_id.label("p"), Loan.borrower_id.label("who")])
+    for b, p, n in session.execute(select(rows.c.b, rows.c.p, func.count()).group_by(rows.c.b, rows.c.p)):
+        figures[int(b)].points[int(p)] = (int(n), 0)
+    for b, n in session.execute(select(rows.c.b, func.count(distinct(rows.c.who))).group_by(rows.c.b)):
+        figures[int(b)].distinct_borrowers = int(n)
+    # Visits: one child, one point, one local day (the day computed per month's own range).
+    visit_rows = _union([
+        select(literal_column(str(i)).label("b"), Loan.point_id.label("p"), _visitor().label("who"),
+               _local_day(session, s, e, tz).label("d"))
+        .where(_in_range(Loan.lent_at, s, e), _counted(), *by_point)
+        for i, s, e in live
+    ])
+    visits = select(visit_rows).distinct().subquery()
+    for b, p, n in session.execute(select(visits.c.b, visits.c.p, func.count()).group_by(visits.c.b, visits.c.p)):
+        loans, _v = figures[int(b)].points.get(int(p), (0, 0))
+        figures[int(b)].points[int(p)] = (loans, int(n))
+    for f in figures:
+        f.loans = sum(v[0] for v in f.points.values())
+        f.visits = sum(v[1] for v in f.points.values())
 
-    new = [_in_range(Borrower.created_at, start, end)]
-    if point_id is not None:
-        new.append(Borrower.home_point_id == point_id)
-    figures.new_borrowers = session.scalar(select(func.count()).select_from(Borrower).where(*new)) or 0
+    # Returns: books that came back in the month (normal and implicit), at the point.
+    back_point = ([func.coalesce(Loan.return_point_id, Loan.point_id) == point_id]
+                  if point_id is not None else [])
+    returned = _union([
+        select(literal_column(str(i)).label("b"))
+        .where(_in_range(Loan.returned_at, s, e), *_returned(), *back_point)
+        for i, s, e in live
+    ])
+    for b, n in session.execute(select(returned.c.b, func.count()).group_by(returned.c.b)):
+        figures[int(b)].returns = int(n)
 
-    figures.overdue_at_end = overdue_at(session, min(end, now), point_id)
-    figures.tally = sum(_tallies(session, [month], point_id).values())
+    new = [Borrower.home_point_id == point_id] if point_id is not None else []
+    joined = _union([
+        select(literal_column(str(i)).label("b")).select_from(Borrower)
+        .where(_in_range(Borrower.created_at, s, e), *new)
+        for i, s, e in live
+    ])
+    for b, n in session.execute(select(joined.c.b, func.count()).group_by(joined.c.b)):
+        figures[int(b)].new_borrowers = int(n)
+
+    ends = {i: min(e, now) for i, _s, e in live}
+    for i, n in overdue_at(session, ends, point_id).items():
+        figures[i].overdue_at_end = n
+    tallies = _tallies(session, months, point_id)
+    for f in figures:
+        f.point_tallies = {p: n for (m, p), n in tallies.items() if m == str(f.month)}
+        f.tally = sum(f.point_tallies.values())
     return figures
 
 
-def overdue_at(session: Session, at: datetime, point_id: int | None = None) -> int:
-    """Loans out at ``at`` whose due date had passed: still open, or returned only later."""
-    where = [_counted(), Loan.due_at < at, Loan.lent_at < at,
-             or_(Loan.returned_at.is_(None), Loan.returned_at >= at)]
-    if point_id is not None:
-        where.append(Loan.point_id == point_id)
-    return session.scalar(select(func.count()).select_from(Loan).where(*where)) or 0
+def overdue_at(session: Session, moments: dict[int, datetime], point_id: int | None = None) -> dict[int, int]:
+    """For each moment: loans out then whose due date had passed (still open now, or returned
+    only after that moment). Due dates always come after the loan, so a loan due before the
+    moment was lent before it. Read from two small partial indexes: open loans by due date,
+    and late returns (returned after the due date) by return time."""
+    if not moments:
+        return {}
+    keys = sorted(moments)
+    by_point = [Loan.point_id == point_id] if point_id is not None else []
+    latest, earliest = max(moments.values()), min(moments.values())
+    open_sums = [func.sum(case((Loan.due_at < moments[k], 1), else_=0)) for k in keys]
+    late_sums = [func.sum(case((and_(Loan.due_at < moments[k], Loan.returned_at >= moments[k]), 1), else_=0))
+                 for k in keys]
+    still_open = session.execute(select(*open_sums).where(
+        Loan.returned_at.is_(None), Loan.due_at < latest, *by_point)).one()
+    late = session.execute(select(*late_sums).where(
+        Loan.undone_at.is_(None), Loan.returned_at > Loan.due_at, Loan.returned_at >= earliest,
+        Loan.due_at < latest, *by_point)).one()
+    return {k: int(still_open[i] or 0) + int(late[i] or 0) for i, k in enumerate(keys)}
 
 
-def _by_title_field(session: Session, column: Any, lent: list[Any], order: tuple[str, ...]) -> list[Row]:
-    stmt = (select(column, func.count()).select_from(Loan).outerjoin(Title, Title.id == Loan.title_id)
-            .where(*lent).group_by(column))
-    counted: dict[str, int] = {}
-    for value, n in session.execute(stmt):
-        label = value or NO_VALUE
-        counted[label] = counted.get(label, 0) + int(n)
-    known = [Row(v, counted.pop(v)) for v in order if v in counted]
-    rest = sorted((Row(k, n) for k, n in counted.items() if k != NO_VALUE), key=lambda r: -r.loans)
-    tail = [Row(NO_VALUE, counted[NO_VALUE])] if NO_VALUE in counted else []
-    return known + rest + tail
+def _by_title_fields(
+    session: Session, lent: list[Any],
+) -> tuple[list[Row], list[Row]]:
+    """Loans by age band and by category, in one pass (unknown last)."""
+    from library_app.models.catalog import AGE_BANDS, CATEGORIES
+
+    stmt = (select(Title.age_band, Title.category, func.count()).select_from(Loan)
+            .outerjoin(Title, Title.id == Loan.title_id).where(*lent)
+            .group_by(Title.age_band, Title.category))
+    bands: dict[str, int] = {}
+    categories: dict[str, int] = {}
+    for band, category, n in session.execute(stmt):
+        bands[band or NO_VALUE] = bands.get(band or NO_VALUE, 0) + int(n)
+        categories[category or NO_VALUE] = categories.get(category or NO_VALUE, 0) + int(n)
+
+    def ordered(counted: dict[str, int], order: tuple[str, ...]) -> list[Row]:
+        known = [Row(v, counted.pop(v)) for v in order if v in counted]
+        rest = sorted((Row(k, n) for k, n in counted.items() if k != NO_VALUE), key=lambda r: -r.loans)
+        tail = [Row(NO_VALUE, counted[NO_VALUE])] if NO_VALUE in counted else []
+        return known + rest + tail
+
+    return ordered(bands, AGE_BANDS), ordered(categories, CATEGORIES)
 
 
 def month_report(
@@ -414,8 +497,6 @@ def month_report(
 ) -> MonthReport:
     """Every figure of the monthly report, against the previous month and the same month last
     year. ``with_people``: include the per-story-mother counts (librarians and admins only)."""
-    from library_app.models.catalog import AGE_BANDS, CATEGORIES
-
     tz = ZoneInfo(settings.timezone)
     metric = settings.count_metric
     point = point_by_code(session, point_code)
@@ -423,18 +504,16 @@ def month_report(
     start, end = rules.month_bounds(month, tz)
     state = "past" if now >= end else ("future" if now < start else "current")
 
-    figures = _month_figures(session, month, now, tz, metric, pid)
-    previous = _month_figures(session, month.previous(), now, tz, metric, pid)
-    last_year = _month_figures(session, month.same_month_last_year(), now, tz, metric, pid)
+    figures, previous, last_year = _month_figures(
+        session, [month, month.previous(), month.same_month_last_year()], now, tz, metric, pid)
 
-    tallies = _tallies(session, [month], pid)
     all_points = _points(session)
     point_rows = []
     for point_id, p in all_points.items():
         if pid is not None and point_id != pid:
             continue
         loans, visits = figures.points.get(point_id, (0, 0))
-        tally = tallies.get((str(month), point_id), 0)
+        tally = _tally_of(figures, point_id)
         prev = previous.points.get(point_id, (0, 0))[0]
         ly = last_year.points.get(point_id, (0, 0))[0]
         if loans or tally or prev or ly or p.active:
@@ -443,19 +522,16 @@ def month_report(
     lent = [_in_range(Loan.lent_at, start, end), _counted()]
     if pid is not None:
         lent.append(Loan.point_id == pid)
-    age_bands = _by_title_field(session, Title.age_band, lent, AGE_BANDS) if figures.loans else []
-    categories = _by_title_field(session, Title.category, lent, CATEGORIES) if figures.loans else []
-
+    age_bands: list[Row] = []
+    categories: list[Row] = []
     top_titles: list[Row] = []
     if figures.loans:
+        age_bands, categories = _by_title_fields(session, lent)
         n = func.count().label("n")
-        top = session.execute(
-            select(Loan.title_id, n).where(*lent, Loan.title_id.is_not(None))
-            .group_by(Loan.title_id).order_by(n.desc(), Loan.title_id).limit(TOP_TITLES)
-        ).all()
-        names: dict[int, str] = {int(i): str(t) for i, t in session.execute(
-            select(Title.id, Title.title).where(Title.id.in_([t for t, _ in top])))} if top else {}
-        top_titles = [Row(names.get(int(t or 0), "?"), int(c)) for t, c in top]
+        top = select(Loan.title_id.label("t"), n).where(*lent, Loan.title_id.is_not(None)).group_by(
+            Loan.title_id).order_by(n.desc(), Loan.title_id).limit(TOP_TITLES).subquery()
+        top_titles = [Row(str(name), int(c)) for name, c in session.execute(
+            select(Title.title, top.c.n).join(top, top.c.t == Title.id).order_by(top.c.n.desc(), Title.id))]
 
     staff: list[StaffRow] | None = None
     if with_people:
@@ -468,11 +544,14 @@ def month_report(
     )
 
 
+def _tally_of(figures: MonthFigures, point_id: int) -> int:
+    return figures.point_tallies.get(point_id, 0)
+
+
 def _staff(session: Session, start: datetime, end: datetime, pid: int | None) -> list[StaffRow]:
     """Loans lent and returns taken per account (story mothers first), for this month."""
     lent = [_in_range(Loan.lent_at, start, end), _counted(), Loan.lent_by_id.is_not(None)]
-    back = [_in_range(Loan.returned_at, start, end), _counted(), Loan.returned_by_id.is_not(None),
-            Loan.source != "import"]
+    back = [_in_range(Loan.returned_at, start, end), *_returned(), Loan.returned_by_id.is_not(None)]
     if pid is not None:
         lent.append(Loan.point_id == pid)
         back.append(func.coalesce(Loan.return_point_id, Loan.point_id) == pid)
