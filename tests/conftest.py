@@ -186,8 +186,11 @@ class LiveServer:
         return self
 
     def stop(self) -> None:
-        self.server.close()
+        # End the loop from inside its own thread (closing sockets under a running select()
+        # raised EBADF in the server thread now and then), then close once nothing polls them.
+        self.server.trigger.pull_trigger(self.server._map.clear)  # type: ignore[union-attr]
         self.thread.join(timeout=5)
+        self.server.close()
 
 
 @pytest.fixture

@@ -45,7 +45,7 @@ def circulation_events():  # type: ignore[no-untyped-def]
         raise Invalid(f"一次最多发送 {MAX_BATCH} 个事件，请分批同步。")
     actor = current_user._get_current_object()  # type: ignore[attr-defined]
     reader = get_session()
-    settings = get_settings(reader, current_app.config)
+    settings = service.current_settings(reader, current_app.config)
     reader.commit()  # end the read transaction before queuing for the write lock
     with write_session() as db:
         now = utcnow()  # when the lock is ours: the order of the clock is the order of the writes

@@ -13,11 +13,13 @@ unique event id) rolls back that savepoint and the event is decided again on fre
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -34,7 +36,7 @@ from library_app.domain.loans import (
     date_in_words,
     due_in_words,
 )
-from library_app.domain.settings import LibrarySettings
+from library_app.domain.settings import LibrarySettings, validated
 from library_app.models import (
     AuditLog,
     Borrower,
@@ -44,12 +46,69 @@ from library_app.models import (
     Loan,
     Point,
     ReviewItem,
+    Setting,
     Title,
     User,
     user_points,
 )
 
 RETRIES = 3
+
+# ---------------------------------------------------------------- prebuilt statements
+# The hot path's SQL, built once from the tables (plain Core, not ORM-enabled): SQLAlchemy then
+# compiles each statement once and reuses it, instead of building, keying and ORM-compiling
+# ten statements per scan.
+def _table(model: Any) -> Table:
+    return cast(Table, model.__table__)
+
+
+_points, _copies, _titles = _table(Point), _table(Copy), _table(Title)
+_loans, _borrowers, _cards = _table(Loan), _table(Borrower), _table(Card)
+_events, _audit, _reviews = _table(CirculationEvent), _table(AuditLog), _table(ReviewItem)
+
+_POINT = select(
+    _points.c.id, _points.c.active,
+    select(user_points.c.point_id).where(user_points.c.user_id == bindparam("b_user"),
+                                         user_points.c.point_id == _points.c.id).exists(),
+).where(_points.c.code == bindparam("b_code"))
+_COPY_LOCK = select(_copies.c.id).where(_copies.c.code == bindparam("b_code")).with_for_update()
+_COPY = (
+    select(_copies.c.id, _copies.c.code, _copies.c.status, _copies.c.title_id, _titles.c.title,
+           _copies.c.created_at, _copies.c.current_point_id)
+    .select_from(_copies.join(_titles, _titles.c.id == _copies.c.title_id))
+    .where(_copies.c.code == bindparam("b_code"))
+)
+_OPEN_LOAN = (
+    select(_loans.c.id, _loans.c.borrower_id, _loans.c.lent_at, _loans.c.due_at, _loans.c.renewals,
+           _loans.c.point_id, _borrowers.c.name)
+    .select_from(_loans.outerjoin(_borrowers, _borrowers.c.id == _loans.c.borrower_id))
+    .where(_loans.c.copy_id == bindparam("b_copy"), _loans.c.returned_at.is_(None))
+)
+_CARD = (
+    select(_cards.c.id, _cards.c.code, _cards.c.status, _cards.c.bound_at, _cards.c.borrower_id,
+           _borrowers.c.name, _borrowers.c.status,
+           select(func.count(_loans.c.id)).where(_loans.c.borrower_id == _cards.c.borrower_id,
+                                                 _loans.c.returned_at.is_(None)).scalar_subquery())
+    .select_from(_cards.outerjoin(_borrowers, _borrowers.c.id == _cards.c.borrower_id))
+    .where(_cards.c.code == bindparam("b_code"))
+)
+_KNOWN = select(_events.c.event_id, _events.c.payload_hash, _events.c.status, _events.c.code,
+                _events.c.message, _events.c.loan_id).where(
+    _events.c.event_id.in_(bindparam("b_ids", expanding=True)))
+_NEXT_LENT = select(func.min(_loans.c.lent_at)).where(_loans.c.copy_id == bindparam("b_copy"),
+                                                       _loans.c.lent_at > bindparam("b_at"))
+_INSERT_LOAN = insert(_loans).returning(_loans.c.id)
+_INSERT_EVENT = insert(_events)
+_INSERT_AUDIT = insert(_audit)
+_INSERT_REVIEW = insert(_reviews)
+_CLOSE_LOAN = update(_loans).where(_loans.c.id == bindparam("b_loan"), _loans.c.returned_at.is_(None)).values(
+    returned_at=bindparam("b_at"), return_point_id=bindparam("b_point"), returned_by_id=bindparam("b_by"),
+    return_kind=bindparam("b_kind"), return_event_id=bindparam("b_event"))
+_COPY_STATE = update(_copies).where(_copies.c.id == bindparam("b_copy")).values(
+    status=bindparam("b_status"), current_point_id=bindparam("b_point"))
+_COPY_HERE = update(_copies).where(_copies.c.id == bindparam("b_copy")).values(current_point_id=bindparam("b_point"))
+_RENEW = update(_loans).where(_loans.c.id == bindparam("b_loan")).values(
+    due_at=bindparam("b_due"), renewals=bindparam("b_renewals"))
 
 
 @dataclass
@@ -94,6 +153,7 @@ class _Batch:
     def __init__(self, session: Session, actor: User, now: datetime, settings: LibrarySettings,
                  ip: str = "") -> None:
         self.session = session
+        self.conn = session.connection()
         self.actor_id = actor.id
         self.role = actor.role
         self.now = now
@@ -107,48 +167,25 @@ class _Batch:
     def point(self, code: str) -> tuple[int, bool, bool] | None:
         """(id, active, mine) for a point code, cached for the batch."""
         if code not in self._points:
-            mine = select(user_points.c.point_id).where(
-                user_points.c.user_id == self.actor_id, user_points.c.point_id == Point.id
-            ).exists()
-            row = self.session.execute(
-                select(Point.id, Point.active, mine).where(Point.code == code)
-            ).first()
+            row = self.conn.execute(_POINT, {"b_user": self.actor_id, "b_code": code}).first()
             self._points[code] = (row[0], bool(row[1]), bool(row[2])) if row else None
         return self._points[code]
 
     def copy(self, code: str) -> CopyRow | None:
         if self.pg:  # serialise events on one copy; a fresh snapshot follows the lock
-            self.session.execute(select(Copy.id).where(Copy.code == code).with_for_update())
-        row = self.session.execute(
-            select(Copy.id, Copy.code, Copy.status, Copy.title_id, Title.title, Copy.created_at,
-                   Copy.current_point_id)
-            .join(Title, Title.id == Copy.title_id).where(Copy.code == code)
-        ).first()
+            self.conn.execute(_COPY_LOCK, {"b_code": code})
+        row = self.conn.execute(_COPY, {"b_code": code}).first()
         return CopyRow(*row) if row else None
 
     def open_loan(self, copy_id: int) -> OpenLoan | None:
-        row = self.session.execute(
-            select(Loan.id, Loan.borrower_id, Loan.lent_at, Loan.due_at, Loan.renewals, Loan.point_id,
-                   Borrower.name)
-            .outerjoin(Borrower, Borrower.id == Loan.borrower_id)
-            .where(Loan.copy_id == copy_id, Loan.returned_at.is_(None))
-        ).first()
+        row = self.conn.execute(_OPEN_LOAN, {"b_copy": copy_id}).first()
         if row is None:
             return None
         return OpenLoan(id=row[0], borrower_id=row[1], lent_at=row[2], due_at=row[3], renewals=row[4],
                         point_id=row[5], borrower_name=row[6] or "")
 
     def card(self, code: str) -> CardRow | None:
-        open_count = (
-            select(func.count(Loan.id))
-            .where(Loan.borrower_id == Card.borrower_id, Loan.returned_at.is_(None))
-            .scalar_subquery()
-        )
-        row = self.session.execute(
-            select(Card.id, Card.code, Card.status, Card.bound_at, Card.borrower_id, Borrower.name,
-                   Borrower.status, open_count)
-            .outerjoin(Borrower, Borrower.id == Card.borrower_id).where(Card.code == code)
-        ).first()
+        row = self.conn.execute(_CARD, {"b_code": code}).first()
         if row is None:
             return None
         return CardRow(row[0], row[1], row[2], row[3], row[4], row[5] or "", row[6] or "active",
@@ -156,10 +193,10 @@ class _Batch:
 
     # ---- writes
     def audit(self, action: str, target_id: object, point_id: int | None, **details: Any) -> None:
-        self.session.execute(insert(AuditLog).values(
-            at=self.now, actor_id=self.actor_id, action=action, target_type="loan",
-            target_id=str(target_id), point_id=point_id, ip=self.ip, details=details,
-        ))
+        self.conn.execute(_INSERT_AUDIT, {
+            "at": self.now, "actor_id": self.actor_id, "action": action, "target_type": "loan",
+            "target_id": str(target_id), "point_id": point_id, "ip": self.ip, "details": details,
+        })
 
     def store(self, event: Event | None, *, event_id: str, status: str, code: str, message: str,
               point_id: int | None = None, loan_id: int | None = None, raw: dict[str, Any] | None = None,
@@ -177,17 +214,17 @@ class _Batch:
             values.update(type=str(raw.get("type") or "")[:8], payload_hash=payload_hash,
                           copy_code=str(raw.get("copy") or "")[:64],
                           card_code=str(raw.get("card") or "")[:64], occurred_at=self.now)
-        self.session.execute(insert(CirculationEvent).values(**values))
+        self.conn.execute(_INSERT_EVENT, values)
 
     def review(self, event: Event, reasons: list[str], loan_id: int | None, point_id: int,
                **details: Any) -> str:
         message = "；".join(REVIEW_REASONS.get(r, r) for r in reasons)
-        self.session.execute(insert(ReviewItem).values(
-            event_id=event.id, loan_id=loan_id, point_id=point_id, reason=reasons[0][:32],
-            message=message, created_at=self.now,
-            details={"reasons": reasons, "type": event.type, "copy": event.copy, "card": event.card,
-                     "device_at": event.at.isoformat(), "received_at": self.now.isoformat(), **details},
-        ))
+        self.conn.execute(_INSERT_REVIEW, {
+            "event_id": event.id, "loan_id": loan_id, "point_id": point_id, "reason": reasons[0][:32],
+            "message": message, "created_at": self.now, "resolution": "",
+            "details": {"reasons": reasons, "type": event.type, "copy": event.copy, "card": event.card,
+                        "device_at": event.at.isoformat(), "received_at": self.now.isoformat(), **details},
+        })
         return message
 
 
@@ -210,6 +247,30 @@ def _loan_json(b: _Batch, *, loan_id: int, copy: CopyRow, borrower: str, card: s
         "due_text": due_in_words(due_at, b.now, b.tz) if returned_at is None else "",
         "renewals": renewals, "returned_at": _iso(returned_at),
     }
+
+
+_SETTINGS = select(_table(Setting).c.key, _table(Setting).c.value)
+
+
+def current_settings(session: Session, config: dict[str, Any] | None) -> LibrarySettings:
+    """The settings as ``services.settings.get_settings`` gives them, read lean for the hot path:
+    one prebuilt SELECT, and the validated result reused while the stored rows stay the same."""
+    stored = tuple(sorted((k, json.dumps((v or {}).get("v"))) for k, v in session.connection().execute(_SETTINGS)))
+    base = (config or {}).get("ORG_NAME"), (config or {}).get("TIMEZONE"), (config or {}).get("PUBLIC_BASE_URL"), \
+        bool((config or {}).get("SHOW_SCHOOL_FIELDS", False))
+    return _settings_for(stored, base)
+
+
+@lru_cache(maxsize=32)
+def _settings_for(stored: tuple[tuple[str, str], ...], base: tuple[Any, ...]) -> LibrarySettings:
+    from library_app.services.settings import (
+        _from_config,  # the same starting values as get_settings
+    )
+
+    org_name, timezone, public_base_url, school = base
+    start = _from_config({"ORG_NAME": org_name, "TIMEZONE": timezone, "PUBLIC_BASE_URL": public_base_url,
+                          "SHOW_SCHOOL_FIELDS": school})
+    return validated(start, {k: json.loads(v) for k, v in stored}) if stored else start
 
 
 # ---------------------------------------------------------------- the batch
@@ -268,11 +329,7 @@ def _reused(eid: str, outcome: BatchOutcome) -> dict[str, Any]:
 def _known_events(b: _Batch, ids: list[str]) -> dict[str, dict[str, Any]]:
     if not ids:
         return {}
-    rows = b.session.execute(
-        select(CirculationEvent.event_id, CirculationEvent.payload_hash, CirculationEvent.status,
-               CirculationEvent.code, CirculationEvent.message, CirculationEvent.loan_id)
-        .where(CirculationEvent.event_id.in_(ids))
-    ).all()
+    rows = b.conn.execute(_KNOWN, {"b_ids": ids}).all()
     return {r[0]: {"payload_hash": r[1], "status": r[2], "code": r[3], "message": r[4], "loan_id": r[5]}
             for r in rows}
 
@@ -388,17 +445,13 @@ def _loan(b: _Batch, event: Event, point_id: int) -> dict[str, Any]:
         return _result(event.id, "duplicate", "already_lent", message, loan,
                        borrower=_borrower_json(b, name, card.open_count))
 
-    s = b.session
+    c = b.conn
     if plan.action == "backdate":
         assert open_loan is not None
-        ended = s.scalar(select(func.min(Loan.lent_at)).where(Loan.copy_id == copy.id, Loan.lent_at > at))
-        ended = ended or open_loan.lent_at
+        ended = c.execute(_NEXT_LENT, {"b_copy": copy.id, "b_at": at}).scalar() or open_loan.lent_at
         due = rules_mod.due_date(at, b.rules)
-        loan_id = s.execute(insert(Loan).values(
-            copy_id=copy.id, title_id=copy.title_id, borrower_id=card.borrower_id, card_id=card.id,
-            point_id=point_id, lent_by_id=b.actor_id, lent_at=at, due_at=due, returned_at=ended,
-            return_kind="implicit", event_id=event.id, source="scan",
-        ).returning(Loan.id)).scalar_one()
+        loan_id = c.execute(_INSERT_LOAN, _loan_row(b, copy, card, point_id, at, due, event.id,
+                                                    returned_at=ended, return_kind="implicit")).scalar_one()
         b.audit("circulation.loan", loan_id, point_id, event=event.id, copy=copy.code, card=card.code,
                 backdated=True)
         message = (f"《{copy.title}》借给{name}的记录已补上；这本书后来又借给了{open_loan.borrower_name or '别人'}，"
@@ -412,18 +465,13 @@ def _loan(b: _Batch, event: Event, point_id: int) -> dict[str, Any]:
     previous: dict[str, Any] | None = None
     if plan.close_open:
         assert open_loan is not None
-        s.execute(update(Loan).where(Loan.id == open_loan.id, Loan.returned_at.is_(None)).values(
-            returned_at=at, return_point_id=point_id, returned_by_id=b.actor_id,
-            return_kind="implicit", return_event_id=event.id))
+        c.execute(_CLOSE_LOAN, {"b_loan": open_loan.id, "b_at": at, "b_point": point_id, "b_by": b.actor_id,
+                                "b_kind": "implicit", "b_event": event.id})
         b.audit("circulation.implicit_return", open_loan.id, point_id, event=event.id, copy=copy.code)
         code = "implicit_return"
         previous = {"id": open_loan.id, "borrower": {"name": open_loan.borrower_name}}
-    loan_id = s.execute(insert(Loan).values(
-        copy_id=copy.id, title_id=copy.title_id, borrower_id=card.borrower_id, card_id=card.id,
-        point_id=point_id, lent_by_id=b.actor_id, lent_at=at, due_at=plan.due_at, renewals=0,
-        event_id=event.id, source="scan", return_kind="", outcome="",
-    ).returning(Loan.id)).scalar_one()
-    s.execute(update(Copy).where(Copy.id == copy.id).values(status="on_loan", current_point_id=point_id))
+    loan_id = c.execute(_INSERT_LOAN, _loan_row(b, copy, card, point_id, at, plan.due_at, event.id)).scalar_one()
+    c.execute(_COPY_STATE, {"b_copy": copy.id, "b_status": "on_loan", "b_point": point_id})
     b.audit("circulation.loan", loan_id, point_id, event=event.id, copy=copy.code, card=card.code)
     words = due_in_words(plan.due_at, b.now, b.tz)
     if previous is not None:
@@ -440,6 +488,16 @@ def _loan(b: _Batch, event: Event, point_id: int) -> dict[str, Any]:
                    borrower=_borrower_json(b, name, card.open_count + 1))
 
 
+def _loan_row(b: _Batch, copy: CopyRow, card: CardRow, point_id: int, at: datetime, due: datetime | None,
+              event_id: str, returned_at: datetime | None = None, return_kind: str = "") -> dict[str, Any]:
+    return {
+        "copy_id": copy.id, "title_id": copy.title_id, "borrower_id": card.borrower_id, "card_id": card.id,
+        "point_id": point_id, "lent_by_id": b.actor_id, "lent_at": at, "due_at": due, "renewals": 0,
+        "returned_at": returned_at, "return_kind": return_kind, "event_id": event_id, "source": "scan",
+        "outcome": "",
+    }
+
+
 def _borrower_json(b: _Batch, name: str, open_count: int) -> dict[str, Any]:
     return {"name": name, "open_loans": open_count, "limit": b.rules.loan_limit,
             "remaining": rules_mod.remaining(open_count, b.rules)}
@@ -454,10 +512,12 @@ def _return(b: _Batch, event: Event, point_id: int) -> dict[str, Any]:
     at, _offline = _when(b, event, clock, open_loan)
     plan = rules_mod.plan_return(copy=copy.state(), open_loan=open_loan, at=at)
     reasons = list(plan.review) + ([clock] if clock else [])
-    s = b.session
+    c = b.conn
     if plan.action == "not_on_loan":
-        s.execute(update(Copy).where(Copy.id == copy.id).values(
-            current_point_id=point_id, **({"status": "available"} if plan.set_available else {})))
+        if plan.set_available:
+            c.execute(_COPY_STATE, {"b_copy": copy.id, "b_status": "available", "b_point": point_id})
+        else:
+            c.execute(_COPY_HERE, {"b_copy": copy.id, "b_point": point_id})
         message = f"《{copy.title}》没有借出，不用归还。要借出请先扫借阅证。"
         if plan.found:
             message = f"《{copy.title}》原登记为遗失，现已找到，已放回在架。"
@@ -474,10 +534,9 @@ def _return(b: _Batch, event: Event, point_id: int) -> dict[str, Any]:
                           renewals=open_loan.renewals)
         return _finish(b, event, point_id, status="review", code="return_crosses_loan", message=message,
                        loan_id=open_loan.id, reasons=reasons, loan=loan)
-    s.execute(update(Loan).where(Loan.id == open_loan.id, Loan.returned_at.is_(None)).values(
-        returned_at=at, return_point_id=point_id, returned_by_id=b.actor_id, return_kind="normal",
-        return_event_id=event.id))
-    s.execute(update(Copy).where(Copy.id == copy.id).values(status="available", current_point_id=point_id))
+    c.execute(_CLOSE_LOAN, {"b_loan": open_loan.id, "b_at": at, "b_point": point_id, "b_by": b.actor_id,
+                            "b_kind": "normal", "b_event": event.id})
+    c.execute(_COPY_STATE, {"b_copy": copy.id, "b_status": "available", "b_point": point_id})
     b.audit("circulation.return", open_loan.id, point_id, event=event.id, copy=copy.code)
     late = rules_mod.days_overdue(open_loan.due_at, at, b.tz)
     name = open_loan.borrower_name or "小读者"
@@ -500,8 +559,7 @@ def _renew(b: _Batch, event: Event, point_id: int) -> dict[str, Any]:
     at, _offline = _when(b, event, clock, open_loan)
     plan = rules_mod.plan_renew(copy=copy.state(), open_loan=open_loan, at=at, rules=b.rules)
     assert open_loan is not None
-    b.session.execute(update(Loan).where(Loan.id == open_loan.id).values(
-        due_at=plan.due_at, renewals=plan.renewals))
+    b.conn.execute(_RENEW, {"b_loan": open_loan.id, "b_due": plan.due_at, "b_renewals": plan.renewals})
     b.audit("circulation.renew", open_loan.id, point_id, event=event.id, copy=copy.code,
             old_due=_iso(open_loan.due_at), new_due=_iso(plan.due_at))
     message = f"《{copy.title}》已续借。应还日期：{due_in_words(plan.due_at, b.now, b.tz)}。"

@@ -324,3 +324,20 @@ def test_card_and_copy_lookups_for_the_scan_screen(app, client, desk):
     assert unknown.status_code == 404 and unknown.get_json()["error"]["code"] == "unknown_card"
     c = client.get(f"/api/v1/circulation/copies/{desk['book'].code}", headers=desk["h"]).get_json()
     assert c["status"] == "on_loan" and c["loan"]["borrower"]["name"] == "王小明"
+
+
+def test_rules_are_settings_a_librarian_changes_and_they_apply_at_once(app, client, make, desk):
+    from library_app.services.settings import update_settings
+
+    books = [make.copy(point="P01") for _ in range(2)]
+    with app.app_context(), session_factory()() as db:
+        update_settings(db, None, datetime.now(UTC), {"loan_limit": 1, "loan_days": 7}, app.config)
+        db.commit()
+    first, second = post(client, desk["h"], ev("loan", books[0], desk["card"]), ev("loan", books[1], desk["card"]))
+    assert first["status"] == "applied" and first["loan"]["due_text"].endswith("还有 7 天")
+    assert second["status"] == "rejected" and "上限 1 本" in second["message"]
+    with app.app_context(), session_factory()() as db:
+        update_settings(db, None, datetime.now(UTC), {"loan_limit": 2}, app.config)
+        db.commit()
+    [again] = post(client, desk["h"], ev("loan", books[1], desk["card"]))
+    assert again["status"] == "applied"
