@@ -244,3 +244,26 @@ def test_catalog_pages_at_phone_and_desktop_size(app, make, live_server, phone, 
         assert page.locator("table.cat-titles tbody tr").count() == 1
         screenshot(page, f"catalog-search-{name}")
         assert csp == []
+
+
+def test_import_through_the_page_preview_then_confirm(app, make, live_server, phone, tmp_path):
+    make.point("P01", "三灶镇故事会点")
+    make.user("lib", "librarian")
+    csv_file = tmp_path / "书目.csv"
+    csv_file.write_bytes(("书名,作者,ISBN,出版社,出版年,分类,年龄段,册数,阅读点\r\n"
+                          "猜猜我有多爱你,山姆·麦克布雷尼,978-7-5332-4178-0,明天出版社,2013,绘本,3-6,2,P01\r\n"
+                          "好饿的毛毛虫,艾瑞·卡尔,,明天出版社,2008,绘本,0-3,1,P01\r\n"
+                          "坏书号,,9787533241781,,,,,,\r\n").encode("gbk"))
+    login(phone, live_server.url, "lib", PASSWORD)
+    phone.goto(f"{live_server.url}/titles/import")
+    phone.set_input_files("input[name=file]", str(csv_file))
+    phone.click("text=上传并预览")
+    phone.wait_for_load_state()
+    assert "第 4 行：ISBN 无效" in phone.inner_text("#import-errors")
+    screenshot(phone, "catalog-import-preview-errors-phone")
+    assert phone.evaluate("document.scrollingElement.scrollWidth") <= 390
+    phone.click("button[name=partial]")
+    phone.wait_for_load_state()
+    assert "新建书目 2 种，馆藏 3 册" in phone.content() and "跳过了 1 行" in phone.content()
+    assert phone.url.split("?")[0].endswith("/labels")  # straight on to printing the new labels
+    screenshot(phone, "catalog-import-done-phone")
