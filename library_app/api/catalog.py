@@ -31,8 +31,8 @@ def title_json(t: Title, counts: service.CopyCounts | None = None) -> dict[str, 
         "notes": t.notes, "pinyin": t.search_pinyin, "initials": t.search_initials,
     }
     if counts is not None:
-        data["copies"] = counts.total
-        data["available"] = counts.available
+        data["copy_count"] = counts.total
+        data["available_count"] = counts.available
     return data
 
 

@@ -59,7 +59,7 @@
         if (!body || !body.titles || !body.titles.length) { return; }
         var t = body.titles[0];
         if (String(t.id) === currentId) { return; }
-        document.getElementById("isbn-existing-title").textContent = "《" + t.title + "》" + (t.author ? "，" + t.author : "") + "（已有 " + (t.copies || 0) + " 册）";
+        document.getElementById("isbn-existing-title").textContent = "《" + t.title + "》" + (t.author ? "，" + t.author : "") + "（已有 " + (t.copy_count || 0) + " 册）";
         document.getElementById("isbn-existing-link").href = titleUrl.replace(/\/0$/, "/" + t.id) + "#add-copies";
         existing.hidden = false;
         say("这本书已经在书目里了。", "bad");

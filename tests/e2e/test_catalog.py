@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import zxingcpp
 from PIL import Image
+from playwright.sync_api import expect
 
 from tests.builders import PASSWORD
 from tests.e2e.conftest import ARTIFACTS, login, screenshot
@@ -42,7 +43,7 @@ def test_copy_page_qr_decodes_to_the_scan_url(app, make, live_server, phone):
     login(phone, live_server.url, "lib", PASSWORD)
     phone.goto(f"{live_server.url}/s/{copy.code}")
     assert phone.url.endswith(f"/copies/{copy.code}")
-    phone.wait_for_function("document.getElementById('copy-qr').complete")
+    expect(phone.locator("#copy-qr")).to_have_js_property("complete", True)
     assert [b.text for b in decode(phone.screenshot(full_page=True))] == [f"{BASE}/s/{copy.code}"]
     screenshot(phone, "catalog-copy-phone")
     assert phone.evaluate("document.scrollingElement.scrollWidth") <= 390
@@ -55,7 +56,7 @@ def test_story_mother_copy_page_qr_is_the_bare_code_without_base_url(app, make, 
     copy = make.copy(make.title("好饿的毛毛虫"))
     login(desktop, live_server.url, "mama", PASSWORD)
     desktop.goto(f"{live_server.url}/copies/{copy.code}")
-    desktop.wait_for_function("document.getElementById('copy-qr').complete")
+    expect(desktop.locator("#copy-qr")).to_have_js_property("complete", True)
     assert [b.text for b in decode(desktop.screenshot(full_page=True))] == [copy.code]
     assert desktop.locator("[data-action]").count() == 0  # no catalog actions for her
     screenshot(desktop, "catalog-copy-story-mother-desktop")
@@ -168,7 +169,8 @@ def test_isbn_field_fills_from_the_camera_and_offers_the_existing_title(app, mak
     login(page, live_server.url, "lib", PASSWORD)
     page.goto(f"{live_server.url}/titles/new")
     page.click("#isbn-scan")
-    page.wait_for_function(f"document.getElementById('isbn').value === '{ISBN}'", timeout=20000)
+    # (no wait_for_function: its string predicate is eval'd in the page, which the CSP forbids)
+    expect(page.locator("#isbn")).to_have_value(ISBN, timeout=20000)
     page.locator("#isbn-existing").wait_for(state="visible")
     assert "猜猜我有多爱你" in page.inner_text("#isbn-existing")
     assert page.get_attribute("#isbn-existing-link", "href").endswith(f"/titles/{existing.id}#add-copies")
@@ -187,7 +189,7 @@ def test_isbn_field_fills_from_a_photo(app, make, live_server, desktop, tmp_path
     login(desktop, live_server.url, "lib", PASSWORD)
     desktop.goto(f"{live_server.url}/titles/new")
     desktop.set_input_files("#isbn-photo", str(photo))
-    desktop.wait_for_function("document.getElementById('isbn').value === '9780306406157'", timeout=20000)
+    expect(desktop.locator("#isbn")).to_have_value("9780306406157", timeout=20000)
     assert "ISBN 格式正确" in desktop.inner_text("#isbn-status")
     desktop.fill("#title", "Photo test")
     desktop.click("#title-form button[type=submit]")
@@ -207,7 +209,7 @@ def test_transfer_by_scanning_one_copy_after_another(app, make, live_server, des
         desktop.locator("#transfer-scan").type(raw)
         desktop.keyboard.press("Enter")
         desktop.wait_for_timeout(150)
-    desktop.wait_for_function("document.querySelectorAll('#transfer-list li').length === 2")
+    expect(desktop.locator("#transfer-list li")).to_have_count(2)
     assert "已经在列表里" in desktop.inner_text("#transfer-status")
     assert desktop.input_value("textarea[name=codes]").split() == [a.code, b.code]
     screenshot(desktop, "catalog-transfer-desktop")
