@@ -185,7 +185,13 @@ def bare_sql(engine, kind: str, ranges: list[tuple[datetime, datetime]]):
 
 
 def bare_time(engine, kind: str, ranges, runs: int) -> float:
-    return min(timed(run, runs)[0] for run in bare_sql(engine, kind, ranges))
+    """The fastest way to get the bare GROUP BY over ``ranges``: one query with the ranges
+    OR-ed, or one query per range (PostgreSQL plans the OR as a bitmap heap scan)."""
+    together = min(timed(run, runs)[0] for run in bare_sql(engine, kind, ranges))
+    if len(ranges) == 1:
+        return together
+    apart = sum(min(timed(run, runs)[0] for run in bare_sql(engine, kind, [r])) for r in ranges)
+    return min(together, apart)
 
 
 def bench_backend(kind: str, url: str, runs: int) -> list[tuple[str, str, float, float, float, float]]:

@@ -312,13 +312,14 @@ class Change:
         return round((self.current - self.other) * 100 / self.other, 1)
 
     def words(self) -> str:
-        """+12（+8.5%） / −3（−2.0%） / +5（上期为 0） / 持平."""
+        """+12（+8.5%） / −3（−2.0%） / 持平; "—" when there is nothing to compare with (the other
+        period has no count, e.g. before the system was used)."""
+        if self.other == 0:
+            return "—"
         if self.delta == 0:
             return "持平"
         sign = "+" if self.delta > 0 else "−"
-        pct = self.percent
-        tail = f"（{sign}{abs(pct):.1f}%）" if pct is not None else "（上期为 0）"
-        return f"{sign}{abs(self.delta)}{tail}"
+        return f"{sign}{abs(self.delta)}（{sign}{abs(self.percent or 0):.1f}%）"
 
 
 # ---------------------------------------------------------------- exports

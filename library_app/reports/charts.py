@@ -5,6 +5,9 @@ and SVG prints as sharp vectors with the page's own Chinese fonts, needs no Java
 to wait for before printing or saving as PDF, nothing for the CSP to allow), costs no download
 on a phone, and its numbers can be checked in tests. Colours come from classes styled in
 static/css/reports.css (the CSP forbids inline style attributes).
+
+The charts have no viewBox: horizontal positions are percentages of the width and vertical ones
+pixels, so a chart fills a phone or a desktop page while its text stays the same readable size.
 """
 
 from __future__ import annotations
@@ -18,7 +21,11 @@ from library_app.domain.reports import YearProgress
 
 
 def _n(value: float) -> str:
-    return f"{value:.1f}".rstrip("0").rstrip(".")
+    return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+def _pct(value: float) -> str:
+    return _n(value) + "%"
 
 
 def _nice_max(value: float) -> float:
@@ -42,102 +49,107 @@ class Bar:
 
 
 def bar_chart(bars: Sequence[Bar], line: Sequence[float] | None = None, *, title: str,
-              line_label: str = "", part_label: str = "", height: int = 240) -> Markup:
+              line_label: str = "", part_label: str = "", height: int = 230,
+              left: float = 9.0) -> Markup:
     """Vertical bars with value labels, an optional line (e.g. the month's share of the target)."""
-    width, left, right, top, bottom = 720, 46, 10, 28, 34
-    plot_w, plot_h = width - left - right, height - top - bottom
+    right = 1.0                             # percent of the width (left too)
+    top, bottom = 30, 24                    # pixels
+    plot_h = height - top - bottom
     top_value = _nice_max(max([b.value for b in bars] + list(line or []) + [1]))
-    slot = plot_w / max(len(bars), 1)
-    bar_w = slot * 0.62
+    slot = (100 - left - right) / max(len(bars), 1)
+    bar_w = slot * 0.64
 
     def y(value: float) -> float:
         return top + plot_h - plot_h * value / top_value
 
-    out = [f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+    out = [f'<svg class="chart bars" width="100%" height="{height}" role="img" '
            f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
            f"<title>{escape(title)}</title>"]
     for i in range(5):
         value = top_value * i / 4
-        out.append(f'<line class="grid" x1="{left}" x2="{width - right}" y1="{_n(y(value))}" y2="{_n(y(value))}"/>')
-        out.append(f'<text class="axis" x="{left - 6}" y="{_n(y(value) + 4)}" text-anchor="end">{int(value)}</text>')
+        out.append(f'<line class="grid" x1="{_pct(left)}" x2="{_pct(100 - right)}" '
+                   f'y1="{_n(y(value))}" y2="{_n(y(value))}"/>')
+        out.append(f'<text class="axis" x="{_pct(left - 1)}" y="{_n(y(value) + 4)}" '
+                   f'text-anchor="end">{int(value)}</text>')
     for i, bar in enumerate(bars):
         x = left + slot * i + (slot - bar_w) / 2
+        centre = _pct(x + bar_w / 2)
         cls = "bar muted" if bar.muted else "bar"
         if bar.value > 0:
-            body = (f'<rect class="{cls}" x="{_n(x)}" y="{_n(y(bar.value))}" width="{_n(bar_w)}" '
+            body = (f'<rect class="{cls}" x="{_pct(x)}" y="{_n(y(bar.value))}" width="{_pct(bar_w)}" '
                     f'height="{_n(y(0) - y(bar.value))}"><title>{escape(bar.label)}：{bar.value}</title></rect>')
             if bar.part:
-                body += (f'<rect class="bar part" x="{_n(x)}" y="{_n(y(bar.part))}" width="{_n(bar_w)}" '
+                body += (f'<rect class="bar part" x="{_pct(x)}" y="{_n(y(bar.part))}" width="{_pct(bar_w)}" '
                          f'height="{_n(y(0) - y(bar.part))}"/>')
             if bar.href:
                 body = f'<a href="{escape(bar.href)}">{body}</a>'
             out.append(body)
-            out.append(f'<text class="value" x="{_n(x + bar_w / 2)}" y="{_n(y(bar.value) - 4)}" '
+            out.append(f'<text class="value" x="{centre}" y="{_n(y(bar.value) - 4)}" '
                        f'text-anchor="middle">{bar.value}</text>')
-        out.append(f'<text class="axis" x="{_n(x + bar_w / 2)}" y="{height - bottom + 16}" '
+        out.append(f'<text class="axis" x="{centre}" y="{height - 6}" '
                    f'text-anchor="middle">{escape(bar.label)}</text>')
     if line:
-        points = " ".join(
-            f"{_n(left + slot * i + slot * f)},{_n(y(v))}"
-            for i, v in enumerate(line) for f in (0.08, 0.92)
-        )
-        out.append(f'<polyline class="target-line" points="{points}"/>')
-    legend_x = left
+        for i, v in enumerate(line):  # one dash per bar, so it reads as "this month's target"
+            x1, x2 = left + slot * i + slot * 0.04, left + slot * (i + 1) - slot * 0.04
+            out.append(f'<line class="target-line" x1="{_pct(x1)}" x2="{_pct(x2)}" '
+                       f'y1="{_n(y(v))}" y2="{_n(y(v))}"/>')
+    legend: list[str] = []
     if line_label:
-        out.append(f'<line class="target-line" x1="{legend_x}" x2="{legend_x + 22}" y1="12" y2="12"/>'
-                   f'<text class="legend" x="{legend_x + 28}" y="16">{escape(line_label)}</text>')
-        legend_x += 40 + 14 * len(line_label)
+        legend.append(f'<tspan class="legend-line">━ </tspan><tspan>{escape(line_label)}</tspan>')
     if part_label:
-        out.append(f'<rect class="bar part" x="{legend_x}" y="5" width="14" height="14"/>'
-                   f'<text class="legend" x="{legend_x + 20}" y="16">{escape(part_label)}</text>')
+        legend.append(f'<tspan class="legend-part">■ </tspan><tspan>{escape(part_label)}</tspan>')
+    if legend:
+        out.append(f'<text class="legend" x="{_pct(left)}" y="14">' + "<tspan>　</tspan>".join(legend) + "</text>")
     out.append("</svg>")
     return Markup("".join(out))
 
 
 def hbar_chart(rows: Sequence[tuple[str, int]], *, title: str, css: str = "") -> Markup:
-    """Horizontal bars, one per row (label, value), longest scaled to the full width."""
-    width, label_w, right, row_h = 720, 150, 56, 26
+    """Horizontal bars, one per row (label, value), the longest scaled to the full width."""
+    label_w, value_w, row_h = 34.0, 12.0, 26   # percent, percent, pixels
     height = max(len(rows), 1) * row_h + 6
     top_value = max([v for _l, v in rows] + [1])
-    plot_w = width - label_w - right
-    out = [f'<svg class="chart hbars {escape(css)}" viewBox="0 0 {width} {height}" role="img" '
+    plot_w = 100 - label_w - value_w
+    out = [f'<svg class="chart hbars {escape(css)}" width="100%" height="{height}" role="img" '
            f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
            f"<title>{escape(title)}</title>"]
     for i, (label, value) in enumerate(rows):
         y = 3 + i * row_h
         w = plot_w * value / top_value
-        short = label if len(label) <= 10 else label[:9] + "…"
-        out.append(f'<text class="axis" x="{label_w - 8}" y="{y + 17}" text-anchor="end">'
+        short = label if len(label) <= 9 else label[:8] + "…"
+        out.append(f'<text class="axis" x="{_pct(label_w - 1.5)}" y="{y + 17}" text-anchor="end">'
                    f"<title>{escape(label)}</title>{escape(short)}</text>")
         if value:
-            out.append(f'<rect class="bar" x="{label_w}" y="{y + 3}" width="{_n(max(w, 2))}" height="{row_h - 8}"/>')
-        out.append(f'<text class="value" x="{_n(label_w + w + 6)}" y="{y + 17}">{value}</text>')
+            out.append(f'<rect class="bar" x="{_pct(label_w)}" y="{y + 4}" width="{_pct(max(w, 0.5))}" '
+                       f'height="{row_h - 9}"/>')
+        out.append(f'<text class="value" x="{_pct(label_w + w + 1)}" y="{y + 17}">{value}</text>')
     if not rows:
-        out.append(f'<text class="axis" x="{label_w}" y="18">本月没有数据</text>')
+        out.append(f'<text class="axis" x="{_pct(label_w)}" y="18">本月没有数据</text>')
     out.append("</svg>")
     return Markup("".join(out))
 
 
 def progress_bar(progress: YearProgress) -> Markup:
     """The year's count against its target, with a marker where an even pace would be today."""
-    width, height, bar_y, bar_h = 720, 64, 22, 22
+    height, bar_y, bar_h = 62, 22, 20
     done = min(progress.count / progress.target, 1.0) if progress.target else 0.0
-    pace = min(max(progress.elapsed, 0.0), 1.0)
+    pace = min(max(progress.elapsed, 0.0), 1.0) * 100
     cls = "done ahead" if progress.ahead else "done behind"
     title = f"已完成 {progress.percent}%，按进度今天应达 {progress.expected_to_date}"
-    out = [f'<svg class="chart progress" viewBox="0 0 {width} {height}" role="img" '
+    out = [f'<svg class="chart progress" width="100%" height="{height}" role="img" '
            f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg">',
            f"<title>{escape(title)}</title>",
-           f'<rect class="track" x="0" y="{bar_y}" width="{width}" height="{bar_h}" rx="6"/>']
+           f'<rect class="track" x="0" y="{bar_y}" width="100%" height="{bar_h}" rx="6"/>']
     if done > 0:
-        out.append(f'<rect class="{cls}" x="0" y="{bar_y}" width="{_n(max(width * done, 4))}" height="{bar_h}" rx="6"/>')
+        out.append(f'<rect class="{cls}" x="0" y="{bar_y}" width="{_pct(max(done * 100, 0.8))}" '
+                   f'height="{bar_h}" rx="6"/>')
     if progress.state == "current":
-        x = width * pace
-        anchor = "end" if pace > 0.8 else ("start" if pace < 0.2 else "middle")
-        out.append(f'<line class="pace" x1="{_n(x)}" x2="{_n(x)}" y1="{bar_y - 6}" y2="{bar_y + bar_h + 6}"/>')
-        out.append(f'<text class="legend" x="{_n(x)}" y="{bar_y - 9}" text-anchor="{anchor}">'
-                   f"今天应达 {progress.expected_to_date}</text>")
+        anchor = "end" if pace > 75 else ("start" if pace < 25 else "middle")
+        out.append(f'<line class="pace" x1="{_pct(pace)}" x2="{_pct(pace)}" y1="{bar_y - 5}" '
+                   f'y2="{bar_y + bar_h + 5}"/>')
+        out.append(f'<text class="legend" x="{_pct(pace)}" y="{bar_y - 8}" text-anchor="{anchor}">'
+                   f"今天应达 {progress.expected_to_date:,}</text>")
     out.append(f'<text class="axis" x="0" y="{height - 2}">0</text>')
-    out.append(f'<text class="axis" x="{width}" y="{height - 2}" text-anchor="end">目标 {progress.target}</text>')
+    out.append(f'<text class="axis" x="100%" y="{height - 2}" text-anchor="end">目标 {progress.target:,}</text>')
     out.append("</svg>")
     return Markup("".join(out))

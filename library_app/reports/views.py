@@ -116,9 +116,9 @@ def month_page(month: str):  # type: ignore[no-untyped-def]
         [charts.Bar(report.last_year.month.label, report.last_year.count),
          charts.Bar(report.previous.month.label, report.previous.count),
          charts.Bar(parsed.label, f.count)],
-        title="借阅人次对比", height=200,
+        title="借阅人次对比", height=200, left=14.0,
     )
-    point_chart = charts.hbar_chart([(f"{p.code} {p.name}", p.loans + p.tally) for p in report.points],
+    point_chart = charts.hbar_chart([(p.name, p.loans + p.tally) for p in report.points],
                                     title="各阅读点借阅人次")
     age_chart = charts.hbar_chart([(r.label, r.loans) for r in report.age_bands], title="按年龄段")
     category_chart = charts.hbar_chart([(r.label, r.loans) for r in report.categories], title="按分类")

@@ -122,7 +122,7 @@ def test_prorated_tally():
 def test_change_in_words():
     assert Change(110, 100).words() == "+10（+10.0%）"
     assert Change(90, 100).words() == "−10（−10.0%）"
-    assert Change(5, 0).words() == "+5（上期为 0）" and Change(5, 0).percent is None
+    assert Change(5, 0).words() == "—" and Change(5, 0).percent is None and Change(0, 0).words() == "—"
     assert Change(7, 7).words() == "持平"
 
 
