@@ -125,7 +125,8 @@ def make_current():  # type: ignore[no-untyped-def]
     if point is None:
         flash("请先选择阅读点。" if points else "您还没有负责的阅读点，请联系图书管理员。", "error")
         return redirect(url_for("circulation.scan", card=card))
-    session[CURRENT_KEY] = {"card": card, "point": point.code, "at": time.time()}
+    name = db.scalar(select(Borrower.name).join(Card, Card.borrower_id == Borrower.id).where(Card.code == card))
+    session[CURRENT_KEY] = {"card": card, "name": name or "", "point": point.code, "at": time.time()}
     session["scan_point"] = point.code
     return redirect(url_for("circulation.scan", card=card, point=point.code))
 

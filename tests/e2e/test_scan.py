@@ -160,3 +160,22 @@ def test_story_mother_scanning_at_another_point_is_refused(app, make, world, liv
     assert phone.locator("#result").get_attribute("data-tone") == "bad"
     assert open_loans(app) == []
     screenshot(phone, "scan-not-your-point-phone")
+
+
+def test_wechat_path_card_url_then_book_url_lends_in_one_tap_each(app, world, live_server, phone):
+    """What 扫一扫 opens: /s/<card> → 设为当前小读者 → /s/<book> → 借给当前小读者."""
+    if "borrowers.card_page" not in app.view_functions or "catalog.copy_page" not in app.view_functions:
+        pytest.fail("the card and copy pages (borrowers, catalog) are needed for this path")
+    login(phone, live_server.url, "mama", PASSWORD)
+    phone.goto(live_server.url + "/s/" + world["card"].lower())
+    phone.click("[data-card-actions] button[type=submit]")
+    phone.wait_for_selector("#scan[data-ready='1']")
+    result(phone, "当前小读者")
+    book = world["books"][0]
+    phone.goto(live_server.url + "/s/" + book.code)
+    assert "借给 王小明" in phone.locator("[data-copy-actions]").inner_text()
+    screenshot(phone, "scan-copy-page-one-tap-phone")
+    phone.click("[data-copy-actions] button[value], [data-copy-actions] form:first-of-type button")
+    phone.wait_for_load_state()
+    assert "已借给王小明" in phone.content()
+    assert open_loans(app) == [(book.id, world["child"].id)]
