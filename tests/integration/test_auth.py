@@ -125,3 +125,24 @@ def test_bearer_requests_need_no_csrf_but_browser_posts_do(client, make):
 def test_passwords_are_argon2id(app, make):
     from library_app.services.users import hash_password
     assert hash_password("some-password").startswith("$argon2id$")
+
+
+def test_expired_or_revoked_tokens_are_refused(client, make, app):
+    from datetime import UTC, datetime, timedelta
+
+    from library_app.db import session_factory
+    from library_app.models import ApiToken
+
+    headers = make.token(make.user("lib", "librarian"))
+    assert client.get("/api/v1/points", headers=headers).status_code == 200
+    with app.app_context(), session_factory()() as db:
+        row = db.query(ApiToken).one()
+        row.expires_at = datetime.now(UTC) - timedelta(seconds=1)
+        db.commit()
+    assert client.get("/api/v1/points", headers=headers).status_code == 401
+    with app.app_context(), session_factory()() as db:
+        row = db.query(ApiToken).one()
+        row.expires_at = datetime.now(UTC) + timedelta(hours=1)
+        row.revoked_at = datetime.now(UTC)
+        db.commit()
+    assert client.get("/api/v1/points", headers=headers).status_code == 401
