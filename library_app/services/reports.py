@@ -30,6 +30,7 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
+    union_all,
 )
 from sqlalchemy.orm import Session
 
@@ -132,18 +133,24 @@ def counts_by_bucket(
     where = [_in_range(Loan.lent_at, start, end), _counted()]
     if point_id is not None:
         where.append(Loan.point_id == point_id)
-    bucket = _bucket(Loan.lent_at, edges).label("b")
     if metric == "visits":
-        visits = (
-            select(bucket, Loan.point_id.label("p"), _visitor().label("who"),
-                   _local_day(session, start, end, tz).label("d"))
-            .where(*where).distinct().subquery()
-        )
-        stmt = select(visits.c.b, visits.c.p, func.count()).group_by(visits.c.b, visits.c.p)
+        # one row per visit (child, point, local day), placed by its first loan
+        visits = _visits(session, where, start, end, tz)
+        stmt = select(_bucket(visits.c.first, edges).label("b"), visits.c.p, func.count()).group_by(
+            text("b"), visits.c.p)
     else:
-        stmt = select(bucket, Loan.point_id, func.count()).where(*where).group_by(
-            text("b"), Loan.point_id)
+        stmt = select(_bucket(Loan.lent_at, edges).label("b"), Loan.point_id, func.count()).where(
+            *where).group_by(text("b"), Loan.point_id)
     return {(int(b), int(p)): int(n) for b, p, n in session.execute(stmt)}
+
+
+def _visits(session: Session, where: list[Any], start: datetime, end: datetime, tz: ZoneInfo) -> Any:
+    """Visits as a subquery (p = point, first = the visit's first loan): one child, one point,
+    one local day."""
+    return (select(Loan.point_id.label("p"), func.min(Loan.lent_at).label("first"))
+            .where(*where)
+            .group_by(Loan.point_id, _visitor(), _local_day(session, start, end, tz))
+            .subquery())
 
 
 def count_between(
@@ -209,8 +216,9 @@ class YearReport:
 
 def _year_counts(
     session: Session, year: int, metric: str, tz: ZoneInfo, point_id: int | None = None,
+    tallies: dict[tuple[str, int], int] | None = None,
 ) -> tuple[list[int], dict[int, int], list[int], dict[int, int]]:
-    """Per month and per point: system counts and paper tallies."""
+    """Per month and per point: system counts and paper tallies (``tallies`` if already read)."""
     edges = rules.year_month_edges(year, tz)
     by_bucket = counts_by_bucket(session, edges, metric, tz, point_id)
     months = [0] * 12
@@ -221,7 +229,11 @@ def _year_counts(
     month_list = [Month(year, m) for m in range(1, 13)]
     tally_months = [0] * 12
     tally_points: dict[int, int] = {}
-    for (m, p), n in _tallies(session, month_list, point_id).items():
+    if tallies is None:
+        tallies = _tallies(session, month_list, point_id)
+    for (m, p), n in tallies.items():
+        if not m.startswith(f"{year:04d}-"):
+            continue
         tally_months[int(m[5:7]) - 1] += n
         tally_points[p] = tally_points.get(p, 0) + n
     return months, points, tally_months, tally_points
@@ -230,15 +242,20 @@ def _year_counts(
 def _last_year_counts(
     session: Session, start: datetime, cutoff: datetime, end: datetime, metric: str, tz: ZoneInfo,
 ) -> tuple[int, int]:
-    """(count up to ``cutoff``, whole year's count) for last year, in one pass for loans."""
-    if start < cutoff < end:
-        # a visit's day may straddle the cutoff: the whole year is counted on its own
-        before = count_between(session, start, cutoff, metric, tz)
-        if metric == "visits":
-            return before, count_between(session, start, end, metric, tz)
-        return before, before + count_between(session, cutoff, end, metric, tz)
-    total = count_between(session, start, end, metric, tz)
-    return (total if cutoff >= end else 0), total
+    """(count up to ``cutoff``, whole year's count) for last year: two plain counts over the
+    covering index in one statement for loans; visits need their own distinct passes."""
+    if metric == "visits":  # one pass: a visit counts before the cutoff if it began before it
+        visits = _visits(session, [_in_range(Loan.lent_at, start, end), _counted()], start, end, tz)
+        before, total = session.execute(select(
+            func.sum(case((visits.c.first < cutoff, 1), else_=0)), func.count())).one()
+        return int(before or 0), int(total or 0)
+
+    def counted(a: datetime, b: datetime) -> Any:
+        return select(func.count()).select_from(Loan).where(
+            _in_range(Loan.lent_at, a, b), _counted()).scalar_subquery()
+
+    before, after = session.execute(select(counted(start, cutoff), counted(cutoff, end))).one()
+    return int(before or 0), int(before or 0) + int(after or 0)
 
 
 def year_report(session: Session, now: datetime, year: int, settings: LibrarySettings) -> YearReport:
@@ -248,7 +265,9 @@ def year_report(session: Session, now: datetime, year: int, settings: LibrarySet
     metric = settings.count_metric
     target_row = session.get(YearTarget, year)
     target = target_row.target if target_row is not None else settings.default_year_target
-    months, points, tally_months, tally_points = _year_counts(session, year, metric, tz)
+    ly_months = [Month(year - 1, m) for m in range(1, 13)]
+    tallies = _tallies(session, [Month(year, m) for m in range(1, 13)] + ly_months)
+    months, points, tally_months, tally_points = _year_counts(session, year, metric, tz, tallies=tallies)
     count = sum(months) + sum(tally_months)
     progress = rules.year_progress(year, target, count, now, tz)
     shares = rules.monthly_targets(year, target)
@@ -269,8 +288,7 @@ def year_report(session: Session, now: datetime, year: int, settings: LibrarySet
     cutoff = min(rules.same_moment_last_year(now, tz), ly_end) if progress.state == "current" else (
         ly_end if progress.state == "past" else ly_start)
     same_date, last_total = _last_year_counts(session, ly_start, cutoff, ly_end, metric, tz)
-    ly_months = [Month(year - 1, m) for m in range(1, 13)]
-    ly_tallies = _tallies(session, ly_months)
+    ly_tallies = {k: n for k, n in tallies.items() if k[0].startswith(f"{year - 1:04d}-")}
     for (m, _p), n in ly_tallies.items():
         m_start, m_end = rules.month_bounds(rules.parse_month(m), tz)
         same_date += rules.prorated(n, m_start, m_end, cutoff)
@@ -389,41 +407,59 @@ def _month_figures(
     point_id: int | None,
 ) -> list[MonthFigures]:
     """The headline figures of several months (the report's month, the previous one and the
-    same month last year): a few index-range queries per month, overdue for all at once.
+    same month last year) in two statements: loans per point (a UNION ALL of one index range per
+    month), then every other figure as scalar subqueries of one SELECT, each on its own index.
     Visits (one child, one point, one local day) only when they are the organisation's metric."""
     figures = [MonthFigures(month=m, metric=metric) for m in months]
     by_point = [Loan.point_id == point_id] if point_id is not None else []
     back_point = ([func.coalesce(Loan.return_point_id, Loan.point_id) == point_id]
                   if point_id is not None else [])
     new = [Borrower.home_point_id == point_id] if point_id is not None else []
-    ends: dict[int, datetime] = {}
+    live = []
     for i, f in enumerate(figures):
         start, end = rules.month_bounds(f.month, tz)
-        if start > now:
-            continue
-        ends[i] = min(end, now)
-        lent = [_in_range(Loan.lent_at, start, end), _counted(), *by_point]
-        key = _point_key()
-        loans = {int(p): int(n) for p, n in session.execute(
-            select(key, func.count()).where(*lent).group_by(text("p")))}
-        visits: dict[int, int] = {}
-        if metric == "visits":
-            day_rows = (select(Loan.point_id.label("p"), _visitor(), _local_day(session, start, end, tz))
-                        .where(*lent).distinct().subquery())
-            visits = {int(p): int(n) for p, n in session.execute(
-                select(day_rows.c.p, func.count()).group_by(day_rows.c.p))}
-        f.points = {p: (n, visits.get(p, 0)) for p, n in loans.items()}
-        f.loans = sum(loans.values())
-        f.visits = sum(visits.values())
-        f.distinct_borrowers = session.scalar(
-            select(func.count(distinct(Loan.borrower_id))).where(*lent)) or 0
-        # Returns: books that came back in the month (normal and implicit), at the point.
-        f.returns = session.scalar(select(func.count()).select_from(Loan).where(
-            _in_range(Loan.returned_at, start, end), *_returned(), *back_point)) or 0
-        f.new_borrowers = session.scalar(select(func.count()).select_from(Borrower).where(
-            _in_range(Borrower.created_at, start, end), *new)) or 0
-    for i, n in overdue_at(session, ends, point_id).items():
-        figures[i].overdue_at_end = n
+        if start <= now:
+            live.append((i, start, end, min(end, now)))
+    if live:
+        def lent(start: datetime, end: datetime) -> list[Any]:
+            return [_in_range(Loan.lent_at, start, end), _counted(), *by_point]
+
+        per_point = [select(literal_column(str(i)).label("b"), _point_key(), func.count().label("n"))
+                     .where(*lent(start, end)).group_by(text("p"))
+                     for i, start, end, _at in live]
+        stmt = per_point[0] if len(per_point) == 1 else union_all(*per_point)
+        loans: dict[int, dict[int, int]] = {i: {} for i, *_ in live}
+        for b, p, n in session.execute(stmt):
+            loans[int(b)][int(p)] = int(n)
+
+        columns = []
+        for _i, start, end, at in live:
+            columns += [
+                select(func.count(distinct(Loan.borrower_id))).where(*lent(start, end)).scalar_subquery(),
+                # returns: books that came back in the month (normal and implicit), at the point
+                select(func.count()).select_from(Loan).where(
+                    _in_range(Loan.returned_at, start, end), *_returned(), *back_point).scalar_subquery(),
+                select(func.count()).select_from(Borrower).where(
+                    _in_range(Borrower.created_at, start, end), *new).scalar_subquery(),
+                *_overdue_at(at, by_point),
+            ]
+        row = session.execute(select(*columns)).one()
+        for k, (i, start, end, _at) in enumerate(live):
+            f = figures[i]
+            distinct_borrowers, returns, joined, still_open, late = row[k * 5:k * 5 + 5]
+            visits: dict[int, int] = {}
+            if metric == "visits":
+                day_rows = (select(Loan.point_id.label("p"), _visitor(), _local_day(session, start, end, tz))
+                            .where(*lent(start, end)).distinct().subquery())
+                visits = {int(p): int(n) for p, n in session.execute(
+                    select(day_rows.c.p, func.count()).group_by(day_rows.c.p))}
+            f.points = {p: (n, visits.get(p, 0)) for p, n in loans[i].items()}
+            f.loans = sum(loans[i].values())
+            f.visits = sum(visits.values())
+            f.distinct_borrowers = int(distinct_borrowers or 0)
+            f.returns = int(returns or 0)
+            f.new_borrowers = int(joined or 0)
+            f.overdue_at_end = int(still_open or 0) + int(late or 0)
     tallies = _tallies(session, months, point_id)
     for f in figures:
         f.point_tallies = {p: n for (m, p), n in tallies.items() if m == str(f.month)}
@@ -431,25 +467,24 @@ def _month_figures(
     return figures
 
 
-def overdue_at(session: Session, moments: dict[int, datetime], point_id: int | None = None) -> dict[int, int]:
-    """For each moment: loans out then whose due date had passed (still open now, or returned
-    only after that moment). Due dates always come after the loan, so a loan due before the
-    moment was lent before it. Read from two small partial indexes: open loans by due date,
-    and late returns (returned after the due date) by return time."""
-    if not moments:
-        return {}
-    keys = sorted(moments)
+def _overdue_at(at: datetime, by_point: list[Any]) -> list[Any]:
+    """Two scalar subqueries whose sum is the number of loans out at ``at`` whose due date had
+    passed: those still open now, and those returned only after ``at``. Due dates always come
+    after the loan, so a loan due before ``at`` was lent before it. Each reads a small partial
+    index: open loans by due date, late returns (after the due date) by return time."""
+    return [
+        select(func.count()).select_from(Loan).where(
+            Loan.returned_at.is_(None), Loan.due_at < at, *by_point).scalar_subquery(),
+        select(func.count()).select_from(Loan).where(
+            Loan.undone_at.is_(None), Loan.returned_at > Loan.due_at, Loan.returned_at >= at,
+            Loan.due_at < at, *by_point).scalar_subquery(),
+    ]
+
+
+def overdue_at(session: Session, at: datetime, point_id: int | None = None) -> int:
+    """Loans out at ``at`` whose due date had passed (see ``_overdue_at``)."""
     by_point = [Loan.point_id == point_id] if point_id is not None else []
-    latest, earliest = max(moments.values()), min(moments.values())
-    open_sums = [func.sum(case((Loan.due_at < moments[k], 1), else_=0)) for k in keys]
-    late_sums = [func.sum(case((and_(Loan.due_at < moments[k], Loan.returned_at >= moments[k]), 1), else_=0))
-                 for k in keys]
-    still_open = session.execute(select(*open_sums).where(
-        Loan.returned_at.is_(None), Loan.due_at < latest, *by_point)).one()
-    late = session.execute(select(*late_sums).where(
-        Loan.undone_at.is_(None), Loan.returned_at > Loan.due_at, Loan.returned_at >= earliest,
-        Loan.due_at < latest, *by_point)).one()
-    return {k: int(still_open[i] or 0) + int(late[i] or 0) for i, k in enumerate(keys)}
+    return sum(int(n or 0) for n in session.execute(select(*_overdue_at(at, by_point))).one())
 
 
 def _by_title_fields(
@@ -540,10 +575,16 @@ def _staff(session: Session, start: datetime, end: datetime, pid: int | None) ->
     if pid is not None:
         lent.append(Loan.point_id == pid)
         back.append(func.coalesce(Loan.return_point_id, Loan.point_id) == pid)
-    loans = dict(session.execute(select(Loan.lent_by_id, func.count()).where(*lent)
-                                 .group_by(Loan.lent_by_id)).all())
-    returns = dict(session.execute(select(Loan.returned_by_id, func.count()).where(*back)
-                                   .group_by(Loan.returned_by_id)).all())
+    both: Any = union_all(
+        select(literal_column("0").label("k"), Loan.lent_by_id.label("u"), func.count())
+        .where(*lent).group_by(Loan.lent_by_id),
+        select(literal_column("1").label("k"), Loan.returned_by_id.label("u"), func.count())
+        .where(*back).group_by(Loan.returned_by_id),
+    )
+    loans: dict[int, int] = {}
+    returns: dict[int, int] = {}
+    for k, u, n in session.execute(both):
+        (loans if int(k) == 0 else returns)[int(u)] = int(n)
     ids = set(loans) | set(returns)
     if not ids:
         return []

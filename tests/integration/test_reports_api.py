@@ -263,3 +263,31 @@ def test_home_counters(app, make, october):
     viewer = as_user(app, make, "viewer")
     html = viewer.get("/home").get_data(as_text=True)
     assert 'data-testid="home-year-count">9<' in html and "point-today" not in html
+
+
+def test_report_command_prints_the_month(app, make, october, runner):
+    r = runner.invoke(args=["report", "--month", "2026-10"])
+    assert r.exit_code == 0, r.output
+    assert "2026年10月 月度报告（全部阅读点" in r.output
+    assert "借出次数：6" in r.output and "归还次数：3" in r.output and "月末逾期未还：3" in r.output
+    assert "P01 三灶镇故事会点：3" in r.output and "mama1：借出 6，归还 3" in r.output
+    assert "2026 年累计：7 / 目标 12000" in r.output
+    r = runner.invoke(args=["report", "--month", "2026-10", "--point", "P02"])
+    assert r.exit_code == 0 and "借出次数：3" in r.output
+    r = runner.invoke(args=["report", "--month", "2026-13"])
+    assert r.exit_code != 0 and "月份需在 1 到 12 之间" in r.output
+    r = runner.invoke(args=["report"])  # this month by default
+    assert r.exit_code == 0 and "2026年11月" in r.output and "本月尚未结束" in r.output
+
+
+def test_pages_under_the_visits_metric(app, make, october):
+    from tests.integration.test_reports_counting import set_setting
+
+    set_setting(app, "count_metric", "visits")
+    client = as_user(app, make, "librarian")
+    year_html = client.get("/reports/year/2026").get_data(as_text=True)
+    assert "统计口径：到访人次" in year_html
+    month_html = client.get("/reports/month/2026-10").get_data(as_text=True)
+    assert "统计口径：到访人次" in month_html and "<th class=\"num\">到访人次</th>" in month_html
+    rows = _csv_rows(client.get("/api/v1/reports/month/2026-10.csv").data)
+    assert next(r for r in rows if r and r[0] == "到访人次")[1] == "6"  # six loans, six child-days
