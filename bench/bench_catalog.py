@@ -18,8 +18,8 @@ import os
 import platform
 import random
 import re
-import statistics
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
