@@ -102,20 +102,25 @@ def db_templates() -> Iterator[_Template]:
     shutil.rmtree(tmp, ignore_errors=True)
 
 
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, db_templates: _Template, tmp_path: Path) -> str:
-    """A migrated, empty database of each back-end."""
-    if request.param == "sqlite":
+def fresh_database(backend: str, templates: _Template, tmp_path: Path) -> str:
+    """A migrated, empty database: a copy of the SQLite template, or the PostgreSQL one emptied."""
+    if backend == "sqlite":
         path = tmp_path / "library.sqlite3"
-        shutil.copyfile(db_templates.sqlite(), path)
+        shutil.copyfile(templates.sqlite(), path)
         return "sqlite:///" + str(path)
-    url = db_templates.postgres()
+    url = templates.postgres()
     engine = create_engine(url)
     with engine.begin() as conn:
         tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
         conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
     return url
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, db_templates: _Template, tmp_path: Path) -> str:
+    """A migrated, empty database of each back-end."""
+    return fresh_database(request.param, db_templates, tmp_path)
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import missing
+from tests.conftest import fresh_database, missing
 
 CHROMIUM = os.environ.get("LIBRARY_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
@@ -119,20 +119,4 @@ E2E_BACKENDS = [b for b in os.environ.get("LIBRARY_E2E_DATABASES", "sqlite").spl
 def db_url(request: pytest.FixtureRequest, db_templates: Any, tmp_path: Path) -> str:
     """Browser tests run on SQLite by default (the database layer runs on both in integration
     tests); LIBRARY_E2E_DATABASES=sqlite,postgresql runs them on both."""
-    import shutil
-
-    from sqlalchemy import create_engine, text
-
-    from library_app.models import Base
-
-    if request.param == "sqlite":
-        path = tmp_path / "library.sqlite3"
-        shutil.copyfile(db_templates.sqlite(), path)
-        return "sqlite:///" + str(path)
-    url = db_templates.postgres()
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    return url
+    return fresh_database(request.param, db_templates, tmp_path)
