@@ -79,8 +79,10 @@ def report_command(month_text: str | None, point_code: str | None) -> None:
 @with_appcontext
 @click.option("--force", is_flag=True, help="即使数据库里已有书目、小读者或借阅记录也加入演示数据")
 def seed_demo_command(force: bool) -> None:
-    """Load demo data: 4 Zhuhai points, ~300 titles, ~900 copies, ~250 children, story mothers,
-    a librarian and this year's loans. Refuses a database that holds real data unless --force."""
+    """Load demo data: 4 Zhuhai points, ~300 titles, ~900 copies, ~250 children, 4 story mothers
+    (mama1…mama4), a librarian (librarian), this year's loans and last year's paper tallies.
+    The demo accounts' password is gushihui-demo. Refuses a database that holds titles, copies,
+    children or loans unless --force (then adds the demo data beside them)."""
     from library_app.services.demo import seed_demo
 
     started = time.perf_counter()
