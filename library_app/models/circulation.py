@@ -32,9 +32,10 @@ class Loan(Base):
     title_id: Mapped[int | None] = mapped_column(ForeignKey("titles.id"), index=True)
     borrower_id: Mapped[int | None] = mapped_column(ForeignKey("borrowers.id"), index=True)
     card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
-    point_id: Mapped[int] = mapped_column(ForeignKey("points.id"), index=True)
+    # indexed by (point_id, lent_at) below
+    point_id: Mapped[int] = mapped_column(ForeignKey("points.id"))
     lent_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    lent_at: Mapped[datetime] = mapped_column(index=True)
+    lent_at: Mapped[datetime]  # indexed as the lead of ix_loans_lent_cover
     due_at: Mapped[datetime | None]
     renewals: Mapped[int] = mapped_column(default=0)
     returned_at: Mapped[datetime | None]
