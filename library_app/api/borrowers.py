@@ -155,8 +155,6 @@ def update_borrower(borrower_id: int):  # type: ignore[no-untyped-def]
 def new_card(borrower_id: int):  # type: ignore[no-untyped-def]
     db = get_session()
     borrower = service.get_borrower(db, current_user, borrower_id)
-    if borrower.anonymised_at is not None:
-        raise Invalid("已匿名的借阅人不能补办借阅证。")
     card, old = cards_service.issue_card(db, current_user, utcnow(), borrower)
     commit()
     return jsonify(card=card.code, revoked=old.code if old else None), 201

@@ -211,8 +211,6 @@ def change_status(borrower_id: int):  # type: ignore[no-untyped-def]
 def replace_card(borrower_id: int):  # type: ignore[no-untyped-def]
     db = get_session()
     borrower = service.get_borrower(db, current_user, borrower_id)
-    if borrower.anonymised_at is not None:
-        raise Invalid("已匿名的借阅人不能补办借阅证。")
     card, old = cards_service.issue_card(db, current_user, utcnow(), borrower)
     commit()
     flash(f"已补办新借阅证 {card.code}" + (f"，旧证 {old.code} 已作废。" if old else "。"), "success")

@@ -70,6 +70,8 @@ def _revoke_active(session: Session, borrower: Borrower, now: datetime) -> Card 
 
 def issue_card(session: Session, actor: User, now: datetime, borrower: Borrower) -> tuple[Card, Card | None]:
     """A new card for ``borrower``; the previous active one (if any) becomes revoked."""
+    if borrower.anonymised_at is not None:
+        raise Invalid("已匿名的借阅人不能补办借阅证。")
     old = _revoke_active(session, borrower, now)
     card = new_card(session, now, borrower)
     session.expire(borrower, ["cards"])

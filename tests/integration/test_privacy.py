@@ -185,3 +185,12 @@ def test_cli_anonymises_children_who_left_more_than_n_months_ago(app, runner, ma
     with app.app_context(), session_factory()() as db:
         assert db.get(Borrower, staying.id).anonymised_at is None
         assert db.execute(text("SELECT 1")).scalar() == 1
+
+
+def test_an_erased_child_gets_no_new_card(app, client, make):
+    admin = make.user("boss_erase", "admin")
+    child = make.borrower("赵小雨")
+    headers = make.token(admin)
+    assert client.post(f"/api/v1/borrowers/{child.id}/erase", headers=headers).status_code == 200
+    r = client.post(f"/api/v1/borrowers/{child.id}/card", headers=headers)
+    assert r.status_code == 422 and "已匿名" in r.get_json()["error"]["message"]
