@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from library_app.domain import catalog as rules
 from library_app.domain.codes import make_code
 from library_app.domain.errors import RuleBroken
+from library_app.domain.textfiles import decode_csv_bytes
 from library_app.models import Copy, Point, Title, User
 
 from . import audit
@@ -53,16 +54,10 @@ class ImportRefused(RuleBroken):
 
 def decode_text(data: bytes) -> str:
     """UTF-8 with or without a BOM, else GBK (as GB18030, its superset: Excel's 'CSV' in China)."""
-    if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError as exc:
-        raise rules.BadImportFile("文件编码无法识别，请在 Excel 中“另存为 CSV（逗号分隔）”或 UTF-8 CSV 后再上传。") from exc
+    text = decode_csv_bytes(data)
+    if text is None:
+        raise rules.BadImportFile("文件编码无法识别，请在 Excel 中“另存为 CSV（逗号分隔）”或 UTF-8 CSV 后再上传。")
+    return text
 
 
 def file_kind(data: bytes, filename: str = "") -> str:

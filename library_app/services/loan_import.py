@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from library_app.domain.codes import parse_code
 from library_app.domain.errors import InvalidCode
 from library_app.domain.settings import LibrarySettings
+from library_app.domain.textfiles import decode_csv_bytes
 from library_app.models import Card, Copy, Loan, Point, Title, User
 
 from . import audit
@@ -57,12 +58,10 @@ def decode_csv(data: bytes) -> str:
         raise ImportRefused("文件是空的。")
     if b"\x00" in data[:4096]:
         raise ImportRefused("这不是 CSV 文本文件（请在 Excel 中“另存为 CSV”）。")
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise ImportRefused("无法识别文件编码，请保存为 UTF-8 或 GBK 编码的 CSV。")
+    text = decode_csv_bytes(data)
+    if text is None:
+        raise ImportRefused("无法识别文件编码，请保存为 UTF-8 或 GBK 编码的 CSV。")
+    return text
 
 
 def parse_local_time(text: str, tz: ZoneInfo) -> datetime:
