@@ -53,11 +53,9 @@ def current_settings() -> LibrarySettings:
                 cached = get_settings(db, current_app.config)
         except Exception:  # noqa: BLE001 - database down or a bad stored value: use the config
             current_app.logger.warning("settings unavailable, using the configured values", exc_info=True)
-            cached = LibrarySettings(
-                org_name=current_app.config.get("ORG_NAME") or LibrarySettings.org_name,
-                timezone=current_app.config.get("TIMEZONE") or LibrarySettings.timezone,
-                public_base_url=current_app.config.get("PUBLIC_BASE_URL") or "",
-            )
+            from .services.settings import from_config
+
+            cached = from_config(current_app.config)
         g._library_settings = cached
     return cached
 

@@ -264,11 +264,11 @@ def current_settings(session: Session, config: dict[str, Any] | None) -> Library
 @lru_cache(maxsize=32)
 def _settings_for(stored: tuple[tuple[str, str], ...], base: tuple[Any, ...]) -> LibrarySettings:
     from library_app.services.settings import (
-        _from_config,  # the same starting values as get_settings
+        from_config,  # the same starting values as get_settings
     )
 
     org_name, timezone, public_base_url, school = base
-    start = _from_config({"ORG_NAME": org_name, "TIMEZONE": timezone, "PUBLIC_BASE_URL": public_base_url,
+    start = from_config({"ORG_NAME": org_name, "TIMEZONE": timezone, "PUBLIC_BASE_URL": public_base_url,
                           "SHOW_SCHOOL_FIELDS": school})
     return validated(start, {k: json.loads(v) for k, v in stored}) if stored else start
 

@@ -17,7 +17,8 @@ from library_app.models import Setting, User
 from . import audit
 
 
-def _from_config(config: dict[str, Any] | None) -> LibrarySettings:
+def from_config(config: dict[str, Any] | None) -> LibrarySettings:
+    """The settings as configured (file and environment), before the settings page overrides them."""
     if not config:
         return LibrarySettings()
     return LibrarySettings(
@@ -31,7 +32,7 @@ def _from_config(config: dict[str, Any] | None) -> LibrarySettings:
 def get_settings(session: Session, config: dict[str, Any] | None = None) -> LibrarySettings:
     """Stored settings over the configured ones (config gives org name, time zone, base URL)."""
     stored = {row.key: row.value.get("v") for row in session.scalars(select(Setting))}
-    return validated(_from_config(config), stored) if stored else _from_config(config)
+    return validated(from_config(config), stored) if stored else from_config(config)
 
 
 def update_settings(
