@@ -51,7 +51,17 @@ def _sqlite_pragmas(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def on_begin(conn: Any) -> None:
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if mode:  # "" = autocommit: each statement is its own read (see ``single_reads``)
+            conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def single_reads(engine: Engine) -> Engine:
+    """The same engine without a transaction around reads on SQLite: each SELECT sees its own
+    snapshot, and there is no BEGIN or COMMIT to pay for. For requests whose few reads are
+    independent of each other (the signed-in user, the settings)."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(sqlite_begin="")
+    return engine
 
 
 def writer(engine: Engine) -> Engine:
@@ -71,6 +81,7 @@ class Database:
         app.extensions["library_sessions"] = {
             "read": sessionmaker(bind=self.engine, expire_on_commit=False),
             "write": sessionmaker(bind=writer(self.engine), expire_on_commit=False),
+            "single_reads": sessionmaker(bind=single_reads(self.engine), expire_on_commit=False),
         }
         app.teardown_appcontext(_close_session)
         app.cli.add_command(init_db_command)
@@ -80,8 +91,9 @@ def get_engine() -> Engine:
     return current_app.extensions["library_db"].engine
 
 
-def session_factory(write: bool = True) -> sessionmaker[Session]:
-    return current_app.extensions["library_sessions"]["write" if write else "read"]
+def session_factory(write: bool = True, kind: str = "") -> sessionmaker[Session]:
+    """Sessions whose transactions write (IMMEDIATE on SQLite), read, or ``kind="single_reads"``."""
+    return current_app.extensions["library_sessions"][kind or ("write" if write else "read")]
 
 
 def get_session() -> Session:

@@ -31,7 +31,8 @@ READ_SESSION_ENDPOINTS = {"api.circulation_events"}
 @bp.url_value_preprocessor
 def _read_session_for_hot_path(endpoint: str | None, _values: dict[str, Any] | None) -> None:
     if endpoint in READ_SESSION_ENDPOINTS and "db_session" not in g:
-        g.db_session = session_factory(write=False)()
+        g.db_session = session_factory(kind="single_reads")()
+        g.lean_actor = True
 
 
 @bp.post("/circulation/events")

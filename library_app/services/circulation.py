@@ -19,7 +19,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -66,35 +66,43 @@ _points, _copies, _titles = _table(Point), _table(Copy), _table(Title)
 _loans, _borrowers, _cards = _table(Loan), _table(Borrower), _table(Card)
 _events, _audit, _reviews = _table(CirculationEvent), _table(AuditLog), _table(ReviewItem)
 
-_POINT = select(
-    _points.c.id, _points.c.active,
-    select(user_points.c.point_id).where(user_points.c.user_id == bindparam("b_user"),
-                                         user_points.c.point_id == _points.c.id).exists(),
-).where(_points.c.code == bindparam("b_code"))
+# Everything one scan reads, in one row: the point (and whether the actor works there), the copy
+# with its title and its open loan (and that borrower's name), and for a loan the card with its
+# child and the child's open-loan count. Each part is a LEFT JOIN on a unique code, anchored on a
+# one-row select, so a part that does not exist comes back as NULLs instead of losing the row.
+_anchor = select(literal_column("1").label("one")).subquery("scan")
+_loan_borrower, _card_borrower = _borrowers.alias("loan_borrower"), _borrowers.alias("card_borrower")
+_counted = _loans.alias("counted")
+_SCAN = (
+    select(
+        _points.c.id, _points.c.active,
+        select(user_points.c.point_id).where(user_points.c.user_id == bindparam("b_user"),
+                                             user_points.c.point_id == _points.c.id).exists(),
+        _copies.c.id, _copies.c.code, _copies.c.status, _copies.c.title_id, _titles.c.title,
+        _copies.c.created_at, _copies.c.current_point_id,
+        _loans.c.id, _loans.c.borrower_id, _loans.c.lent_at, _loans.c.due_at, _loans.c.renewals,
+        _loans.c.point_id, _loan_borrower.c.name,
+        _cards.c.id, _cards.c.code, _cards.c.status, _cards.c.bound_at, _cards.c.borrower_id,
+        _card_borrower.c.name, _card_borrower.c.status,
+        select(func.count(_counted.c.id)).where(_counted.c.borrower_id == _cards.c.borrower_id,
+                                                _counted.c.returned_at.is_(None)).scalar_subquery(),
+    )
+    .select_from(
+        _anchor
+        .outerjoin(_points, _points.c.code == bindparam("b_point"))
+        .outerjoin(_copies, _copies.c.code == bindparam("b_copy"))
+        .outerjoin(_titles, _titles.c.id == _copies.c.title_id)
+        .outerjoin(_loans, and_(_loans.c.copy_id == _copies.c.id, _loans.c.returned_at.is_(None)))
+        .outerjoin(_loan_borrower, _loan_borrower.c.id == _loans.c.borrower_id)
+        .outerjoin(_cards, _cards.c.code == bindparam("b_card"))
+        .outerjoin(_card_borrower, _card_borrower.c.id == _cards.c.borrower_id)
+    )
+)
 _COPY_LOCK = select(_copies.c.id).where(_copies.c.code == bindparam("b_code")).with_for_update()
-_COPY = (
-    select(_copies.c.id, _copies.c.code, _copies.c.status, _copies.c.title_id, _titles.c.title,
-           _copies.c.created_at, _copies.c.current_point_id)
-    .select_from(_copies.join(_titles, _titles.c.id == _copies.c.title_id))
-    .where(_copies.c.code == bindparam("b_code"))
-)
-_OPEN_LOAN = (
-    select(_loans.c.id, _loans.c.borrower_id, _loans.c.lent_at, _loans.c.due_at, _loans.c.renewals,
-           _loans.c.point_id, _borrowers.c.name)
-    .select_from(_loans.outerjoin(_borrowers, _borrowers.c.id == _loans.c.borrower_id))
-    .where(_loans.c.copy_id == bindparam("b_copy"), _loans.c.returned_at.is_(None))
-)
-_CARD = (
-    select(_cards.c.id, _cards.c.code, _cards.c.status, _cards.c.bound_at, _cards.c.borrower_id,
-           _borrowers.c.name, _borrowers.c.status,
-           select(func.count(_loans.c.id)).where(_loans.c.borrower_id == _cards.c.borrower_id,
-                                                 _loans.c.returned_at.is_(None)).scalar_subquery())
-    .select_from(_cards.outerjoin(_borrowers, _borrowers.c.id == _cards.c.borrower_id))
-    .where(_cards.c.code == bindparam("b_code"))
-)
-_KNOWN = select(_events.c.event_id, _events.c.payload_hash, _events.c.status, _events.c.code,
-                _events.c.message, _events.c.loan_id).where(
-    _events.c.event_id.in_(bindparam("b_ids", expanding=True)))
+_KNOWN_COLUMNS = (_events.c.event_id, _events.c.payload_hash, _events.c.status, _events.c.code,
+                  _events.c.message, _events.c.loan_id)
+_KNOWN = select(*_KNOWN_COLUMNS).where(_events.c.event_id.in_(bindparam("b_ids", expanding=True)))
+_KNOWN_ONE = select(*_KNOWN_COLUMNS).where(_events.c.event_id == bindparam("b_id"))  # an online scan
 _NEXT_LENT = select(func.min(_loans.c.lent_at)).where(_loans.c.copy_id == bindparam("b_copy"),
                                                        _loans.c.lent_at > bindparam("b_at"))
 _INSERT_LOAN = insert(_loans).returning(_loans.c.id)
@@ -147,6 +155,14 @@ class CardRow:
                          borrower_status=self.borrower_status, borrower_name=self.borrower_name)
 
 
+@dataclass(frozen=True)
+class Scan:
+    point: tuple[int, bool, bool] | None  # id, active, the actor works there
+    copy: CopyRow | None
+    open_loan: OpenLoan | None
+    card: CardRow | None
+
+
 class _Batch:
     """What one request's events share: actor, time, rules, and small caches."""
 
@@ -161,35 +177,22 @@ class _Batch:
         self.tz = self.rules.tz
         self.ip = ip
         self.pg = session.get_bind().dialect.name == "postgresql"
-        self._points: dict[str, tuple[int, bool, bool] | None] = {}
 
     # ---- reads
-    def point(self, code: str) -> tuple[int, bool, bool] | None:
-        """(id, active, mine) for a point code, cached for the batch."""
-        if code not in self._points:
-            row = self.conn.execute(_POINT, {"b_user": self.actor_id, "b_code": code}).first()
-            self._points[code] = (row[0], bool(row[1]), bool(row[2])) if row else None
-        return self._points[code]
-
-    def copy(self, code: str) -> CopyRow | None:
-        if self.pg:  # serialise events on one copy; a fresh snapshot follows the lock
-            self.conn.execute(_COPY_LOCK, {"b_code": code})
-        row = self.conn.execute(_COPY, {"b_code": code}).first()
-        return CopyRow(*row) if row else None
-
-    def open_loan(self, copy_id: int) -> OpenLoan | None:
-        row = self.conn.execute(_OPEN_LOAN, {"b_copy": copy_id}).first()
-        if row is None:
-            return None
-        return OpenLoan(id=row[0], borrower_id=row[1], lent_at=row[2], due_at=row[3], renewals=row[4],
-                        point_id=row[5], borrower_name=row[6] or "")
-
-    def card(self, code: str) -> CardRow | None:
-        row = self.conn.execute(_CARD, {"b_code": code}).first()
-        if row is None:
-            return None
-        return CardRow(row[0], row[1], row[2], row[3], row[4], row[5] or "", row[6] or "active",
-                       int(row[7] or 0))
+    def scan(self, event: Event) -> Scan:
+        """The point, the copy with its open loan, and (for a loan) the card: one SELECT."""
+        if self.pg:  # serialise events on one copy; the SELECT below sees what the lock holder wrote
+            self.conn.execute(_COPY_LOCK, {"b_code": event.copy})
+        r: Any = self.conn.execute(_SCAN, {"b_user": self.actor_id, "b_point": event.point,
+                                           "b_copy": event.copy, "b_card": event.card}).one()
+        return Scan(
+            point=(r[0], bool(r[1]), bool(r[2])) if r[0] is not None else None,
+            copy=CopyRow(*r[3:10]) if r[3] is not None else None,
+            open_loan=(OpenLoan(id=r[10], borrower_id=r[11], lent_at=r[12], due_at=r[13], renewals=r[14],
+                                point_id=r[15], borrower_name=r[16] or "") if r[10] is not None else None),
+            card=(CardRow(r[17], r[18], r[19], r[20], r[21], r[22] or "", r[23] or "active", int(r[24] or 0))
+                  if r[17] is not None else None),
+        )
 
     # ---- writes
     def audit(self, action: str, target_id: object, point_id: int | None, **details: Any) -> None:
@@ -329,7 +332,10 @@ def _reused(eid: str, outcome: BatchOutcome) -> dict[str, Any]:
 def _known_events(b: _Batch, ids: list[str]) -> dict[str, dict[str, Any]]:
     if not ids:
         return {}
-    rows = b.conn.execute(_KNOWN, {"b_ids": ids}).all()
+    if len(ids) == 1:  # the statement is prepared once; an expanding IN is rendered per call
+        rows = b.conn.execute(_KNOWN_ONE, {"b_id": ids[0]}).all()
+    else:
+        rows = b.conn.execute(_KNOWN, {"b_ids": ids}).all()
     return {r[0]: {"payload_hash": r[1], "status": r[2], "code": r[3], "message": r[4], "loan_id": r[5]}
             for r in rows}
 
@@ -365,7 +371,8 @@ def _apply_with_retry(b: _Batch, event: Event) -> dict[str, Any]:
 
 
 def _apply(b: _Batch, event: Event) -> dict[str, Any]:
-    point = b.point(event.point)
+    scan = b.scan(event)
+    point = scan.point
     try:
         rules_mod.check_point(role=b.role, point_id=point[0] if point else None,
                               point_active=point[1] if point else False,
@@ -378,10 +385,10 @@ def _apply(b: _Batch, event: Event) -> dict[str, Any]:
     point_id = point[0]
     try:
         if event.type == "loan":
-            return _loan(b, event, point_id)
+            return _loan(b, event, point_id, scan)
         if event.type == "return":
-            return _return(b, event, point_id)
-        return _renew(b, event, point_id)
+            return _return(b, event, point_id, scan)
+        return _renew(b, event, point_id, scan)
     except RuleBroken as exc:
         b.store(event, event_id=event.id, status="rejected", code=exc.code, message=exc.message,
                 point_id=point_id)
@@ -417,17 +424,17 @@ def _finish(b: _Batch, event: Event, point_id: int, *, status: str, code: str, m
     return _result(event.id, status, code, message, loan, **extra)
 
 
-def _loan(b: _Batch, event: Event, point_id: int) -> dict[str, Any]:
+def _loan(b: _Batch, event: Event, point_id: int, scan: Scan) -> dict[str, Any]:
     assert event.card is not None
-    copy = b.copy(event.copy)
+    copy = scan.copy
     if copy is None:
         raise rules_mod.UnknownCopy()
-    card = b.card(event.card)
+    card = scan.card
     if card is None:
         raise rules_mod.UnknownCard()
     clock = ev_rules.clock_problem(event.at, b.now, card_bound_at=card.bound_at,
                                    copy_created_at=copy.created_at)
-    open_loan = b.open_loan(copy.id)
+    open_loan = scan.open_loan
     at, offline = _when(b, event, clock, open_loan)
     plan = rules_mod.plan_loan(copy=copy.state(), card=card.state(), open_loan=open_loan,
                                open_count=card.open_count, at=at, point_id=point_id, rules=b.rules,
@@ -503,12 +510,12 @@ def _borrower_json(b: _Batch, name: str, open_count: int) -> dict[str, Any]:
             "remaining": rules_mod.remaining(open_count, b.rules)}
 
 
-def _return(b: _Batch, event: Event, point_id: int) -> dict[str, Any]:
-    copy = b.copy(event.copy)
+def _return(b: _Batch, event: Event, point_id: int, scan: Scan) -> dict[str, Any]:
+    copy = scan.copy
     if copy is None:
         raise rules_mod.UnknownCopy()
     clock = ev_rules.clock_problem(event.at, b.now, copy_created_at=copy.created_at)
-    open_loan = b.open_loan(copy.id)
+    open_loan = scan.open_loan
     at, _offline = _when(b, event, clock, open_loan)
     plan = rules_mod.plan_return(copy=copy.state(), open_loan=open_loan, at=at)
     reasons = list(plan.review) + ([clock] if clock else [])
@@ -550,12 +557,12 @@ def _return(b: _Batch, event: Event, point_id: int) -> dict[str, Any]:
                    loan_id=open_loan.id, reasons=reasons, loan=loan, days_overdue=late)
 
 
-def _renew(b: _Batch, event: Event, point_id: int) -> dict[str, Any]:
-    copy = b.copy(event.copy)
+def _renew(b: _Batch, event: Event, point_id: int, scan: Scan) -> dict[str, Any]:
+    copy = scan.copy
     if copy is None:
         raise rules_mod.UnknownCopy()
     clock = ev_rules.clock_problem(event.at, b.now, copy_created_at=copy.created_at)
-    open_loan = b.open_loan(copy.id)
+    open_loan = scan.open_loan
     at, _offline = _when(b, event, clock, open_loan)
     plan = rules_mod.plan_renew(copy=copy.state(), open_loan=open_loan, at=at, rules=b.rules)
     assert open_loan is not None

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Table, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from library_app.models import ApiToken, Point, User
@@ -153,6 +155,55 @@ def issue_token(session: Session, user: User, now: datetime, hours: int) -> tupl
     session.add(row)
     session.flush()
     return token, row
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The signed-in user as the busiest request needs it: one row read with a prebuilt
+    statement, no ORM object (see ``actor_by_id``). Speaks Flask-Login's user protocol."""
+
+    id: int
+    username: str
+    display_name: str
+    role: str
+    active: bool
+
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.username
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+
+_users, _tokens = cast(Table, User.__table__), cast(Table, ApiToken.__table__)
+_ACTOR_COLUMNS = (_users.c.id, _users.c.username, _users.c.display_name, _users.c.role, _users.c.active)
+_ACTOR_BY_ID = select(*_ACTOR_COLUMNS).where(_users.c.id == bindparam("b_id"), _users.c.active.is_(True))
+_ACTOR_BY_TOKEN = (
+    select(*_ACTOR_COLUMNS)
+    .select_from(_users.join(_tokens, _tokens.c.user_id == _users.c.id))
+    .where(_tokens.c.token_hash == bindparam("b_hash"), _tokens.c.revoked_at.is_(None),
+           _tokens.c.expires_at > bindparam("b_now"), _users.c.active.is_(True))
+)
+
+
+def actor_by_id(conn: Connection, user_id: int) -> Actor | None:
+    """An active user by id, as an ``Actor``: the same answer as the session loader gives."""
+    row: Any = conn.execute(_ACTOR_BY_ID, {"b_id": user_id}).first()
+    return Actor(*row) if row is not None else None
+
+
+def actor_for_token(conn: Connection, token: str, now: datetime) -> Actor | None:
+    """``user_for_token`` as an ``Actor``."""
+    row: Any = conn.execute(_ACTOR_BY_TOKEN, {"b_hash": _token_hash(token), "b_now": now}).first()
+    return Actor(*row) if row is not None else None
 
 
 def user_for_token(session: Session, token: str, now: datetime) -> User | None:
