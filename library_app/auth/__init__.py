@@ -34,12 +34,11 @@ def init_login(app: Flask) -> None:
         if not header.lower().startswith("bearer "):
             return None
         from library_app.db import get_session
-        from library_app.services.users import user_for_token
+        from library_app.services.users import Actor, User, actor_for_token, user_for_token
         from library_app.web import utcnow
 
+        user: User | Actor | None
         if g.get("lean_actor"):
-            from library_app.services.users import actor_for_token
-
             user = actor_for_token(get_session().connection(), header[7:].strip(), utcnow())
         else:
             user = user_for_token(get_session(), header[7:].strip(), utcnow())
