@@ -34,7 +34,7 @@ from library_app.services import circulation as service
 from library_app.services.settings import get_settings
 from library_app.web import utcnow
 
-from .txn import write_session
+from . import txn
 
 bp = Blueprint("circulation", __name__)
 
@@ -81,9 +81,8 @@ def apply_one(kind: str, copy: str, point: str, card: str | None = None) -> dict
         event["card"] = card
     actor = current_user._get_current_object()  # type: ignore[attr-defined]
     get_session().commit()
-    with write_session() as db:
-        outcome = service.apply_events(db, actor, utcnow(), [event], settings, ip=request.remote_addr or "")
-        db.commit()
+    ip = request.remote_addr or ""
+    outcome = txn.write(lambda db, now: service.apply_events(db, actor, now, [event], settings, ip=ip))
     return outcome.results[0]
 
 
