@@ -316,6 +316,7 @@ class MonthFigures:
     metric: str = "loans"
     points: dict[int, tuple[int, int]] = field(default_factory=dict)  # point id → (loans, visits)
     point_tallies: dict[int, int] = field(default_factory=dict)
+    lent_by: dict[int, int] = field(default_factory=dict)  # account id → loans (the report's month)
 
     @property
     def count(self) -> int:
@@ -424,13 +425,20 @@ def _month_figures(
         def lent(start: datetime, end: datetime) -> list[Any]:
             return [_in_range(Loan.lent_at, start, end), _counted(), *by_point]
 
-        per_point = [select(literal_column(str(i)).label("b"), _point_key(), func.count().label("n"))
-                     .where(*lent(start, end)).group_by(text("p"))
+        # The report's own month is grouped by account too (a few dozen rows more): the
+        # per-story-mother loans come from the same pass over the month's index range.
+        per_point = [select(literal_column(str(i)).label("b"), _point_key(),
+                            (Loan.lent_by_id if i == 0 else literal_column("NULL")).label("u"),
+                            func.count().label("n"))
+                     .where(*lent(start, end)).group_by(*((text("p"), Loan.lent_by_id) if i == 0 else (text("p"),)))
                      for i, start, end, _at in live]
         stmt = per_point[0] if len(per_point) == 1 else union_all(*per_point)
         loans: dict[int, dict[int, int]] = {i: {} for i, *_ in live}
-        for b, p, n in session.execute(stmt):
-            loans[int(b)][int(p)] = int(n)
+        for b, p, u, n in session.execute(stmt):
+            counts = loans[int(b)]
+            counts[int(p)] = counts.get(int(p), 0) + int(n)
+            if int(b) == 0 and u is not None:
+                figures[0].lent_by[int(u)] = figures[0].lent_by.get(int(u), 0) + int(n)
 
         columns = []
         for _i, start, end, at in live:
@@ -487,20 +495,33 @@ def overdue_at(session: Session, at: datetime, point_id: int | None = None) -> i
     return sum(int(n or 0) for n in session.execute(select(*_overdue_at(at, by_point))).one())
 
 
-def _by_title_fields(
-    session: Session, lent: list[Any],
-) -> tuple[list[Row], list[Row]]:
-    """Loans by age band and by category, in one pass (unknown last)."""
+def _by_title(session: Session, lent: list[Any]) -> tuple[list[Row], list[Row], list[Row]]:
+    """Loans by age band, by category (unknown last) and the top titles, in one statement:
+    the month's loans counted per title once, then read twice (joined to the titles)."""
     from library_app.models.catalog import AGE_BANDS, CATEGORIES
 
-    stmt = (select(Title.age_band, Title.category, func.count()).select_from(Loan)
-            .outerjoin(Title, Title.id == Loan.title_id).where(*lent)
-            .group_by(Title.age_band, Title.category))
+    per_title = (select(Loan.title_id.label("t"), func.count().label("n")).where(*lent)
+                 .group_by(Loan.title_id).cte("per_title"))
+    top = (select(per_title.c.t, per_title.c.n).where(per_title.c.t.is_not(None))
+           .order_by(per_title.c.n.desc(), per_title.c.t).limit(TOP_TITLES).subquery("top"))
+    stmt = union_all(
+        select(literal_column("0").label("k"), Title.age_band.label("a"), Title.category.label("c"),
+               literal_column("0").label("i"), func.sum(per_title.c.n).label("n"))
+        .select_from(per_title.outerjoin(Title, Title.id == per_title.c.t))
+        .group_by(Title.age_band, Title.category),
+        select(literal_column("1"), Title.title, literal_column("''"), Title.id, top.c.n)
+        .select_from(top.join(Title, Title.id == top.c.t)),
+    )
     bands: dict[str, int] = {}
     categories: dict[str, int] = {}
-    for band, category, n in session.execute(stmt):
-        bands[band or NO_VALUE] = bands.get(band or NO_VALUE, 0) + int(n)
-        categories[category or NO_VALUE] = categories.get(category or NO_VALUE, 0) + int(n)
+    tops: list[tuple[int, int, str]] = []
+    for k, a, c, i, n in session.execute(stmt):
+        if int(k) == 0:
+            bands[a or NO_VALUE] = bands.get(a or NO_VALUE, 0) + int(n)
+            categories[c or NO_VALUE] = categories.get(c or NO_VALUE, 0) + int(n)
+        else:
+            tops.append((-int(n), int(i), str(a)))
+    tops.sort()
 
     def ordered(counted: dict[str, int], order: tuple[str, ...]) -> list[Row]:
         known = [Row(v, counted.pop(v)) for v in order if v in counted]
@@ -508,7 +529,7 @@ def _by_title_fields(
         tail = [Row(NO_VALUE, counted[NO_VALUE])] if NO_VALUE in counted else []
         return known + rest + tail
 
-    return ordered(bands, AGE_BANDS), ordered(categories, CATEGORIES)
+    return ordered(bands, AGE_BANDS), ordered(categories, CATEGORIES), [Row(t, -n) for n, _i, t in tops]
 
 
 def month_report(
@@ -546,16 +567,11 @@ def month_report(
     categories: list[Row] = []
     top_titles: list[Row] = []
     if figures.loans:
-        age_bands, categories = _by_title_fields(session, lent)
-        n = func.count().label("n")
-        top = select(Loan.title_id.label("t"), n).where(*lent, Loan.title_id.is_not(None)).group_by(
-            Loan.title_id).order_by(n.desc(), Loan.title_id).limit(TOP_TITLES).subquery()
-        top_titles = [Row(str(name), int(c)) for name, c in session.execute(
-            select(Title.title, top.c.n).join(top, top.c.t == Title.id).order_by(top.c.n.desc(), Title.id))]
+        age_bands, categories, top_titles = _by_title(session, lent)
 
     staff: list[StaffRow] | None = None
     if with_people:
-        staff = _staff(session, start, end, pid) if state != "future" else []
+        staff = _staff(session, start, end, pid, figures.lent_by) if state != "future" else []
 
     return MonthReport(
         month=month, metric=metric, point=point, as_of=min(end, now) if state != "future" else start,
@@ -568,30 +584,24 @@ def _tally_of(figures: MonthFigures, point_id: int) -> int:
     return figures.point_tallies.get(point_id, 0)
 
 
-def _staff(session: Session, start: datetime, end: datetime, pid: int | None) -> list[StaffRow]:
-    """Loans lent and returns taken per account (story mothers first), for this month."""
-    lent = [_in_range(Loan.lent_at, start, end), _counted(), Loan.lent_by_id.is_not(None)]
+def _staff(session: Session, start: datetime, end: datetime, pid: int | None,
+           loans: dict[int, int]) -> list[StaffRow]:
+    """Loans lent (``loans``, counted with the month's figures) and returns taken per account
+    (story mothers first), for this month."""
     back = [_in_range(Loan.returned_at, start, end), *_returned(), Loan.returned_by_id.is_not(None)]
     if pid is not None:
-        lent.append(Loan.point_id == pid)
         back.append(func.coalesce(Loan.return_point_id, Loan.point_id) == pid)
-    both: Any = union_all(
-        select(literal_column("0").label("k"), Loan.lent_by_id.label("u"), func.count())
-        .where(*lent).group_by(Loan.lent_by_id),
-        select(literal_column("1").label("k"), Loan.returned_by_id.label("u"), func.count())
-        .where(*back).group_by(Loan.returned_by_id),
-    )
-    loans: dict[int, int] = {}
-    returns: dict[int, int] = {}
-    for k, u, n in session.execute(both):
-        (loans if int(k) == 0 else returns)[int(u)] = int(n)
+    returns = {int(u): int(n) for u, n in session.execute(
+        select(Loan.returned_by_id, func.count()).where(*back).group_by(Loan.returned_by_id))
+        if u is not None}
     ids = set(loans) | set(returns)
     if not ids:
         return []
-    users = session.scalars(select(User).where(User.id.in_(ids))).all()
+    users = session.execute(select(User.id, User.display_name, User.username, User.role)
+                            .where(User.id.in_(ids))).all()
     order = {"story_mother": 0, "librarian": 1, "admin": 2, "viewer": 3}
-    rows = [StaffRow(u.name, u.role, int(loans.get(u.id) or 0), int(returns.get(u.id) or 0))
-            for u in users]
+    rows = [StaffRow(name or username, role, loans.get(uid, 0), returns.get(uid, 0))
+            for uid, name, username, role in users]
     rows.sort(key=lambda r: (order.get(r.role, 9), -r.loans, r.name))
     return rows
 
