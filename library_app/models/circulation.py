@@ -70,24 +70,27 @@ Index(
 )
 Index("ix_loans_point_lent_at", Loan.point_id, Loan.lent_at)
 # Reports (services/reports.py): the columns the counts read, so a year or a month is counted
-# from the index alone; returns and late returns by return time; open loans by due date.
+# from the index alone; returns and late returns by return time; open loans by due date. The
+# partial indexes also carry the columns of their own WHERE: SQLite still checks those terms of
+# a query, and reads the table for them unless the index has them.
 Index("ix_loans_lent_cover", Loan.lent_at, Loan.undone_at, Loan.point_id, Loan.borrower_id,
       Loan.title_id, Loan.lent_by_id)
 Index(
     "ix_loans_returned_cover",
-    Loan.returned_at, Loan.point_id, Loan.return_point_id, Loan.returned_by_id,
+    Loan.returned_at, Loan.point_id, Loan.return_point_id, Loan.returned_by_id, Loan.undone_at,
+    Loan.source,
     sqlite_where=text("undone_at IS NULL AND source != 'import'"),
     postgresql_where=text("undone_at IS NULL AND source != 'import'"),
 )
 Index(
     "ix_loans_late",
-    Loan.returned_at, Loan.due_at, Loan.point_id,
+    Loan.returned_at, Loan.due_at, Loan.point_id, Loan.undone_at,
     sqlite_where=text("undone_at IS NULL AND returned_at > due_at"),
     postgresql_where=text("undone_at IS NULL AND returned_at > due_at"),
 )
 Index(
     "ix_loans_open_due",
-    Loan.due_at, Loan.point_id,
+    Loan.due_at, Loan.point_id, Loan.returned_at,
     sqlite_where=text("returned_at IS NULL"),
     postgresql_where=text("returned_at IS NULL"),
 )
