@@ -132,6 +132,20 @@ def ping() -> bool:
         return False
 
 
+def include_for(dialect: str) -> Any:
+    """Alembic's ``include_object`` for a database of this kind: leaves out the indexes that
+    the models create only on another kind (``Index(...).ddl_if(dialect=...)``), which
+    autogenerate would otherwise report as missing."""
+    def include(obj: Any, _name: str | None, type_: str, reflected: bool, _compare_to: Any) -> bool:
+        only = getattr(obj, "_ddl_if", None) if type_ == "index" and not reflected else None
+        if only is None or only.dialect is None:
+            return True
+        kinds = [only.dialect] if isinstance(only.dialect, str) else list(only.dialect)
+        return dialect in kinds
+
+    return include
+
+
 def alembic_config(url: str) -> Any:
     from alembic.config import Config
 

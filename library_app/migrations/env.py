@@ -3,7 +3,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import pool
 
-from library_app.db import make_engine
+from library_app.db import include_for, make_engine
 from library_app.models import Base
 
 config = context.config
@@ -38,6 +38,7 @@ def _run(connection) -> None:  # type: ignore[no-untyped-def]
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_object=include_for(connection.dialect.name),
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -56,7 +56,10 @@ def test_migrations_build_the_models_schema_from_empty(db_url):
 
     engine = create_engine(db_url)
     with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        from library_app.db import include_for
+
+        context = MigrationContext.configure(conn, opts={"include_object": include_for(conn.dialect.name)})
+        diff = compare_metadata(context, Base.metadata)
         names = set(inspect(conn).get_table_names())
     engine.dispose()
     assert diff == []
