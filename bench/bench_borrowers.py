@@ -84,6 +84,8 @@ def main() -> None:
                   "point_id": rnd.randint(1, 5), "lent_at": now - timedelta(days=rnd.randint(1, 360)),
                   "returned_at": now, "renewals": 0, "return_kind": "normal", "source": "scan", "outcome": ""}
                  for _ in range(args.loans)]
+        for loan in loans:
+            loan["lent_day"] = loan["lent_at"].date()  # UTC day: visits are not measured here
         for k in range(0, len(loans), 20000):
             db.execute(insert(Loan), loans[k:k + 20000])
         db.commit()

@@ -43,6 +43,13 @@ CATEGORIES = ["绘本", "桥梁书", "科普", "文学", "历史", "艺术", "�
 BANDS = ["0-3", "3-6", "6-9", "9-12", "12+"]
 
 
+def local_day(dt: datetime):  # noqa: ANN201 - a date
+    """The loan's local day in the organisation's zone (the app writes it with each loan)."""
+    from zoneinfo import ZoneInfo
+
+    return dt.astimezone(ZoneInfo("Asia/Shanghai")).date()
+
+
 def fmt_sqlite(dt: datetime | None) -> str | None:
     return None if dt is None else dt.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
@@ -119,10 +126,11 @@ def load_sqlite(path: Path, rows: list[tuple]) -> None:
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=OFF")
     con.executemany(
-        "INSERT INTO loans (point_id, borrower_id, title_id, lent_by_id, lent_at, due_at, renewals, "
+        "INSERT INTO loans (point_id, borrower_id, title_id, lent_by_id, lent_at, lent_day, due_at, renewals, "
         "returned_at, returned_by_id, return_kind, undone_at, source, outcome) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scan', '')",
-        ((p, b, t, m, fmt_sqlite(lent), fmt_sqlite(due), ren, fmt_sqlite(back), by, kind, fmt_sqlite(undone))
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scan', '')",
+        ((p, b, t, m, fmt_sqlite(lent), local_day(lent).isoformat(), fmt_sqlite(due), ren, fmt_sqlite(back), by,
+          kind, fmt_sqlite(undone))
          for p, b, t, m, lent, due, ren, back, by, kind, undone in rows))
     con.commit()
     con.execute("ANALYZE")
@@ -137,10 +145,11 @@ def load_postgres(url: str, rows: list[tuple]) -> None:
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        with cur.copy("COPY loans (point_id, borrower_id, title_id, lent_by_id, lent_at, due_at, renewals, "
-                      "returned_at, returned_by_id, return_kind, undone_at, source, outcome) FROM STDIN") as copy:
+        with cur.copy("COPY loans (point_id, borrower_id, title_id, lent_by_id, lent_at, lent_day, due_at, "
+                      "renewals, returned_at, returned_by_id, return_kind, undone_at, source, outcome) "
+                      "FROM STDIN") as copy:
             for p, b, t, m, lent, due, ren, back, by, kind, undone in rows:
-                copy.write_row((p, b, t, m, lent, due, ren, back, by, kind, undone, "scan", ""))
+                copy.write_row((p, b, t, m, lent, local_day(lent), due, ren, back, by, kind, undone, "scan", ""))
         raw.commit()
         for table in ("points", "users", "titles", "borrowers", "loans"):
             cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")

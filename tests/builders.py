@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
@@ -18,6 +19,7 @@ from library_app.db import session_factory
 from library_app.domain.codes import make_code
 from library_app.domain.text import pinyin_keys
 from library_app.models import Borrower, Card, Copy, Loan, Point, Title, User
+from library_app.services.settings import get_settings
 from library_app.services.users import hash_password, issue_token
 
 PASSWORD = "correct-horse-9"
@@ -146,7 +148,8 @@ class Builders:
         with self.app.app_context(), session_factory()() as db:
             pid = self._point_id(db, point)
             loan = Loan(copy_id=copy.id, title_id=copy.title_id, borrower_id=borrower.id,
-                        point_id=pid, lent_at=lent_at, due_at=lent_at + timedelta(days=days),
+                        point_id=pid, lent_at=lent_at, lent_day=lent_day(db, self.app.config, lent_at),
+                        due_at=lent_at + timedelta(days=days),
                         returned_at=returned_at, **fields)
             db.add(loan)
             c = db.get(Copy, copy.id)
@@ -156,3 +159,8 @@ class Builders:
             db.refresh(loan)
             db.expunge(loan)
         return loan
+
+
+def lent_day(db: Any, config: Any, lent_at: datetime) -> Any:
+    """A loan's local day, as the app writes it: in the organisation's time zone."""
+    return lent_at.astimezone(ZoneInfo(get_settings(db, config).timezone)).date()

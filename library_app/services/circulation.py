@@ -499,7 +499,8 @@ def _loan_row(b: _Batch, copy: CopyRow, card: CardRow, point_id: int, at: dateti
               event_id: str, returned_at: datetime | None = None, return_kind: str = "") -> dict[str, Any]:
     return {
         "copy_id": copy.id, "title_id": copy.title_id, "borrower_id": card.borrower_id, "card_id": card.id,
-        "point_id": point_id, "lent_by_id": b.actor_id, "lent_at": at, "due_at": due, "renewals": 0,
+        "point_id": point_id, "lent_by_id": b.actor_id, "lent_at": at, "lent_day": at.astimezone(b.tz).date(),
+        "due_at": due, "renewals": 0,
         "returned_at": returned_at, "return_kind": return_kind, "event_id": event_id, "source": "scan",
         "outcome": "",
     }

@@ -159,7 +159,7 @@ def _row_values(
     if point is None:
         raise ValueError(f"没有阅读点“{raw_point}”（请填写编号，如 P01）。" if raw_point else "缺少阅读点（point）。")
     values: dict[str, Any] = {
-        "point_id": point.id, "lent_at": at, "returned_at": at, "return_point_id": point.id,
+        "point_id": point.id, "lent_at": at, "lent_day": at.astimezone(tz).date(), "returned_at": at, "return_point_id": point.id,
         "return_kind": "import", "source": "import", "renewals": 0,
         "copy_id": None, "title_id": None, "borrower_id": None, "card_id": None,
     }

@@ -51,5 +51,12 @@ def update_settings(
             row.value = {"v": value}
             row.updated_at = now
     session.flush()
+    if new.timezone != current.timezone:
+        # visits are counted by each loan's local day, stored with the loan in the old zone
+        from zoneinfo import ZoneInfo
+
+        from .reports import recompute_lent_days
+
+        recompute_lent_days(session, ZoneInfo(new.timezone))
     audit.record(session, actor, now, "settings.update", "settings", "", changes=changes)
     return new

@@ -1,7 +1,7 @@
 import sqlite3
 
 import pytest
-from sqlalchemy import create_engine, inspect, select
+from sqlalchemy import create_engine, inspect, select, text
 
 from library_app.db import session_factory, upgrade
 from library_app.models import Base, User
@@ -95,3 +95,47 @@ def test_sqlite_connections_have_the_promised_pragmas(app):
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
             assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
+
+
+def test_the_lent_day_migration_fills_in_the_local_day_of_existing_loans(db_url, tmp_path):
+    """Upgrading a database that already has loans: each gets its local day in the zone the
+    settings page holds (here Asia/Shanghai, 8 hours ahead of UTC)."""
+    from datetime import date
+
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import PG_URL
+
+    admin = None
+    if db_url.startswith("postgresql"):  # a database of its own: the shared one stays at head
+        name = "library_migration_test"
+        admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+        utc = "+00:00"
+    else:
+        url, utc = "sqlite:///" + str(tmp_path / "old.sqlite3"), ""
+    try:
+        upgrade(url, "8a4f2b6c1d0e")
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO points (id, code, name, address, active) "
+                              "VALUES (1, 'P01', 'x', '', true)"))
+            conn.execute(text("INSERT INTO settings (key, value, updated_at) "
+                              "VALUES ('timezone', :v, :a)"), {"v": '{"v": "Asia/Shanghai"}', "a": "2026-01-01 00:00:00" + utc})
+            conn.execute(text("INSERT INTO loans (point_id, lent_at, renewals, return_kind, source, outcome) "
+                              "VALUES (1, :a, 0, '', 'scan', ''), (1, :b, 0, '', 'scan', '')"),
+                         {"a": "2026-03-02 15:59:59" + utc, "b": "2026-03-02 16:00:00" + utc})
+        upgrade(url)
+        with engine.connect() as conn:
+            days = [row[0] for row in conn.execute(text("SELECT lent_day FROM loans ORDER BY id"))]
+        engine.dispose()
+    finally:
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.execute(text('DROP DATABASE IF EXISTS "library_migration_test" WITH (FORCE)'))
+            admin.dispose()
+    assert [d if isinstance(d, date) else date.fromisoformat(d) for d in days] == [
+        date(2026, 3, 2), date(2026, 3, 3)]

@@ -8,6 +8,7 @@ import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import create_engine, func, select, text
@@ -55,7 +56,8 @@ class LoanWriter(threading.Thread):
         db.flush()
         now = datetime.now(UTC)
         loan = Loan(copy_id=copy.id, title_id=title_id, borrower_id=borrower_id, point_id=point_id,
-                    lent_at=now, due_at=now + timedelta(days=14), event_id=str(uuid.uuid4()))
+                    lent_at=now, lent_day=now.astimezone(ZoneInfo("Asia/Shanghai")).date(),
+                    due_at=now + timedelta(days=14), event_id=str(uuid.uuid4()))
         db.add(loan)
         db.flush()
         return loan

@@ -16,6 +16,7 @@ from library_app.domain import reports as rules
 from library_app.models import Borrower, Loan, Point, Setting
 from library_app.services import reports as service
 from library_app.services.settings import get_settings
+from tests.builders import lent_day
 
 NOW = datetime(2026, 11, 15, 4, 0, tzinfo=UTC)  # 12:00 on 15 November, Beijing time
 
@@ -42,6 +43,7 @@ def add_loans(app: Any, *specs: dict[str, Any]) -> list[int]:
                 db.add(point)
                 db.flush()
                 points[code] = point.id
+            spec.setdefault("lent_day", lent_day(db, app.config, spec["lent_at"]))
             loans.append(Loan(point_id=points[code], **spec))
         db.add_all(loans)
         db.commit()
@@ -333,3 +335,66 @@ def test_sql_counts_agree_with_the_rules_on_random_loans(app, make, zone, metric
     assert {str(m.month): m.count for m in report.months if m.count} == {
         m: sum(v for (mm, _p), v in expected.items() if mm == m)
         for m in {k[0] for k in expected if k[0].startswith("2026-")}}
+
+
+def test_visits_follow_a_change_of_the_organisations_time_zone(app, client, staff, make):
+    """Each loan's local day is stored with it; changing the zone on the settings service
+    rewrites those days, so visits are counted by the new zone's days at once."""
+    from library_app.services.settings import update_settings
+
+    set_setting(app, "count_metric", "visits")
+    kid = make.borrower("王小明")
+    add_loans(
+        app,
+        {"lent_at": utc(2026, 3, 2, 10), "borrower_id": kid.id},      # 18:00 on 2 March in Beijing
+        {"lent_at": utc(2026, 3, 2, 16, 30), "borrower_id": kid.id},  # 00:30 on 3 March in Beijing
+    )
+    assert month(client, staff, "2026-03")["visits"] == 2  # two Beijing days
+    admin = make.user("boss", "admin")
+    with app.app_context(), session_factory()() as db:
+        update_settings(db, db.get(type(admin), admin.id), NOW, {"timezone": "UTC"}, app.config)
+        db.commit()
+        days = sorted(str(d) for d in db.scalars(select(Loan.lent_day)))
+    assert days == ["2026-03-02", "2026-03-02"]
+    assert month(client, staff, "2026-03")["visits"] == 1  # the same UTC day
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "Europe/Berlin"])
+def test_visits_up_to_any_moment_agree_with_the_rules(app, make, zone):
+    """"The same date last year" counts the visits begun before a moment that is not a local
+    midnight: the day it cuts is counted by each visit's first loan, the other days from the
+    index. Random loans crowded around that day; random windows; plain Python decides."""
+    set_setting(app, "timezone", zone)
+    tz = ZoneInfo(zone)
+    rng = random.Random(11)
+    for code in ("P01", "P02"):
+        make.point(code)
+    with app.app_context(), session_factory()() as db:
+        db.add_all(Borrower(name=f"孩子{i}", home_point_id=1) for i in range(4))
+        db.commit()
+        kids = list(db.scalars(select(Borrower.id)))
+    day = rules.local_midnight(datetime(2026, 3, 29).date(), tz)  # Berlin changes its clocks
+    specs = [{"lent_at": day + timedelta(minutes=rng.randrange(-2 * 1440, 3 * 1440)),
+              "point": rng.choice(["P01", "P02"]), "borrower_id": rng.choice(kids + [None]),
+              "undone_at": None} for _ in range(200)]
+    for spec in specs[::9]:
+        spec["undone_at"] = spec["lent_at"] + timedelta(minutes=1)
+    ids = add_loans(app, *specs)
+    first: dict[tuple[Any, ...], datetime] = {}
+    for loan_id, spec in zip(ids, specs, strict=True):
+        if spec["undone_at"] is None:
+            key = (spec["point"], spec["borrower_id"] or -loan_id, spec["lent_at"].astimezone(tz).date())
+            first[key] = min(first.get(key, spec["lent_at"]), spec["lent_at"])
+    with app.app_context(), session_factory()() as db:
+        codes = {p.id: p.code for p in db.scalars(select(Point))}
+        for _ in range(25):
+            start = day + timedelta(minutes=rng.randrange(-3 * 1440, 0))
+            end = start + timedelta(minutes=rng.randrange(1, 4 * 1440))
+            expected: dict[str, int] = {}
+            for (point, _who, _day), at in first.items():
+                if start <= at < end:
+                    expected[point] = expected.get(point, 0) + 1
+            got: dict[str, int] = {}
+            for (_day, p), n in service._visit_counts(db, start, end, tz).items():
+                got[codes[p]] = got.get(codes[p], 0) + n
+            assert got == expected, (start, end)
