@@ -48,6 +48,13 @@ def writes(view: F) -> F:
     return view
 
 
+def lean_actor(view: F) -> F:
+    """A busy view that needs only the signed-in user's id, name and role: the user is read as
+    one plain row (``services.users.Actor``), not as an ORM object with its relations."""
+    view._lean_actor = True  # type: ignore[attr-defined]
+    return view
+
+
 def allowed_roles(view: Callable[..., Any]) -> frozenset[str] | None:
     return getattr(view, "_allowed_roles", None)
 
@@ -69,6 +76,8 @@ def enforce_access() -> None:
         return
     if getattr(view, "_writes", False):
         g.writes = True
+    if getattr(view, "_lean_actor", False):
+        g.lean_actor = True
     if request.endpoint == "static" or is_public(view):
         return
     allowed = allowed_roles(view)

@@ -13,7 +13,7 @@ from typing import Any
 from flask import current_app, g, jsonify, request
 from flask_login import current_user
 
-from library_app.access import CIRCULATION, roles
+from library_app.access import CIRCULATION, lean_actor, roles
 from library_app.circulation import txn
 from library_app.db import commit, get_session, session_factory
 from library_app.domain.codes import parse_code
@@ -33,11 +33,11 @@ READ_SESSION_ENDPOINTS = {"api.circulation_events"}
 def _read_session_for_hot_path(endpoint: str | None, _values: dict[str, Any] | None) -> None:
     if endpoint in READ_SESSION_ENDPOINTS and "db_session" not in g:
         g.db_session = session_factory(kind="single_reads")()
-        g.lean_actor = True
 
 
 @bp.post("/circulation/events")
 @roles(*CIRCULATION)
+@lean_actor
 def circulation_events():  # type: ignore[no-untyped-def]
     data = json_body()
     events = data.get("events")

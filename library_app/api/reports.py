@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import current_app, jsonify, request
 from flask_login import current_user
 
-from library_app.access import STAFF, roles
+from library_app.access import STAFF, lean_actor, roles
 from library_app.db import commit, get_session
 from library_app.domain import reports as rules
 from library_app.reports import exports
@@ -31,6 +31,7 @@ def _with_people() -> bool:
 
 @bp.get("/reports/year/<year>")
 @roles(*READERS)
+@lean_actor
 def report_year(year: str):  # type: ignore[no-untyped-def]
     report = service.year_report(get_session(), utcnow(), rules.parse_year(year), _settings())
     return jsonify(report.as_json())
@@ -45,12 +46,14 @@ def _month(month: str) -> service.MonthReport:
 
 @bp.get("/reports/month/<month>")
 @roles(*READERS)
+@lean_actor
 def report_month(month: str):  # type: ignore[no-untyped-def]
     return jsonify(_month(month).as_json())
 
 
 @bp.get("/reports/month/<month>.csv")
 @roles(*READERS)
+@lean_actor
 def report_month_csv(month: str):  # type: ignore[no-untyped-def]
     report = _month(month)
     return exports.csv_response(report, _settings())
@@ -58,6 +61,7 @@ def report_month_csv(month: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/reports/month/<month>.xlsx")
 @roles(*READERS)
+@lean_actor
 def report_month_xlsx(month: str):  # type: ignore[no-untyped-def]
     report = _month(month)
     return exports.xlsx_response(report, _settings())

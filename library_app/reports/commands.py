@@ -1,4 +1,5 @@
-"""CLI for the reports area: ``report --month YYYY-MM`` and ``seed-demo [--force]``."""
+"""CLI for the reports area: ``report --month YYYY-MM``, ``seed-demo [--force]`` and
+``recompute-days`` (after the time zone changed in the configuration)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,23 @@ from library_app.web import utcnow
 def register(app: Flask) -> None:
     app.cli.add_command(report_command)
     app.cli.add_command(seed_demo_command)
+    app.cli.add_command(recompute_days_command)
+
+
+@click.command("recompute-days")
+@with_appcontext
+def recompute_days_command() -> None:
+    """Rewrite each loan's local day in the organisation's time zone (visits are counted by it).
+
+    Saving a new zone on the settings page does this by itself; run it after changing
+    LIBRARY_TIMEZONE in the configuration instead."""
+    from library_app.services.reports import recompute_lent_days
+
+    with session_factory()() as db:
+        zone = get_settings(db, current_app.config).timezone
+        count = recompute_lent_days(db, ZoneInfo(zone))
+        db.commit()
+    click.echo(f"已按时区 {zone} 重新计算 {count} 条借阅记录的日期。")
 
 
 def _pct(change: rules.Change) -> str:

@@ -33,6 +33,7 @@ from sqlalchemy import (
     literal_column,
     select,
     text,
+    true,
     union_all,
     update,
 )
@@ -439,18 +440,17 @@ def _point_key() -> Any:
 
 
 @lru_cache(maxsize=32)
-def _month_statements(live: tuple[int, ...], by_point: bool) -> tuple[Any, Any]:
-    """The two statements of ``_month_figures`` for these months (indexes into the report's
+def _month_statement(live: tuple[int, ...], by_point: bool) -> Any:
+    """The statement of ``_month_figures`` for these months (indexes into the report's
     three) with or without a point filter, built once: the months' bounds, the instants at
     which overdue loans are counted and the point are parameters (``s0``, ``e0``, ``at0`` …,
     ``pid``). Building and keying these SQL expressions anew cost a few ms a report.
 
-    1. Loans per point for each month, a UNION ALL of one index range per month; the report's
-       own month (0) is grouped by account too, so the per-story-mother loans come from the
-       same pass.
-    2. Every other figure, as scalar subqueries of one SELECT, five per month, each on its own
-       index: distinct borrowers, returns (normal and implicit, at the point), new borrowers,
-       and the two halves of "overdue at the month's end"."""
+    Its rows are the loans per point for each month (a UNION ALL of one index range per
+    month; the report's own month, 0, grouped by account too, so the per-story-mother loans
+    come from the same pass), each also carrying every other figure as scalar subqueries, five
+    per month, each on its own index: distinct borrowers, returns (normal and implicit, at the
+    point), new borrowers, and the two halves of "overdue at the month's end"."""
     pid: Any = bindparam("pid")
     point = [Loan.point_id == pid] if by_point else []
     back_point = [func.coalesce(Loan.return_point_id, Loan.point_id) == pid] if by_point else []
@@ -477,7 +477,12 @@ def _month_statements(live: tuple[int, ...], by_point: bool) -> tuple[Any, Any]:
                 _in_range(Borrower.created_at, start, end), *new).scalar_subquery(),
             *_overdue_at(bindparam(f"at{i}"), point),
         ]
-    return per_point, select(*columns)
+    # One statement: the per-point rows, each carrying the other figures (uncorrelated scalar
+    # subqueries, computed once), joined to a one-row anchor so they come back with no loans too.
+    rows = per_point.subquery("per_point")
+    anchor = select(literal_column("1").label("one")).subquery("anchor")
+    return select(rows.c.b, rows.c.p, rows.c.u, rows.c.n, *columns).select_from(
+        anchor.outerjoin(rows, true()))
 
 
 def _month_figures(
@@ -485,8 +490,7 @@ def _month_figures(
     point_id: int | None,
 ) -> list[MonthFigures]:
     """The headline figures of several months (the report's month, the previous one and the
-    same month last year) in two statements: loans per point (a UNION ALL of one index range per
-    month), then every other figure as scalar subqueries of one SELECT, each on its own index.
+    same month last year) in one statement (``_month_statement``).
     Visits (one child, one point, one local day) only when they are the organisation's metric."""
     figures = [MonthFigures(month=m, metric=metric) for m in months]
     live = []
@@ -495,17 +499,20 @@ def _month_figures(
         if start <= now:
             live.append((i, start, end, min(end, now)))
     if live:
-        per_point, others = _month_statements(tuple(i for i, *_ in live), point_id is not None)
+        stmt = _month_statement(tuple(i for i, *_ in live), point_id is not None)
         params: dict[str, Any] = {"pid": point_id}
         for i, start, end, at in live:
             params.update({f"s{i}": start, f"e{i}": end, f"at{i}": at})
         loans: dict[int, dict[int, int]] = {i: {} for i, *_ in live}
-        for b, p, u, n in session.execute(per_point, params):
+        result = session.execute(stmt, params).all()
+        for b, p, u, n, *_others in result:
+            if b is None:  # no loans at all in these months: the anchor's row
+                continue
             counts = loans[int(b)]
             counts[int(p)] = counts.get(int(p), 0) + int(n)
             if int(b) == 0 and u is not None:
                 figures[0].lent_by[int(u)] = figures[0].lent_by.get(int(u), 0) + int(n)
-        row = session.execute(others, params).one()
+        row = result[0][4:]
         for k, (i, start, end, _at) in enumerate(live):
             f = figures[i]
             distinct_borrowers, returns, joined, still_open, late = row[k * 5:k * 5 + 5]

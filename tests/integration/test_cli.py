@@ -139,3 +139,21 @@ def test_the_lent_day_migration_fills_in_the_local_day_of_existing_loans(db_url,
             admin.dispose()
     assert [d if isinstance(d, date) else date.fromisoformat(d) for d in days] == [
         date(2026, 3, 2), date(2026, 3, 3)]
+
+
+def test_recompute_days_follows_a_zone_set_in_the_configuration(app, make):
+    """LIBRARY_TIMEZONE changed in the configuration (not on the settings page): the command
+    rewrites each loan's local day in the zone now in force."""
+    from datetime import UTC, date, datetime
+
+    from library_app.models import Loan
+
+    title = make.title("小熊")
+    copy = make.copy(title)
+    kid = make.borrower("王小明")
+    make.loan(copy, kid, lent_at=datetime(2026, 3, 2, 16, 30, tzinfo=UTC))  # 3 March in Beijing
+    app.config["TIMEZONE"] = "UTC"
+    result = app.test_cli_runner().invoke(args=["recompute-days"])
+    assert result.exit_code == 0 and "UTC" in result.output and "1 条" in result.output
+    with app.app_context(), session_factory()() as db:
+        assert db.scalar(select(Loan.lent_day)) == date(2026, 3, 2)

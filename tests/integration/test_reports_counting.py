@@ -398,3 +398,13 @@ def test_visits_up_to_any_moment_agree_with_the_rules(app, make, zone):
             for (_day, p), n in service._visit_counts(db, start, end, tz).items():
                 got[codes[p]] = got.get(codes[p], 0) + n
             assert got == expected, (start, end)
+
+
+def test_a_month_without_loans_still_counts_what_is_overdue(app, client, staff, make):
+    """No loans in the month, the one before or a year before: the month's other figures
+    (a July loan still out, long overdue; a child who joined) are counted all the same."""
+    kid = make.borrower("王小明")
+    add_loans(app, {"lent_at": utc(2026, 7, 1, 3), "due_at": utc(2026, 7, 15, 3), "borrower_id": kid.id})
+    m = month(client, staff, "2026-10")
+    assert (m["loans"], m["distinct_borrowers"], m["overdue_at_end"]) == (0, 0, 1)
+    assert m["previous"]["overdue_at_end"] == 1 and m["last_year"]["overdue_at_end"] == 0
