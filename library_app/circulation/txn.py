@@ -79,6 +79,10 @@ class GroupWriter:
                         self._in_one_transaction([job])
                     except Exception:
                         job.error = _current_error()
+        except BaseException as exc:  # the process is stopping: nobody's write is known to be in
+            for job in jobs:
+                job.error = exc
+            raise
         finally:
             for job in jobs:
                 job.done = True
@@ -102,8 +106,9 @@ def write(work: Work[T]) -> T:
     """Run ``work(session, now)`` in a write transaction and commit it; return what it returned.
 
     ``now`` is read when the write's turn comes, so the order of the clock is the order of the
-    writes. ``work`` must not commit, and must not use anything of the request (it may run in
-    another request's thread): pass it plain values.
+    writes. ``work`` must not commit, must not call ``write`` itself (the lock is not
+    re-entrant), and must not use anything of the request (it may run in another request's
+    thread): pass it plain values.
     """
     from library_app.web import utcnow
 
