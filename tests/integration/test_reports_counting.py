@@ -408,3 +408,22 @@ def test_a_month_without_loans_still_counts_what_is_overdue(app, client, staff, 
     m = month(client, staff, "2026-10")
     assert (m["loans"], m["distinct_borrowers"], m["overdue_at_end"]) == (0, 0, 1)
     assert m["previous"]["overdue_at_end"] == 1 and m["last_year"]["overdue_at_end"] == 0
+
+
+def test_more_overdue_books_show_as_a_change_for_the_worse(app, client, make):
+    """On the month page a rise is green for loans and red for books overdue at the month end."""
+    import re
+
+    kid = make.borrower("王小明")
+    add_loans(
+        app,
+        {"lent_at": utc(2026, 9, 20, 3), "due_at": utc(2026, 10, 4, 3), "borrower_id": kid.id},
+        {"lent_at": utc(2026, 10, 2, 3), "due_at": utc(2026, 10, 16, 3), "borrower_id": kid.id},
+        {"lent_at": utc(2026, 10, 25, 3), "due_at": utc(2026, 11, 8, 3), "borrower_id": kid.id},
+    )
+    make.login(client, make.user("lib", "librarian"))
+    html = client.get("/reports/month/2026-10").get_data(as_text=True)
+    tone = {m.group(1): m.group(2) for m in re.finditer(
+        r'data-figure="(\w+)">.*?<span class="chg ([a-z]*)">', html, re.S)}
+    assert tone["loans"] == "up"              # 1 in September, 2 in October: green
+    assert tone["overdue_at_end"] == "down"   # none overdue at September's end, 2 at October's: red
