@@ -47,7 +47,9 @@ def local_day(dt: datetime):  # noqa: ANN201 - a date
     """The loan's local day in the organisation's zone (the app writes it with each loan)."""
     from zoneinfo import ZoneInfo
 
-    return dt.astimezone(ZoneInfo("Asia/Shanghai")).date()
+    from library_app.domain.reports import local_day as in_zone
+
+    return in_zone(dt, ZoneInfo("Asia/Shanghai"))
 
 
 def fmt_sqlite(dt: datetime | None) -> str | None:

@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from library_app.db import session_factory
 from library_app.domain.codes import make_code
+from library_app.domain.reports import local_day
 from library_app.domain.text import pinyin_keys
 from library_app.models import Borrower, Card, Copy, Loan, Point, Title, User
 from library_app.services.settings import get_settings
@@ -163,4 +164,4 @@ class Builders:
 
 def lent_day(db: Any, config: Any, lent_at: datetime) -> Any:
     """A loan's local day, as the app writes it: in the organisation's time zone."""
-    return lent_at.astimezone(ZoneInfo(get_settings(db, config).timezone)).date()
+    return local_day(lent_at, ZoneInfo(get_settings(db, config).timezone))

@@ -36,6 +36,7 @@ from library_app.domain.loans import (
     date_in_words,
     due_in_words,
 )
+from library_app.domain.reports import local_day
 from library_app.domain.settings import LibrarySettings, validated
 from library_app.models import (
     AuditLog,
@@ -499,7 +500,7 @@ def _loan_row(b: _Batch, copy: CopyRow, card: CardRow, point_id: int, at: dateti
               event_id: str, returned_at: datetime | None = None, return_kind: str = "") -> dict[str, Any]:
     return {
         "copy_id": copy.id, "title_id": copy.title_id, "borrower_id": card.borrower_id, "card_id": card.id,
-        "point_id": point_id, "lent_by_id": b.actor_id, "lent_at": at, "lent_day": at.astimezone(b.tz).date(),
+        "point_id": point_id, "lent_by_id": b.actor_id, "lent_at": at, "lent_day": local_day(at, b.tz),
         "due_at": due, "renewals": 0,
         "returned_at": returned_at, "return_kind": return_kind, "event_id": event_id, "source": "scan",
         "outcome": "",

@@ -23,6 +23,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from library_app.domain.codes import make_code, sequence_number
+from library_app.domain.reports import local_day
 from library_app.domain.settings import LibrarySettings
 from library_app.domain.text import pinyin_keys
 from library_app.models import (
@@ -454,7 +455,7 @@ def seed_demo(
                         "copy_id": copy_id, "title_id": title_of[copy_id], "borrower_id": child["id"],
                         "card_id": card_ids[child["card_code"]], "point_id": point.id,
                         "lent_by_id": handler.id if handler is not None else None,
-                        "lent_at": lent_at, "lent_day": lent_at.astimezone(tz).date(),
+                        "lent_at": lent_at, "lent_day": local_day(lent_at, tz),
                         "due_at": lent_at + timedelta(days=settings.loan_days),
                         "renewals": 0, "returned_at": None, "return_point_id": None,
                         "returned_by_id": None, "return_kind": "", "undone_at": None,

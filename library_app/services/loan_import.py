@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from library_app.domain.codes import parse_code
 from library_app.domain.errors import InvalidCode
+from library_app.domain.reports import local_day
 from library_app.domain.settings import LibrarySettings
 from library_app.domain.textfiles import decode_csv_bytes
 from library_app.models import Card, Copy, Loan, Point, Title, User
@@ -159,7 +160,7 @@ def _row_values(
     if point is None:
         raise ValueError(f"没有阅读点“{raw_point}”（请填写编号，如 P01）。" if raw_point else "缺少阅读点（point）。")
     values: dict[str, Any] = {
-        "point_id": point.id, "lent_at": at, "lent_day": at.astimezone(tz).date(), "returned_at": at, "return_point_id": point.id,
+        "point_id": point.id, "lent_at": at, "lent_day": local_day(at, tz), "returned_at": at, "return_point_id": point.id,
         "return_kind": "import", "source": "import", "renewals": 0,
         "copy_id": None, "title_id": None, "borrower_id": None, "card_id": None,
     }

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from library_app import create_app
 from library_app.db import make_engine, session_factory, writer
 from library_app.domain.codes import make_code
+from library_app.domain.reports import local_day
 from library_app.models import AuditLog, Base, Copy, Loan, Point, Setting
 from tests.conftest import PG_URL, missing
 
@@ -56,7 +57,7 @@ class LoanWriter(threading.Thread):
         db.flush()
         now = datetime.now(UTC)
         loan = Loan(copy_id=copy.id, title_id=title_id, borrower_id=borrower_id, point_id=point_id,
-                    lent_at=now, lent_day=now.astimezone(ZoneInfo("Asia/Shanghai")).date(),
+                    lent_at=now, lent_day=local_day(now, ZoneInfo("Asia/Shanghai")),
                     due_at=now + timedelta(days=14), event_id=str(uuid.uuid4()))
         db.add(loan)
         db.flush()
