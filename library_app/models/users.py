@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Column, ForeignKey, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -18,7 +19,32 @@ user_points = Table(
 )
 
 
-class User(Base):
+class SignedIn:
+    """Flask-Login's user protocol, over ``id``, ``active``, ``display_name`` and ``username``:
+    for the ORM ``User`` and for the one-row ``services.users.Actor`` of the busy requests."""
+
+    if TYPE_CHECKING:
+        id: int
+        active: bool
+        display_name: str
+        username: str
+
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def is_active(self) -> bool:
+        return self.active
+
+    def get_id(self) -> str:
+        return str(self.id)
+
+    @property
+    def name(self) -> str:
+        return self.display_name or self.username
+
+
+class User(SignedIn, Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -29,26 +55,6 @@ class User(Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     points: Mapped[list[Point]] = relationship(secondary=user_points, order_by=Point.code)
-
-    # Flask-Login protocol
-    @property
-    def is_authenticated(self) -> bool:
-        return True
-
-    @property
-    def is_active(self) -> bool:
-        return self.active
-
-    @property
-    def is_anonymous(self) -> bool:
-        return False
-
-    def get_id(self) -> str:
-        return str(self.id)
-
-    @property
-    def name(self) -> str:
-        return self.display_name or self.username
 
     def point_codes(self) -> list[str]:
         return [p.code for p in self.points]
