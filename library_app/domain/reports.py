@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -126,35 +126,6 @@ def month_of(instant: datetime, tz: ZoneInfo) -> Month:
 
 def local_day(instant: datetime, tz: ZoneInfo) -> date:
     return instant.astimezone(tz).date()
-
-
-def offset_segments(start: datetime, end: datetime, tz: ZoneInfo) -> list[tuple[datetime, int]]:
-    """The zone's UTC offset (seconds) over [start, end): ``[(from_utc, offset), ...]`` in order.
-
-    Zones without daylight saving (Asia/Shanghai) give one segment; others one per change.
-    Found by stepping a day at a time and bisecting each change to the second.
-    """
-    def offset(at: datetime) -> int:
-        value = at.astimezone(tz).utcoffset()
-        return int(value.total_seconds()) if value is not None else 0
-
-    segments = [(start, offset(start))]
-    cursor = start
-    while cursor < end:
-        step = min(cursor + timedelta(days=1), end)
-        if offset(step) != segments[-1][1]:
-            lo, hi = cursor, step
-            while (hi - lo) > timedelta(seconds=1):
-                mid = lo + (hi - lo) / 2
-                if offset(mid) == segments[-1][1]:
-                    lo = mid
-                else:
-                    hi = mid
-            hi = hi.replace(microsecond=0)
-            if hi < end:
-                segments.append((hi, offset(hi)))
-        cursor = step
-    return segments
 
 
 def current_month(now: datetime, tz: ZoneInfo) -> Month:

@@ -64,13 +64,6 @@ def test_month_edges_follow_daylight_saving():
     assert edges[10] == utc(2026, 10, 31, 23)  # 1 November back in CET
 
 
-def test_offset_segments():
-    assert r.offset_segments(utc(2026, 1, 1), utc(2027, 1, 1), SH) == [(utc(2026, 1, 1), 8 * 3600)]
-    segs = r.offset_segments(utc(2026, 1, 1), utc(2027, 1, 1), BERLIN)
-    assert [s[1] for s in segs] == [3600, 7200, 3600]
-    assert segs[1][0] == utc(2026, 3, 29, 1) and segs[2][0] == utc(2026, 10, 25, 1)
-
-
 def test_monthly_targets_follow_days_and_sum_to_target():
     shares = r.monthly_targets(2026, 12000)
     assert sum(shares) == 12000
