@@ -3,6 +3,7 @@ the copy page that a label's QR opens (every signed-in role, one-tap actions by 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -85,6 +86,25 @@ def _title_data(form: TitleForm) -> dict[str, Any]:
             ("title", "isbn", "author", "publisher", "year", "category", "age_band", "notes")}
 
 
+def _save_title(form: TitleForm, save: Callable[[dict[str, Any]], Title]) -> tuple[Title | None, Title | None]:
+    """Create or update a title from the form and commit: (the title, None) when saved, else
+    (None, the title that already has this ISBN, if that was the reason), the refusal shown on
+    the form (ISBN) or as a message (other rules)."""
+    try:
+        title = save(_title_data(form))
+    except service.DuplicateIsbn as exc:
+        form.isbn.errors = [*form.isbn.errors, exc.message]
+        return None, exc.title
+    except InvalidIsbn as exc:
+        form.isbn.errors = [*form.isbn.errors, exc.message]
+    except RuleBroken as exc:
+        flash(exc.message, "error")
+    else:
+        commit()
+        return title, None
+    return None, None
+
+
 @bp.route("/titles/new", methods=["GET", "POST"])
 @roles(*STAFF)
 def new_title():  # type: ignore[no-untyped-def]
@@ -93,19 +113,11 @@ def new_title():  # type: ignore[no-untyped-def]
         form.isbn.data = request.args["isbn"]
     duplicate: Title | None = None
     if form.validate_on_submit():
-        try:
-            title = service.create_title(get_session(), current_user, utcnow(), _title_data(form))
-        except service.DuplicateIsbn as exc:
-            duplicate = exc.title
-            form.isbn.errors = [*form.isbn.errors, exc.message]
-        except InvalidIsbn as exc:
-            form.isbn.errors = [*form.isbn.errors, exc.message]
-        except RuleBroken as exc:
-            flash(exc.message, "error")
-        else:
-            commit()
-            flash(f"已添加书目《{title.title}》。现在可以添加馆藏。", "success")
-            return redirect(url_for("catalog.title_page", title_id=title.id) + "#add-copies")
+        saved, duplicate = _save_title(
+            form, lambda data: service.create_title(get_session(), current_user, utcnow(), data))
+        if saved is not None:
+            flash(f"已添加书目《{saved.title}》。现在可以添加馆藏。", "success")
+            return redirect(url_for("catalog.title_page", title_id=saved.id) + "#add-copies")
     return render_template("catalog/title_form.html", form=form, title=None, duplicate=duplicate,
                            categories=rules.CATEGORIES)
 
@@ -121,17 +133,9 @@ def edit_title(title_id: int):  # type: ignore[no-untyped-def]
         form.isbn.data = format_isbn(title.isbn)
     duplicate: Title | None = None
     if form.validate_on_submit():
-        try:
-            service.update_title(db, current_user, utcnow(), title, _title_data(form))
-        except service.DuplicateIsbn as exc:
-            duplicate = exc.title
-            form.isbn.errors = [*form.isbn.errors, exc.message]
-        except InvalidIsbn as exc:
-            form.isbn.errors = [*form.isbn.errors, exc.message]
-        except RuleBroken as exc:
-            flash(exc.message, "error")
-        else:
-            commit()
+        saved, duplicate = _save_title(
+            form, lambda data: service.update_title(db, current_user, utcnow(), title, data))
+        if saved is not None:
             flash("已保存。", "success")
             return redirect(url_for("catalog.title_page", title_id=title.id))
     return render_template("catalog/title_form.html", form=form, title=title, duplicate=duplicate,
