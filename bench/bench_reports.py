@@ -224,7 +224,7 @@ def bare_fns(engine, kind: str, own, same) -> dict[str, object]:
     return fns
 
 
-def bench_backend(kind: str, url: str, runs: int) -> list[tuple[str, str, float, float, float, float]]:
+def bench_backend(kind: str, url: str, runs: int, only: str = "") -> list[tuple[str, str, float, float, float, float]]:
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "FIXED_NOW": NOW,
                       "RATELIMIT_ENABLED": False})
     client = app.test_client()
@@ -268,6 +268,8 @@ def bench_backend(kind: str, url: str, runs: int) -> list[tuple[str, str, float,
         ("year 2026 (visits)", "/api/v1/reports/year/2026", year_rows(2026)),
         ("month 2026-10 (visits)", "/api/v1/reports/month/2026-10", month_rows(2026, 10)),
     ]
+    if only:
+        cases = [c for c in cases if any(part in c[0] for part in only.split(","))]
     results = []
     # No app context around the requests: each request then gets its own, as under a server
     # (an outer one would keep one database session, and its snapshot, across requests).
@@ -321,6 +323,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--keep", action="store_true", help="reuse databases from an earlier run")
+    parser.add_argument("--only", default="", help="only the cases whose names contain one of these (comma-separated)")
     parser.add_argument("--dir", default=str(Path(tempfile.gettempdir()) / "bench_reports"))
     args = parser.parse_args()
     work = Path(args.dir)
@@ -354,7 +357,7 @@ def main() -> None:
                 t = time.perf_counter()
                 load_postgres(url, rows)
                 print(f"postgresql: loaded {args.loans} loans in {time.perf_counter() - t:.1f} s", flush=True)
-        all_results += bench_backend(kind, url, args.runs)
+        all_results += bench_backend(kind, url, args.runs, args.only)
     print(f"\n{args.loans:,} loans, {args.runs} rounds, median ms (endpoint and bare queries run in turns); load average {os.getloadavg()[0]:.1f}")
     print("bare(own) = GROUP BY point, month over the year's/month's own rows; bare(same) = over all")
     print("the rows the report reads (year: this and last year; month: it, the previous, last year's)")

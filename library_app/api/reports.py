@@ -37,9 +37,9 @@ def report_year(year: str):  # type: ignore[no-untyped-def]
     return jsonify(report.as_json())
 
 
-def _month(month: str) -> service.MonthReport:
+def _month(month: str, settings) -> service.MonthReport:  # type: ignore[no-untyped-def]
     return service.month_report(
-        get_session(), utcnow(), rules.parse_month(month), _settings(),
+        get_session(), utcnow(), rules.parse_month(month), settings,
         point_code=request.args.get("point") or None, with_people=_with_people(),
     )
 
@@ -48,23 +48,23 @@ def _month(month: str) -> service.MonthReport:
 @roles(*READERS)
 @lean_actor
 def report_month(month: str):  # type: ignore[no-untyped-def]
-    return jsonify(_month(month).as_json())
+    return jsonify(_month(month, _settings()).as_json())
 
 
 @bp.get("/reports/month/<month>.csv")
 @roles(*READERS)
 @lean_actor
 def report_month_csv(month: str):  # type: ignore[no-untyped-def]
-    report = _month(month)
-    return exports.csv_response(report, _settings())
+    settings = _settings()
+    return exports.csv_response(_month(month, settings), settings)
 
 
 @bp.get("/reports/month/<month>.xlsx")
 @roles(*READERS)
 @lean_actor
 def report_month_xlsx(month: str):  # type: ignore[no-untyped-def]
-    report = _month(month)
-    return exports.xlsx_response(report, _settings())
+    settings = _settings()
+    return exports.xlsx_response(_month(month, settings), settings)
 
 
 @bp.put("/targets/<year>")

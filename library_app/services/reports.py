@@ -46,6 +46,7 @@ from library_app.models import Borrower, Loan, MonthlyTally, Point, Title, User,
 
 from . import audit
 from .errors import Invalid, NotFound
+from .parallel_reads import ParallelReads
 
 NO_VALUE = "未填"
 TOP_TITLES = 10
@@ -440,17 +441,17 @@ def _point_key() -> Any:
 
 
 @lru_cache(maxsize=32)
-def _month_statement(live: tuple[int, ...], by_point: bool) -> Any:
-    """The statement of ``_month_figures`` for these months (indexes into the report's
-    three) with or without a point filter, built once: the months' bounds, the instants at
-    which overdue loans are counted and the point are parameters (``s0``, ``e0``, ``at0`` …,
-    ``pid``). Building and keying these SQL expressions anew cost a few ms a report.
+def _month_statement(live: tuple[int, ...], by_point: bool, accounts: bool) -> Any:
+    """The statement of ``_month_figures`` for these months (indexes into its list) with or
+    without a point filter, built once: the months' bounds, the instants at which overdue
+    loans are counted and the point are parameters (``s0``, ``e0``, ``at0`` …, ``pid``).
+    Building and keying these SQL expressions anew cost a few ms a report.
 
     Its rows are the loans per point for each month (a UNION ALL of one index range per
-    month; the report's own month, 0, grouped by account too, so the per-story-mother loans
-    come from the same pass), each also carrying every other figure as scalar subqueries, five
-    per month, each on its own index: distinct borrowers, returns (normal and implicit, at the
-    point), new borrowers, and the two halves of "overdue at the month's end"."""
+    month; with ``accounts`` the first month grouped by account too, so the per-story-mother
+    loans come from the same pass), each also carrying every other figure as scalar
+    subqueries, five per month, each on its own index: distinct borrowers, returns (normal and
+    implicit, at the point), new borrowers, and the two halves of "overdue at the month's end"."""
     pid: Any = bindparam("pid")
     point = [Loan.point_id == pid] if by_point else []
     back_point = [func.coalesce(Loan.return_point_id, Loan.point_id) == pid] if by_point else []
@@ -459,10 +460,13 @@ def _month_statement(live: tuple[int, ...], by_point: bool) -> Any:
     def lent(i: int) -> list[Any]:
         return [_in_range(Loan.lent_at, bindparam(f"s{i}"), bindparam(f"e{i}")), _counted(), *point]
 
+    def by_account(i: int) -> bool:
+        return accounts and i == 0
+
     parts = [select(literal_column(str(i)).label("b"), _point_key(),
-                    (Loan.lent_by_id if i == 0 else literal_column("NULL")).label("u"),
+                    (Loan.lent_by_id if by_account(i) else literal_column("NULL")).label("u"),
                     func.count().label("n"))
-             .where(*lent(i)).group_by(*((text("p"), Loan.lent_by_id) if i == 0 else (text("p"),)))
+             .where(*lent(i)).group_by(*((text("p"), Loan.lent_by_id) if by_account(i) else (text("p"),)))
              for i in live]
     per_point = parts[0] if len(parts) == 1 else union_all(*parts)
     columns = []
@@ -487,51 +491,57 @@ def _month_statement(live: tuple[int, ...], by_point: bool) -> Any:
 
 def _month_figures(
     session: Session, months: list[Month], now: datetime, tz: ZoneInfo, metric: str,
-    point_id: int | None,
+    point_id: int | None, accounts: bool = False,
 ) -> list[MonthFigures]:
-    """The headline figures of several months (the report's month, the previous one and the
-    same month last year) in one statement (``_month_statement``).
-    Visits (one child, one point, one local day) only when they are the organisation's metric."""
+    """The headline figures of some months in one statement (``_month_statement``); with
+    ``accounts`` the first month's loans per account too (``MonthFigures.lent_by``).
+    Visits (one child, one point, one local day) only when they are the organisation's metric.
+    Paper tallies are not read here (``_add_tallies``)."""
     figures = [MonthFigures(month=m, metric=metric) for m in months]
     live = []
     for i, f in enumerate(figures):
         start, end = rules.month_bounds(f.month, tz)
         if start <= now:
             live.append((i, start, end, min(end, now)))
-    if live:
-        stmt = _month_statement(tuple(i for i, *_ in live), point_id is not None)
-        params: dict[str, Any] = {"pid": point_id}
-        for i, start, end, at in live:
-            params.update({f"s{i}": start, f"e{i}": end, f"at{i}": at})
-        loans: dict[int, dict[int, int]] = {i: {} for i, *_ in live}
-        result = session.execute(stmt, params).all()
-        for b, p, u, n, *_others in result:
-            if b is None:  # no loans at all in these months: the anchor's row
-                continue
-            counts = loans[int(b)]
-            counts[int(p)] = counts.get(int(p), 0) + int(n)
-            if int(b) == 0 and u is not None:
-                figures[0].lent_by[int(u)] = figures[0].lent_by.get(int(u), 0) + int(n)
-        row = result[0][4:]
-        for k, (i, start, end, _at) in enumerate(live):
-            f = figures[i]
-            distinct_borrowers, returns, joined, still_open, late = row[k * 5:k * 5 + 5]
-            visits: dict[int, int] = {}
-            if metric == "visits":
-                for (_day, p), n in _visit_counts(session, start, end, tz, point_id).items():
-                    visits[p] = visits.get(p, 0) + n
-            f.points = {p: (n, visits.get(p, 0)) for p, n in loans[i].items()}
-            f.loans = sum(loans[i].values())
-            f.visits = sum(visits.values())
-            f.distinct_borrowers = int(distinct_borrowers or 0)
-            f.returns = int(returns or 0)
-            f.new_borrowers = int(joined or 0)
-            f.overdue_at_end = int(still_open or 0) + int(late or 0)
-    tallies = _tallies(session, months, point_id)
+    if not live:
+        return figures
+    stmt = _month_statement(tuple(i for i, *_ in live), point_id is not None, accounts)
+    params: dict[str, Any] = {"pid": point_id}
+    for i, start, end, at in live:
+        params.update({f"s{i}": start, f"e{i}": end, f"at{i}": at})
+    loans: dict[int, dict[int, int]] = {i: {} for i, *_ in live}
+    result = session.execute(stmt, params).all()
+    for b, p, u, n, *_others in result:
+        if b is None:  # no loans at all in these months: the anchor's row
+            continue
+        counts = loans[int(b)]
+        counts[int(p)] = counts.get(int(p), 0) + int(n)
+        if accounts and int(b) == 0 and u is not None:
+            figures[0].lent_by[int(u)] = figures[0].lent_by.get(int(u), 0) + int(n)
+    row = result[0][4:]
+    for k, (i, start, end, _at) in enumerate(live):
+        f = figures[i]
+        distinct_borrowers, returns, joined, still_open, late = row[k * 5:k * 5 + 5]
+        visits: dict[int, int] = {}
+        if metric == "visits":
+            for (_day, p), n in _visit_counts(session, start, end, tz, point_id).items():
+                visits[p] = visits.get(p, 0) + n
+        f.points = {p: (n, visits.get(p, 0)) for p, n in loans[i].items()}
+        f.loans = sum(loans[i].values())
+        f.visits = sum(visits.values())
+        f.distinct_borrowers = int(distinct_borrowers or 0)
+        f.returns = int(returns or 0)
+        f.new_borrowers = int(joined or 0)
+        f.overdue_at_end = int(still_open or 0) + int(late or 0)
+    return figures
+
+
+def _add_tallies(session: Session, figures: list[MonthFigures], point_id: int | None) -> None:
+    """The months' paper tallies (per point and in all) into their figures."""
+    tallies = _tallies(session, [f.month for f in figures], point_id)
     for f in figures:
         f.point_tallies = {p: n for (m, p), n in tallies.items() if m == str(f.month)}
         f.tally = sum(f.point_tallies.values())
-    return figures
 
 
 def _overdue_at(at: Any, by_point: list[Any]) -> list[Any]:
@@ -554,16 +564,19 @@ def overdue_at(session: Session, at: datetime, point_id: int | None = None) -> i
     return sum(int(n or 0) for n in session.execute(select(*_overdue_at(at, by_point))).one())
 
 
-def _by_title(session: Session, lent: list[Any]) -> tuple[list[Row], list[Row], list[Row]]:
-    """Loans by age band, by category (unknown last) and the top titles, in one statement:
-    the month's loans counted per title once, then read twice (joined to the titles)."""
-    from library_app.models.catalog import AGE_BANDS, CATEGORIES
-
+@lru_cache(maxsize=4)
+def _titles_statement(by_point: bool) -> Any:
+    """The statement of ``_by_title``, built once (bounds ``s``, ``e`` and point ``pid`` are
+    parameters): the month's loans counted per title once, then read twice (joined to the
+    titles), for the bands and categories and for the top titles."""
+    lent = [_in_range(Loan.lent_at, bindparam("s"), bindparam("e")), _counted()]
+    if by_point:
+        lent.append(Loan.point_id == bindparam("pid"))
     per_title = (select(Loan.title_id.label("t"), func.count().label("n")).where(*lent)
                  .group_by(Loan.title_id).cte("per_title"))
     top = (select(per_title.c.t, per_title.c.n).where(per_title.c.t.is_not(None))
            .order_by(per_title.c.n.desc(), per_title.c.t).limit(TOP_TITLES).subquery("top"))
-    stmt = union_all(
+    return union_all(
         select(literal_column("0").label("k"), Title.age_band.label("a"), Title.category.label("c"),
                literal_column("0").label("i"), func.sum(per_title.c.n).label("n"))
         .select_from(per_title.outerjoin(Title, Title.id == per_title.c.t))
@@ -571,10 +584,19 @@ def _by_title(session: Session, lent: list[Any]) -> tuple[list[Row], list[Row], 
         select(literal_column("1"), Title.title, literal_column("''"), Title.id, top.c.n)
         .select_from(top.join(Title, Title.id == top.c.t)),
     )
+
+
+def _by_title(session: Session, start: datetime, end: datetime, pid: int | None,
+              ) -> tuple[list[Row], list[Row], list[Row]]:
+    """Loans in [start, end) by age band, by category (unknown last) and the top titles."""
+    from library_app.models.catalog import AGE_BANDS, CATEGORIES
+
+    stmt = _titles_statement(pid is not None)
+    params = {"s": start, "e": end, "pid": pid}
     bands: dict[str, int] = {}
     categories: dict[str, int] = {}
     tops: list[tuple[int, int, str]] = []
-    for k, a, c, i, n in session.execute(stmt):
+    for k, a, c, i, n in session.execute(stmt, params):
         if int(k) == 0:
             bands[a or NO_VALUE] = bands.get(a or NO_VALUE, 0) + int(n)
             categories[c or NO_VALUE] = categories.get(c or NO_VALUE, 0) + int(n)
@@ -604,10 +626,21 @@ def month_report(
     start, end = rules.month_bounds(month, tz)
     state = "past" if now >= end else ("future" if now < start else "current")
 
-    figures, previous, last_year = _month_figures(
-        session, [month, month.previous(), month.same_month_last_year()], now, tz, metric, pid)
+    people = with_people and state != "future"
+    with ParallelReads(session) as reads:
+        # On PostgreSQL the previous month and last year's are counted on a connection of
+        # their own while this one counts the report's month, its titles and its people.
+        other = reads.run(lambda s: _month_figures(
+            s, [month.previous(), month.same_month_last_year()], now, tz, metric, pid))
+        figures = _month_figures(session, [month], now, tz, metric, pid, accounts=True)[0]
+        all_points = _points(session)
+        age_bands, categories, top_titles = (
+            _by_title(session, start, end, pid) if figures.loans else ([], [], []))
+        returns_by = _returns_by_account(session, start, end, pid) if people else {}
+        previous, last_year = other()
+    _add_tallies(session, [figures, previous, last_year], pid)
+    staff = _staff(session, figures.lent_by, returns_by) if with_people else None
 
-    all_points = _points(session)
     point_rows = []
     for point_id, p in all_points.items():
         if pid is not None and point_id != pid:
@@ -618,19 +651,6 @@ def month_report(
         ly = last_year.points.get(point_id, (0, 0))[0]
         if loans or tally or prev or ly or p.active:
             point_rows.append(PointRow(p.code, p.name, loans, visits, tally, prev, ly))
-
-    lent = [_in_range(Loan.lent_at, start, end), _counted()]
-    if pid is not None:
-        lent.append(Loan.point_id == pid)
-    age_bands: list[Row] = []
-    categories: list[Row] = []
-    top_titles: list[Row] = []
-    if figures.loans:
-        age_bands, categories, top_titles = _by_title(session, lent)
-
-    staff: list[StaffRow] | None = None
-    if with_people:
-        staff = _staff(session, start, end, pid, figures.lent_by) if state != "future" else []
 
     return MonthReport(
         month=month, metric=metric, point=point, as_of=min(end, now) if state != "future" else start,
@@ -643,16 +663,23 @@ def _tally_of(figures: MonthFigures, point_id: int) -> int:
     return figures.point_tallies.get(point_id, 0)
 
 
-def _staff(session: Session, start: datetime, end: datetime, pid: int | None,
-           loans: dict[int, int]) -> list[StaffRow]:
-    """Loans lent (``loans``, counted with the month's figures) and returns taken per account
-    (story mothers first), for this month."""
-    back = [_in_range(Loan.returned_at, start, end), *_returned(), Loan.returned_by_id.is_not(None)]
-    if pid is not None:
-        back.append(func.coalesce(Loan.return_point_id, Loan.point_id) == pid)
-    returns = {int(u): int(n) for u, n in session.execute(
-        select(Loan.returned_by_id, func.count()).where(*back).group_by(Loan.returned_by_id))
-        if u is not None}
+@lru_cache(maxsize=4)
+def _returns_statement(by_point: bool) -> Any:
+    back = [_in_range(Loan.returned_at, bindparam("s"), bindparam("e")), *_returned(),
+            Loan.returned_by_id.is_not(None)]
+    if by_point:
+        back.append(func.coalesce(Loan.return_point_id, Loan.point_id) == bindparam("pid"))
+    return select(Loan.returned_by_id, func.count()).where(*back).group_by(Loan.returned_by_id)
+
+
+def _returns_by_account(session: Session, start: datetime, end: datetime, pid: int | None) -> dict[int, int]:
+    """Returns (normal and implicit) taken per account in [start, end)."""
+    rows = session.execute(_returns_statement(pid is not None), {"s": start, "e": end, "pid": pid})
+    return {int(u): int(n) for u, n in rows if u is not None}
+
+
+def _staff(session: Session, loans: dict[int, int], returns: dict[int, int]) -> list[StaffRow]:
+    """Loans lent and returns taken per account (story mothers first), by name."""
     ids = set(loans) | set(returns)
     if not ids:
         return []
