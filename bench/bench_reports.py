@@ -58,7 +58,8 @@ def fmt_sqlite(dt: datetime | None) -> str | None:
 
 def generate(n: int, seed: int = 1) -> list[tuple]:
     """Loan rows: (point, borrower, title, lent_by, lent_at, due_at, renewals, returned_at,
-    returned_by, return_kind, undone_at)."""
+    returned_by, return_kind, undone_at, renewal), renewal = None or (renewed_at, due_before).
+    About 5 % are renewed once, a fifth of those when already overdue."""
     rng = random.Random(seed)
     span = (NOW - START).total_seconds()
     rows = []
@@ -69,26 +70,40 @@ def generate(n: int, seed: int = 1) -> list[tuple]:
         title = rng.randrange(1, TITLES + 1)
         mother = (point - 1) * 2 + rng.randrange(1, 3)
         due = lent + timedelta(days=14)
-        renewals = 1 if rng.random() < 0.05 else 0
-        if renewals:
-            due += timedelta(days=14)
+        renewal = None
+        if rng.random() < 0.05:
+            late = rng.random() < 0.2
+            when = due + timedelta(days=rng.uniform(1, 10)) if late else lent + timedelta(days=rng.uniform(3, 13.9))
+            if when < NOW:
+                renewal = (when, due)
+                due = max(when, due) + timedelta(days=14)
         r = rng.random()
         back: datetime | None
         if r < 0.005:
             undone = lent + timedelta(minutes=1)
-            rows.append((point, borrower, title, mother, lent, due, 0, undone, mother, "undo", undone))
+            rows.append((point, borrower, title, mother, lent, lent + timedelta(days=14), 0, undone, mother,
+                         "undo", undone, None))
             continue
         if r < 0.10:
             back = due + timedelta(days=rng.uniform(1, 60))
         else:
             back = lent + timedelta(days=rng.uniform(0.5, 14))
+        if renewal is not None and back < renewal[0]:
+            back = renewal[0] + timedelta(days=rng.uniform(0.5, 14))
         if rng.random() < 0.003:
             back = None  # lost, never came back
         if back is not None and back > NOW:
             back = None
-        rows.append((point, borrower, title, mother, lent, due, renewals, back,
-                     mother if back else None, "normal" if back else "", None))
+        rows.append((point, borrower, title, mother, lent, due, 1 if renewal else 0, back,
+                     mother if back else None, "normal" if back else "", None, renewal))
     return rows
+
+
+def renewal_rows(rows: list[tuple]) -> list[tuple]:
+    """(loan id, renewed_at, due_before, due_after, renewed_by) for a freshly loaded table,
+    whose ids follow the rows' order from 1."""
+    return [(i, row[11][0], row[11][1], row[5], row[3])
+            for i, row in enumerate(rows, start=1) if row[11] is not None]
 
 
 def seed_reference(conn, url_kind: str) -> None:
@@ -133,7 +148,13 @@ def load_sqlite(path: Path, rows: list[tuple]) -> None:
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scan', '')",
         ((p, b, t, m, fmt_sqlite(lent), local_day(lent).isoformat(), fmt_sqlite(due), ren, fmt_sqlite(back), by,
           kind, fmt_sqlite(undone))
-         for p, b, t, m, lent, due, ren, back, by, kind, undone in rows))
+         for p, b, t, m, lent, due, ren, back, by, kind, undone, _renewal in rows))
+    assert con.execute("SELECT min(id), max(id) FROM loans").fetchone() == (1, len(rows))
+    con.executemany(
+        "INSERT INTO loan_renewals (loan_id, renewed_at, due_before, due_after, renewed_by_id) "
+        "VALUES (?, ?, ?, ?, ?)",
+        ((i, fmt_sqlite(w), fmt_sqlite(before), fmt_sqlite(after), by)
+         for i, w, before, after, by in renewal_rows(rows)))
     con.commit()
     con.execute("ANALYZE")
     con.close()
@@ -150,10 +171,16 @@ def load_postgres(url: str, rows: list[tuple]) -> None:
         with cur.copy("COPY loans (point_id, borrower_id, title_id, lent_by_id, lent_at, lent_day, due_at, "
                       "renewals, returned_at, returned_by_id, return_kind, undone_at, source, outcome) "
                       "FROM STDIN") as copy:
-            for p, b, t, m, lent, due, ren, back, by, kind, undone in rows:
+            for p, b, t, m, lent, due, ren, back, by, kind, undone, _renewal in rows:
                 copy.write_row((p, b, t, m, lent, local_day(lent), due, ren, back, by, kind, undone, "scan", ""))
+        cur.execute("SELECT min(id), max(id) FROM loans")
+        assert cur.fetchone() == (1, len(rows))
+        with cur.copy("COPY loan_renewals (loan_id, renewed_at, due_before, due_after, renewed_by_id) "
+                      "FROM STDIN") as copy:
+            for renewal in renewal_rows(rows):
+                copy.write_row(renewal)
         raw.commit()
-        for table in ("points", "users", "titles", "borrowers", "loans"):
+        for table in ("points", "users", "titles", "borrowers", "loans", "loan_renewals"):
             cur.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
         raw.commit()
     finally:
@@ -357,6 +384,7 @@ def main() -> None:
                 t = time.perf_counter()
                 load_postgres(url, rows)
                 print(f"postgresql: loaded {args.loans} loans in {time.perf_counter() - t:.1f} s", flush=True)
+        upgrade(url)  # a kept database from an older schema: migrate it (nothing to do otherwise)
         all_results += bench_backend(kind, url, args.runs, args.only)
     print(f"\n{args.loans:,} loans, {args.runs} rounds, median ms (endpoint and bare queries run in turns); load average {os.getloadavg()[0]:.1f}")
     print("bare(own) = GROUP BY point, month over the year's/month's own rows; bare(same) = over all")

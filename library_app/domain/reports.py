@@ -172,6 +172,40 @@ def count_by_month(
     return result
 
 
+@dataclass(frozen=True)
+class DueFact:
+    """What "overdue at a moment" looks at in one loan: its latest due date and its renewals,
+    each (when, the due date it replaced)."""
+
+    lent_at: datetime
+    due_at: datetime | None
+    returned_at: datetime | None = None
+    undone: bool = False
+    renewals: tuple[tuple[datetime, datetime | None], ...] = ()
+
+
+def due_in_force(loan: DueFact, at: datetime) -> datetime | None:
+    """The due date that held at ``at``: the one replaced by the first renewal made at or after
+    ``at``, else the latest. A renewal made later must not change what was overdue then."""
+    later = sorted((when, before) for when, before in loan.renewals if when >= at)
+    return later[0][1] if later else loan.due_at
+
+
+def overdue_at(loans: Iterable[DueFact], at: datetime) -> int:
+    """Loans out at ``at`` (lent before it, not back before it, not undone) whose due date in
+    force then had passed. The rules written plainly; the SQL must agree (tests compare)."""
+    count = 0
+    for loan in loans:
+        if loan.undone or loan.lent_at >= at:
+            continue
+        if loan.returned_at is not None and loan.returned_at < at:
+            continue
+        due = due_in_force(loan, at)
+        if due is not None and due < at:
+            count += 1
+    return count
+
+
 # ---------------------------------------------------------------- the year against its target
 
 

@@ -4,12 +4,13 @@ from .admin import AuditLog, MonthlyTally, Setting, YearTarget
 from .base import Base, utcnow
 from .borrowers import Borrower, Card
 from .catalog import Copy, Title, Transfer, TransferItem
-from .circulation import CirculationEvent, Loan, ReviewItem
+from .circulation import CirculationEvent, Loan, LoanRenewal, ReviewItem
 from .points import Point
 from .users import ApiToken, User, user_points
 
 __all__ = [
     "ApiToken", "AuditLog", "Base", "Borrower", "Card", "CirculationEvent", "Copy", "Loan",
-    "MonthlyTally", "Point", "ReviewItem", "Setting", "Title", "Transfer", "TransferItem",
+    "LoanRenewal", "MonthlyTally", "Point", "ReviewItem", "Setting", "Title", "Transfer",
+    "TransferItem",
     "User", "YearTarget", "user_points", "utcnow",
 ]

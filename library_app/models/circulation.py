@@ -116,6 +116,36 @@ Index(
 )
 
 
+class LoanRenewal(Base):
+    """One renewal (续借) of a loan: when, and the due date before and after it.
+
+    ``loans.due_at`` holds only the latest due date; a month's "overdue at the end" needs the
+    due date in force at that moment, which a later renewal of an overdue book would otherwise
+    rewrite (a printed October report must still say the same in December)."""
+
+    __tablename__ = "loan_renewals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"), index=True)
+    renewed_at: Mapped[datetime]  # when it happened (the device's time, for an offline renewal)
+    due_before: Mapped[datetime | None]
+    due_after: Mapped[datetime]
+    renewed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    event_id: Mapped[str | None] = mapped_column(String(36))
+
+    loan: Mapped[Loan] = relationship()
+
+
+# Overdue at a moment T (services/reports.py): renewals after T of loans already overdue at T,
+# which can only be renewals of an overdue loan (due date before the renewal): few of them.
+Index(
+    "ix_loan_renewals_late",
+    LoanRenewal.renewed_at, LoanRenewal.due_before, LoanRenewal.loan_id,
+    sqlite_where=text("due_before < renewed_at"),
+    postgresql_where=text("due_before < renewed_at"),
+)
+
+
 class CirculationEvent(Base):
     """A loan/return/renew as the client sent it; its UUID is unique, so retries apply once."""
 

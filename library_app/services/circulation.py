@@ -45,6 +45,7 @@ from library_app.models import (
     CirculationEvent,
     Copy,
     Loan,
+    LoanRenewal,
     Point,
     ReviewItem,
     Setting,
@@ -66,6 +67,7 @@ def _table(model: Any) -> Table:
 _points, _copies, _titles = _table(Point), _table(Copy), _table(Title)
 _loans, _borrowers, _cards = _table(Loan), _table(Borrower), _table(Card)
 _events, _audit, _reviews = _table(CirculationEvent), _table(AuditLog), _table(ReviewItem)
+_renewals = _table(LoanRenewal)
 
 # Everything one scan reads, in one row: the point (and whether the actor works there), the copy
 # with its title and its open loan (and that borrower's name), and for a loan the card with its
@@ -118,6 +120,7 @@ _COPY_STATE = update(_copies).where(_copies.c.id == bindparam("b_copy")).values(
 _COPY_HERE = update(_copies).where(_copies.c.id == bindparam("b_copy")).values(current_point_id=bindparam("b_point"))
 _RENEW = update(_loans).where(_loans.c.id == bindparam("b_loan")).values(
     due_at=bindparam("b_due"), renewals=bindparam("b_renewals"))
+_INSERT_RENEWAL = insert(_renewals)
 
 
 @dataclass
@@ -569,6 +572,10 @@ def _renew(b: _Batch, event: Event, point_id: int, scan: Scan) -> dict[str, Any]
     plan = rules_mod.plan_renew(copy=copy.state(), open_loan=open_loan, at=at, rules=b.rules)
     assert open_loan is not None
     b.conn.execute(_RENEW, {"b_loan": open_loan.id, "b_due": plan.due_at, "b_renewals": plan.renewals})
+    # the due date before it stays known: a past month's "overdue at its end" reads it
+    b.conn.execute(_INSERT_RENEWAL, {"loan_id": open_loan.id, "renewed_at": at,
+                                     "due_before": open_loan.due_at, "due_after": plan.due_at,
+                                     "renewed_by_id": b.actor_id, "event_id": event.id})
     b.audit("circulation.renew", open_loan.id, point_id, event=event.id, copy=copy.code,
             old_due=_iso(open_loan.due_at), new_due=_iso(plan.due_at))
     message = f"《{copy.title}》已续借。应还日期：{due_in_words(plan.due_at, b.now, b.tz)}。"

@@ -31,6 +31,7 @@ from library_app.models import (
     Card,
     Copy,
     Loan,
+    LoanRenewal,
     MonthlyTally,
     Point,
     Title,
@@ -403,6 +404,7 @@ def seed_demo(
 
     # Circulation: each point's story sessions from the first day up to now
     loans: list[dict[str, Any]] = []
+    renewed: list[tuple[dict[str, Any], datetime, datetime, int | None]] = []  # loan, when, due before, by
     open_by_child: dict[int, list[dict[str, Any]]] = {c["id"]: [] for c in children}
     by_point: dict[int, list[dict[str, Any]]] = {p.id: [] for p in points}
     for child in children:
@@ -441,6 +443,7 @@ def seed_demo(
                     else:
                         keep.append(loan)
                         if loan["renewals"] == 0 and rng.random() < 0.3 and loan["due_at"] > at:
+                            renewed.append((loan, at, loan["due_at"], handler.id if handler else None))
                             loan["renewals"] = 1
                             loan["due_at"] = loan["due_at"] + timedelta(days=14)
                 open_by_child[child["id"]] = keep
@@ -473,6 +476,13 @@ def seed_demo(
 
     if loans:
         session.execute(insert(Loan), loans)
+    if renewed:  # each renewal with the due date it replaced (the reports' "overdue at the end")
+        ids = {(c, at): i for i, c, at in session.execute(
+            select(Loan.id, Loan.copy_id, Loan.lent_at).where(Loan.renewals > 0))}
+        session.execute(insert(LoanRenewal), [
+            {"loan_id": ids[(loan["copy_id"], loan["lent_at"])], "renewed_at": when,
+             "due_before": before, "due_after": loan["due_at"], "renewed_by_id": by}
+            for loan, when, before, by in renewed])
     open_copy_ids = [loan["copy_id"] for loan in loans if loan["returned_at"] is None]
     if open_copy_ids:
         from sqlalchemy import update

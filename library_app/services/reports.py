@@ -42,7 +42,16 @@ from sqlalchemy.orm import Session
 from library_app.domain import reports as rules
 from library_app.domain.reports import Change, Month, YearProgress
 from library_app.domain.settings import LibrarySettings
-from library_app.models import Borrower, Loan, MonthlyTally, Point, Title, User, YearTarget
+from library_app.models import (
+    Borrower,
+    Loan,
+    LoanRenewal,
+    MonthlyTally,
+    Point,
+    Title,
+    User,
+    YearTarget,
+)
 
 from . import audit
 from .errors import Invalid, NotFound
@@ -440,6 +449,11 @@ def _point_key() -> Any:
     return (Loan.point_id + literal_column("0")).label("p")
 
 
+# scalar figures per month in _month_statement: distinct borrowers, returns, new borrowers and
+# the three parts of "overdue at the end" (_overdue_at)
+_PER_MONTH = 6
+
+
 @lru_cache(maxsize=32)
 def _month_statement(live: tuple[int, ...], by_point: bool, accounts: bool) -> Any:
     """The statement of ``_month_figures`` for these months (indexes into its list) with or
@@ -450,8 +464,9 @@ def _month_statement(live: tuple[int, ...], by_point: bool, accounts: bool) -> A
     Its rows are the loans per point for each month (a UNION ALL of one index range per
     month; with ``accounts`` the first month grouped by account too, so the per-story-mother
     loans come from the same pass), each also carrying every other figure as scalar
-    subqueries, five per month, each on its own index: distinct borrowers, returns (normal and
-    implicit, at the point), new borrowers, and the two halves of "overdue at the month's end"."""
+    subqueries, ``_PER_MONTH`` a month, each on its own index: distinct borrowers, returns
+    (normal and implicit, at the point), new borrowers, and the three parts of "overdue at the
+    month's end" (``_overdue_at``)."""
     pid: Any = bindparam("pid")
     point = [Loan.point_id == pid] if by_point else []
     back_point = [func.coalesce(Loan.return_point_id, Loan.point_id) == pid] if by_point else []
@@ -521,7 +536,7 @@ def _month_figures(
     row = result[0][4:]
     for k, (i, start, end, _at) in enumerate(live):
         f = figures[i]
-        distinct_borrowers, returns, joined, still_open, late = row[k * 5:k * 5 + 5]
+        distinct_borrowers, returns, joined, *overdue = row[k * _PER_MONTH:(k + 1) * _PER_MONTH]
         visits: dict[int, int] = {}
         if metric == "visits":
             for (_day, p), n in _visit_counts(session, start, end, tz, point_id).items():
@@ -532,7 +547,7 @@ def _month_figures(
         f.distinct_borrowers = int(distinct_borrowers or 0)
         f.returns = int(returns or 0)
         f.new_borrowers = int(joined or 0)
-        f.overdue_at_end = int(still_open or 0) + int(late or 0)
+        f.overdue_at_end = sum(int(n or 0) for n in overdue)
     return figures
 
 
@@ -545,16 +560,24 @@ def _add_tallies(session: Session, figures: list[MonthFigures], point_id: int | 
 
 
 def _overdue_at(at: Any, by_point: list[Any]) -> list[Any]:
-    """Two scalar subqueries whose sum is the number of loans out at ``at`` whose due date had
-    passed: those still open now, and those returned only after ``at``. Due dates always come
-    after the loan, so a loan due before ``at`` was lent before it. Each reads a small partial
-    index: open loans by due date, late returns (after the due date) by return time."""
+    """Three scalar subqueries whose sum is the number of loans out at ``at`` whose due date
+    (the one in force then) had passed: those still open now, those returned only after
+    ``at``, and those renewed only after ``at``. Due dates always come after the loan, so a
+    loan due before ``at`` was lent before it; a loan renewed after ``at`` was still out then,
+    and its due date at ``at`` is the one its first renewal after ``at`` replaced (which, if
+    it had passed, no later renewal's can have: each comes after the renewal before it). The
+    first two read the loans' latest due date, which a renewal after ``at`` puts after ``at``,
+    so no loan is counted twice. Each reads a small partial index."""
     return [
         select(func.count()).select_from(Loan).where(
             Loan.returned_at.is_(None), Loan.due_at < at, *by_point).scalar_subquery(),
         select(func.count()).select_from(Loan).where(
             Loan.undone_at.is_(None), Loan.returned_at > Loan.due_at, Loan.returned_at >= at,
             Loan.due_at < at, *by_point).scalar_subquery(),
+        select(func.count()).select_from(LoanRenewal).join(Loan, Loan.id == LoanRenewal.loan_id).where(
+            LoanRenewal.due_before < LoanRenewal.renewed_at,  # ix_loan_renewals_late's own WHERE
+            LoanRenewal.renewed_at >= at, LoanRenewal.due_before < at, Loan.undone_at.is_(None),
+            *by_point).scalar_subquery(),
     ]
 
 

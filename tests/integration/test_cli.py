@@ -1,7 +1,10 @@
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import create_engine, inspect, select, text
+from sqlalchemy.orm import Session
 
 from library_app.db import session_factory, upgrade
 from library_app.models import Base, User
@@ -97,17 +100,17 @@ def test_sqlite_connections_have_the_promised_pragmas(app):
             assert conn.exec_driver_sql("PRAGMA busy_timeout").scalar() == 30000
 
 
-def test_the_lent_day_migration_fills_in_the_local_day_of_existing_loans(db_url, tmp_path):
-    """Upgrading a database that already has loans: each gets its local day in the zone the
-    settings page holds (here Asia/Shanghai, 8 hours ahead of UTC)."""
-    from datetime import date
-
+@contextmanager
+def _database_at(db_url: str, tmp_path, revision: str) -> Iterator[tuple[str, str]]:
+    """A scratch database of the test's kind upgraded to an old ``revision`` (on PostgreSQL a
+    database of its own: the shared one stays at head) → (its URL, the UTC suffix its
+    timestamps are written with)."""
     from sqlalchemy.engine import make_url
 
     from tests.conftest import PG_URL
 
     admin = None
-    if db_url.startswith("postgresql"):  # a database of its own: the shared one stays at head
+    if db_url.startswith("postgresql"):
         name = "library_migration_test"
         admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
@@ -118,7 +121,21 @@ def test_the_lent_day_migration_fills_in_the_local_day_of_existing_loans(db_url,
     else:
         url, utc = "sqlite:///" + str(tmp_path / "old.sqlite3"), ""
     try:
-        upgrade(url, "8a4f2b6c1d0e")
+        upgrade(url, revision)
+        yield url, utc
+    finally:
+        if admin is not None:
+            with admin.connect() as conn:
+                conn.execute(text('DROP DATABASE IF EXISTS "library_migration_test" WITH (FORCE)'))
+            admin.dispose()
+
+
+def test_the_lent_day_migration_fills_in_the_local_day_of_existing_loans(db_url, tmp_path):
+    """Upgrading a database that already has loans: each gets its local day in the zone the
+    settings page holds (here Asia/Shanghai, 8 hours ahead of UTC)."""
+    from datetime import date
+
+    with _database_at(db_url, tmp_path, "8a4f2b6c1d0e") as (url, utc):
         engine = create_engine(url)
         with engine.begin() as conn:
             conn.execute(text("INSERT INTO points (id, code, name, address, active) "
@@ -132,13 +149,38 @@ def test_the_lent_day_migration_fills_in_the_local_day_of_existing_loans(db_url,
         with engine.connect() as conn:
             days = [row[0] for row in conn.execute(text("SELECT lent_day FROM loans ORDER BY id"))]
         engine.dispose()
-    finally:
-        if admin is not None:
-            with admin.connect() as conn:
-                conn.execute(text('DROP DATABASE IF EXISTS "library_migration_test" WITH (FORCE)'))
-            admin.dispose()
     assert [d if isinstance(d, date) else date.fromisoformat(d) for d in days] == [
         date(2026, 3, 2), date(2026, 3, 3)]
+
+
+def test_the_renewals_migration_takes_earlier_renewals_from_the_audit_log(db_url, tmp_path):
+    """Renewals made before loan_renewals existed are in the audit log with their old and new
+    due dates: the upgrade records them, so an earlier month's overdue count stays right."""
+    from datetime import UTC, datetime
+
+    from library_app.models import LoanRenewal
+
+    details = ('{"event": "e-1", "copy": "B1", "old_due": "2026-10-24T15:59:59+00:00", '
+               '"new_due": "2026-11-17T15:59:59+00:00"}')
+    with _database_at(db_url, tmp_path, "b7e3d91f4a2c") as (url, utc):
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO points (id, code, name, address, active) "
+                              "VALUES (1, 'P01', 'x', '', true)"))
+            conn.execute(text("INSERT INTO loans (id, point_id, lent_at, lent_day, due_at, renewals, "
+                              "return_kind, source, outcome) VALUES (7, 1, :a, '2026-10-10', :d, 1, '', "
+                              "'scan', '')"), {"a": "2026-10-10 03:00:00" + utc, "d": "2026-11-17 15:59:59" + utc})
+            conn.execute(text("INSERT INTO audit_log (at, action, target_type, target_id, ip, details) "
+                              "VALUES (:at, 'circulation.renew', 'loan', :t, '', :d)"),
+                         [{"at": "2026-11-03 02:00:00" + utc, "t": "7", "d": details},
+                          {"at": "2026-11-03 02:01:00" + utc, "t": "99", "d": details}])  # no such loan
+        upgrade(url)
+        with Session(engine) as db:
+            renewals = [(r.loan_id, r.renewed_at, r.due_before, r.due_after, r.event_id)
+                        for r in db.scalars(select(LoanRenewal))]
+        engine.dispose()
+    assert renewals == [(7, datetime(2026, 11, 3, 2, tzinfo=UTC), datetime(2026, 10, 24, 15, 59, 59, tzinfo=UTC),
+                         datetime(2026, 11, 17, 15, 59, 59, tzinfo=UTC), "e-1")]
 
 
 def test_recompute_days_follows_a_zone_set_in_the_configuration(app, make):

@@ -10,7 +10,17 @@ from sqlalchemy import func, select
 
 from library_app.db import session_factory
 from library_app.domain.codes import parse_code
-from library_app.models import Borrower, Card, Copy, Loan, MonthlyTally, Point, Title, User
+from library_app.models import (
+    Borrower,
+    Card,
+    Copy,
+    Loan,
+    LoanRenewal,
+    MonthlyTally,
+    Point,
+    Title,
+    User,
+)
 from library_app.services.users import check_password
 
 NOW = datetime(2026, 11, 15, 4, 0, tzinfo=UTC)
@@ -55,6 +65,11 @@ def test_seed_demo_fills_an_empty_database_and_the_reports_show_it(app, runner, 
         overdue = db.scalar(select(func.count()).select_from(Loan).where(
             Loan.returned_at.is_(None), Loan.due_at < NOW))
         assert overdue > 0
+        # every renewed loan has its renewal, with the due date it replaced
+        renewed = db.scalar(select(func.count()).select_from(Loan).where(Loan.renewals > 0))
+        assert renewed > 0 and count(db, LoanRenewal) == renewed
+        assert db.scalar(select(func.count()).select_from(LoanRenewal).join(Loan).where(
+            LoanRenewal.due_after != Loan.due_at)) == 0
         assert count(db, MonthlyTally) == 48  # last year's paper tallies, 4 points × 12 months
 
     headers = make.token(make.user("boss", "viewer"))

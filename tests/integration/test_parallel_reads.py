@@ -5,8 +5,8 @@ its request, and a session that has written never reads beside itself."""
 from __future__ import annotations
 
 import random
-from dataclasses import replace
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 

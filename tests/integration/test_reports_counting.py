@@ -427,3 +427,64 @@ def test_more_overdue_books_show_as_a_change_for_the_worse(app, client, make):
         r'data-figure="(\w+)">.*?<span class="chg ([a-z]*)">', html, re.S)}
     assert tone["loans"] == "up"              # 1 in September, 2 in October: green
     assert tone["overdue_at_end"] == "down"   # none overdue at September's end, 2 at October's: red
+
+
+def test_renewing_an_overdue_book_later_does_not_change_a_past_months_overdue(app, client, staff, make):
+    """A book overdue at October's end, renewed in November: October's report still counts it
+    (the printed report must say the same in December); now it is not overdue."""
+    kid = make.borrower("王小明")
+    copy = make.copy()
+    make.loan(copy, kid, lent_at=utc(2026, 10, 10, 3), days=14)  # due 24 October
+    assert month(client, staff, "2026-10")["overdue_at_end"] == 1
+    renewal = {"id": "9b2f1c3e-5d6a-4b7c-8d9e-0f1a2b3c4d5e", "type": "renew", "copy": copy.code,
+               "point": "P01", "at": (NOW - timedelta(hours=1)).isoformat()}
+    r = client.post("/api/v1/circulation/events", json={"events": [renewal]}, headers=staff)
+    assert r.get_json()["results"][0]["code"] == "renewed", r.get_json()
+    assert month(client, staff, "2026-10")["overdue_at_end"] == 1
+    with app.app_context(), session_factory()() as db:
+        assert db.scalar(select(Loan.due_at)) > NOW  # the loan's due date moved
+        # from the renewal on (made at the server's "now") it is not overdue
+        assert service.overdue_at(db, NOW + timedelta(seconds=1)) == 0
+        assert service.overdue_at(db, NOW) == 1
+
+
+def test_overdue_at_any_moment_agrees_with_the_rules_on_random_renewed_loans(app, make):
+    """Random loans, renewed up to twice (some while overdue), returned or not: the SQL count of
+    loans overdue at a moment equals the plain-Python rule at moments around every event."""
+    from library_app.models import LoanRenewal
+
+    rng = random.Random(3)
+    make.point("P01")
+    start = utc(2026, 9, 1)
+    facts, rows = [], []
+    for _ in range(120):
+        lent = start + timedelta(hours=rng.randrange(0, 24 * 60))
+        due = lent + timedelta(days=14)
+        renewals = []
+        t = lent
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            t = t + timedelta(hours=rng.randrange(1, 24 * 25))
+            new_due = max(t, due) + timedelta(days=14)
+            renewals.append((t, due, new_due))
+            due = new_due
+        back = rng.choice([None, t + timedelta(hours=rng.randrange(1, 24 * 30))])
+        undone = rng.random() < 0.05 and not renewals
+        if undone:
+            back = lent + timedelta(minutes=1)
+        facts.append(rules.DueFact(lent, due, back, undone, tuple((w, b) for w, b, _a in renewals)))
+        rows.append(({"lent_at": lent, "due_at": due, "returned_at": back, "renewals": len(renewals),
+                      "undone_at": back if undone else None,
+                      "return_kind": "undo" if undone else ("normal" if back else "")}, renewals))
+    ids = add_loans(app, *[spec for spec, _r in rows])
+    with app.app_context(), session_factory()() as db:
+        db.add_all(LoanRenewal(loan_id=loan_id, renewed_at=w, due_before=b, due_after=a)
+                   for loan_id, (_spec, renewals) in zip(ids, rows, strict=True) for w, b, a in renewals)
+        db.commit()
+        moments = sorted({m for f in facts for m in (f.lent_at, f.due_at, f.returned_at,
+                                                      *(w for w, _b in f.renewals)) if m})
+        checked = 0
+        for m in moments[::3]:
+            for probe in (m - timedelta(seconds=1), m, m + timedelta(seconds=1)):
+                assert service.overdue_at(db, probe) == rules.overdue_at(facts, probe), probe
+                checked += 1
+    assert checked > 100 and max(rules.overdue_at(facts, m) for m in moments) > 5

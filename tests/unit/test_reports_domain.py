@@ -141,3 +141,23 @@ def test_counting_rules_reference():
                                            ("2026-01", "P02"): 3}
     assert r.count_by_month(loans, SH, "visits") == {("2026-01", "P01"): 1, ("2025-12", "P01"): 1,
                                                      ("2026-01", "P02"): 3}
+
+
+def test_overdue_at_a_moment_reads_the_due_date_in_force_then():
+    end = utc(2026, 10, 31, 16)  # October's end in Beijing
+    renewed_late = r.DueFact(utc(2026, 10, 1), utc(2026, 11, 17),
+                             renewals=((utc(2026, 11, 3), utc(2026, 10, 15)),))
+    renewed_in_time = r.DueFact(utc(2026, 10, 10), utc(2026, 11, 7),
+                                renewals=((utc(2026, 10, 20), utc(2026, 10, 24)),))
+    renewed_twice_late = r.DueFact(
+        utc(2026, 9, 1), utc(2026, 12, 1),
+        renewals=((utc(2026, 11, 17), utc(2026, 11, 16)), (utc(2026, 11, 2), utc(2026, 9, 15))))
+    back_at_the_end = r.DueFact(utc(2026, 10, 1), utc(2026, 10, 15), returned_at=end)
+    back_before = r.DueFact(utc(2026, 10, 1), utc(2026, 10, 15), returned_at=end - timedelta(seconds=1))
+    undone = r.DueFact(utc(2026, 10, 1), utc(2026, 10, 15), returned_at=utc(2026, 10, 1), undone=True)
+    assert r.due_in_force(renewed_late, end) == utc(2026, 10, 15)
+    assert r.due_in_force(renewed_late, utc(2026, 11, 4)) == utc(2026, 11, 17)
+    assert r.due_in_force(renewed_twice_late, end) == utc(2026, 9, 15)  # the first renewal after
+    loans = [renewed_late, renewed_in_time, renewed_twice_late, back_at_the_end, back_before, undone]
+    assert r.overdue_at(loans, end) == 3  # renewed late, renewed twice late, back only at 00:00
+    assert r.overdue_at(loans, utc(2026, 11, 4)) == 0
