@@ -214,6 +214,19 @@ def test_year_and_month_pages_show_the_figures(app, make, october):
     assert "@page { size: A4" in css
 
 
+def test_the_month_page_shows_paper_tallies_where_a_compared_month_has_them(app, make, october):
+    """Last October was counted on paper: its row says so, instead of a count with no loans."""
+    client = as_user(app, make, "librarian")
+    assert 'data-figure="tally"' not in client.get("/reports/month/2026-10").get_data(as_text=True)
+    staff = make.token(make.user("lib2", "librarian"))
+    r = app.test_client().post("/api/v1/tallies", json={"point": "P01", "month": "2025-10", "loans": 843},
+                               headers=staff)
+    assert r.status_code == 201, r.get_json()
+    html = client.get("/reports/month/2026-10").get_data(as_text=True)
+    row = re.search(r'其中纸质记录.*?data-figure="tally">(\d+)<.*?比去年同月" class="num">(\d+) ', html, re.S)
+    assert row is not None and row.groups() == ("0", "843")
+
+
 def test_targets_admin_only_and_validated(app, make, october):
     admin = make.token(make.user("boss", "admin"))
     lib = make.token(make.user("lib", "librarian"))
