@@ -31,6 +31,7 @@ from sqlalchemy import (
     distinct,
     func,
     literal_column,
+    null,
     select,
     text,
     true,
@@ -365,6 +366,7 @@ class MonthFigures:
     points: dict[int, tuple[int, int]] = field(default_factory=dict)  # point id → (loans, visits)
     point_tallies: dict[int, int] = field(default_factory=dict)
     lent_by: dict[int, int] = field(default_factory=dict)  # account id → loans (the report's month)
+    returned_by: dict[int, int] = field(default_factory=dict)  # account id → returns (same)
 
     @property
     def count(self) -> int:
@@ -466,7 +468,8 @@ def _month_statement(live: tuple[int, ...], by_point: bool, accounts: bool,
 
     Its rows are the loans per point for each month (a UNION ALL of one index range per
     month; with ``accounts`` the first month grouped by account too, so the per-story-mother
-    loans come from the same pass), each also carrying every other figure as scalar
+    loans come from the same pass, and that month's returns per account, ``b`` = -1, which
+    also give its count of returns), each also carrying every other figure as scalar
     subqueries, ``_PER_MONTH`` a month, each on its own index: distinct borrowers, returns
     (normal and implicit, at the point), new borrowers, and the three parts of "overdue at the
     month's end" (``_overdue_at``; ``late_by_due``: for each month, which index SQLite reads its
@@ -487,6 +490,11 @@ def _month_statement(live: tuple[int, ...], by_point: bool, accounts: bool,
                     func.count().label("n"))
              .where(*lent(i)).group_by(*((text("p"), Loan.lent_by_id) if by_account(i) else (text("p"),)))
              for i in live]
+    if accounts and 0 in live:  # the first month's returns per account (b = -1), u NULL: unknown
+        parts.append(select(literal_column("-1"), literal_column("NULL"), Loan.returned_by_id, func.count())
+                     .where(_in_range(Loan.returned_at, bindparam("s0"), bindparam("e0")), *_returned(),
+                            *back_point)
+                     .group_by(Loan.returned_by_id))
     per_point = parts[0] if len(parts) == 1 else union_all(*parts)
     columns = []
     for k, i in enumerate(live):
@@ -494,7 +502,7 @@ def _month_statement(live: tuple[int, ...], by_point: bool, accounts: bool,
         end: Any = bindparam(f"e{i}")
         columns += [
             select(func.count(distinct(Loan.borrower_id))).where(*lent(i)).scalar_subquery(),
-            select(func.count()).select_from(Loan).where(
+            null() if by_account(i) else select(func.count()).select_from(Loan).where(
                 _in_range(Loan.returned_at, start, end), *_returned(), *back_point).scalar_subquery(),
             select(func.count()).select_from(Borrower).where(
                 _in_range(Borrower.created_at, start, end), *new).scalar_subquery(),
@@ -515,7 +523,7 @@ def _month_figures(
     """The headline figures of some months in one statement (``_month_statement``); with
     ``accounts`` the first month's loans per account too (``MonthFigures.lent_by``).
     Visits (one child, one point, one local day) only when they are the organisation's metric.
-    Paper tallies are not read here (``_add_tallies``)."""
+    Paper tallies are not read here (``_tallies``, ``_add_tallies``)."""
     figures = [MonthFigures(month=m, metric=metric) for m in months]
     live = []
     for i, f in enumerate(figures):
@@ -531,8 +539,12 @@ def _month_figures(
         params.update({f"s{i}": start, f"e{i}": end, f"at{i}": at})
     loans: dict[int, dict[int, int]] = {i: {} for i, *_ in live}
     result = session.execute(stmt, params).all()
+    returns: dict[int | None, int] = {}
     for b, p, u, n, *_others in result:
         if b is None:  # no loans at all in these months: the anchor's row
+            continue
+        if int(b) == -1:
+            returns[u] = int(n)
             continue
         counts = loans[int(b)]
         counts[int(p)] = counts.get(int(p), 0) + int(n)
@@ -541,7 +553,7 @@ def _month_figures(
     row = result[0][4:]
     for k, (i, start, end, _at) in enumerate(live):
         f = figures[i]
-        distinct_borrowers, returns, joined, *overdue = row[k * _PER_MONTH:(k + 1) * _PER_MONTH]
+        distinct_borrowers, returned, joined, *overdue = row[k * _PER_MONTH:(k + 1) * _PER_MONTH]
         visits: dict[int, int] = {}
         if metric == "visits":
             for (_day, p), n in _visit_counts(session, start, end, tz, point_id).items():
@@ -550,15 +562,17 @@ def _month_figures(
         f.loans = sum(loans[i].values())
         f.visits = sum(visits.values())
         f.distinct_borrowers = int(distinct_borrowers or 0)
-        f.returns = int(returns or 0)
+        f.returns = int(returned or 0)  # (the accounts month: from its per-account rows, below)
         f.new_borrowers = int(joined or 0)
         f.overdue_at_end = sum(int(n or 0) for n in overdue)
+    if accounts and live and live[0][0] == 0:
+        figures[0].returns = sum(returns.values())
+        figures[0].returned_by = {int(u): n for u, n in returns.items() if u is not None}
     return figures
 
 
-def _add_tallies(session: Session, figures: list[MonthFigures], point_id: int | None) -> None:
-    """The months' paper tallies (per point and in all) into their figures."""
-    tallies = _tallies(session, [f.month for f in figures], point_id)
+def _add_tallies(tallies: dict[tuple[str, int], int], figures: list[MonthFigures]) -> None:
+    """The months' paper tallies (``_tallies``: per month and point) into their figures."""
     for f in figures:
         f.point_tallies = {p: n for (m, p), n in tallies.items() if m == str(f.month)}
         f.tally = sum(f.point_tallies.values())
@@ -715,14 +729,14 @@ def month_report(
         # their own while this one counts the report's month, its titles and its people.
         other = reads.run(lambda s: _month_figures(
             s, [month.previous(), month.same_month_last_year()], now, tz, metric, pid))
-        figures = _month_figures(session, [month], now, tz, metric, pid, accounts=True)[0]
+        figures = _month_figures(session, [month], now, tz, metric, pid, accounts=people)[0]
         all_points = _points(session)
         age_bands, categories, top_titles = (
             _by_title(session, start, end, pid) if figures.loans else ([], [], []))
-        returns_by = _returns_by_account(session, start, end, pid) if people else {}
+        staff = _staff(session, figures.lent_by, figures.returned_by) if with_people else None
+        tallies = _tallies(session, [month, month.previous(), month.same_month_last_year()], pid)
         previous, last_year = other()
-    _add_tallies(session, [figures, previous, last_year], pid)
-    staff = _staff(session, figures.lent_by, returns_by) if with_people else None
+    _add_tallies(tallies, [figures, previous, last_year])
 
     point_rows = []
     for point_id, p in all_points.items():
@@ -744,21 +758,6 @@ def month_report(
 
 def _tally_of(figures: MonthFigures, point_id: int) -> int:
     return figures.point_tallies.get(point_id, 0)
-
-
-@lru_cache(maxsize=4)
-def _returns_statement(by_point: bool) -> Any:
-    back = [_in_range(Loan.returned_at, bindparam("s"), bindparam("e")), *_returned(),
-            Loan.returned_by_id.is_not(None)]
-    if by_point:
-        back.append(func.coalesce(Loan.return_point_id, Loan.point_id) == bindparam("pid"))
-    return select(Loan.returned_by_id, func.count()).where(*back).group_by(Loan.returned_by_id)
-
-
-def _returns_by_account(session: Session, start: datetime, end: datetime, pid: int | None) -> dict[int, int]:
-    """Returns (normal and implicit) taken per account in [start, end)."""
-    rows = session.execute(_returns_statement(pid is not None), {"s": start, "e": end, "pid": pid})
-    return {int(u): int(n) for u, n in rows if u is not None}
 
 
 def _staff(session: Session, loans: dict[int, int], returns: dict[int, int]) -> list[StaffRow]:
