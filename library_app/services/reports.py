@@ -460,7 +460,7 @@ _PER_MONTH = 6
 
 @lru_cache(maxsize=32)
 def _month_statement(live: tuple[int, ...], by_point: bool, accounts: bool,
-                     late_by_due: tuple[bool | None, ...]) -> Any:
+                     late_by_due: tuple[bool | None, ...], visits: bool = False) -> Any:
     """The statement of ``_month_figures`` for these months (indexes into its list) with or
     without a point filter, built once: the months' bounds, the instants at which overdue
     loans are counted and the point are parameters (``s0``, ``e0``, ``at0`` …, ``pid``).
@@ -469,7 +469,9 @@ def _month_statement(live: tuple[int, ...], by_point: bool, accounts: bool,
     Its rows are the loans per point for each month (a UNION ALL of one index range per
     month; with ``accounts`` the first month grouped by account too, so the per-story-mother
     loans come from the same pass, and that month's returns per account, ``b`` = -1, which
-    also give its count of returns), each also carrying every other figure as scalar
+    also give its count of returns; with ``visits`` each month's visits per point, ``b`` = 100 +
+    the month, counted per local day as ``_visit_counts`` does for whole days), each also
+    carrying every other figure as scalar
     subqueries, ``_PER_MONTH`` a month, each on its own index: distinct borrowers, returns
     (normal and implicit, at the point), new borrowers, and the three parts of "overdue at the
     month's end" (``_overdue_at``; ``late_by_due``: for each month, which index SQLite reads its
@@ -490,6 +492,16 @@ def _month_statement(live: tuple[int, ...], by_point: bool, accounts: bool,
                     func.count().label("n"))
              .where(*lent(i)).group_by(*((text("p"), Loan.lent_by_id) if by_account(i) else (text("p"),)))
              for i in live]
+    if visits:  # visits per point (b = 100 + the month): per local day and point, then summed
+        for i in live:
+            per_day = (select(Loan.point_id.label("p"),
+                              (func.count(distinct(Loan.borrower_id))
+                               + func.sum(case((Loan.borrower_id.is_(None), 1), else_=0))).label("n"))
+                       .where(Loan.lent_day >= bindparam(f"da{i}"), Loan.lent_day <= bindparam(f"db{i}"),
+                              _counted(), *point)
+                       .group_by(Loan.lent_day, Loan.point_id).subquery(f"days{i}"))
+            parts.append(select(literal_column(str(100 + i)), per_day.c.p, literal_column("NULL"),
+                                func.sum(per_day.c.n)).group_by(per_day.c.p))
     if accounts and 0 in live:  # the first month's returns per account (b = -1), u NULL: unknown
         parts.append(select(literal_column("-1"), literal_column("NULL"), Loan.returned_by_id, func.count())
                      .where(_in_range(Loan.returned_at, bindparam("s0"), bindparam("e0")), *_returned(),
@@ -533,34 +545,35 @@ def _month_figures(
     if not live:
         return figures
     stmt = _month_statement(tuple(i for i, *_ in live), point_id is not None, accounts,
-                            _late_by_due(session, [at for *_, at in live], now))
+                            _late_by_due(session, [at for *_, at in live], now), metric == "visits")
     params: dict[str, Any] = {"pid": point_id}
-    for i, start, end, at in live:
-        params.update({f"s{i}": start, f"e{i}": end, f"at{i}": at})
+    for i, start, end, at in live:  # months start and end at local midnights: whole days
+        params.update({f"s{i}": start, f"e{i}": end, f"at{i}": at, f"da{i}": rules.local_day(start, tz),
+                       f"db{i}": rules.local_day(end - timedelta(microseconds=1), tz)})
     loans: dict[int, dict[int, int]] = {i: {} for i, *_ in live}
     result = session.execute(stmt, params).all()
     returns: dict[int | None, int] = {}
+    visits: dict[int, dict[int, int]] = {i: {} for i, *_ in live}
     for b, p, u, n, *_others in result:
         if b is None:  # no loans at all in these months: the anchor's row
             continue
         if int(b) == -1:
             returns[u] = int(n)
             continue
+        if int(b) >= 100:
+            visits[int(b) - 100][int(p)] = int(n)
+            continue
         counts = loans[int(b)]
         counts[int(p)] = counts.get(int(p), 0) + int(n)
         if accounts and int(b) == 0 and u is not None:
             figures[0].lent_by[int(u)] = figures[0].lent_by.get(int(u), 0) + int(n)
     row = result[0][4:]
-    for k, (i, start, end, _at) in enumerate(live):
+    for k, (i, *_bounds) in enumerate(live):
         f = figures[i]
         distinct_borrowers, returned, joined, *overdue = row[k * _PER_MONTH:(k + 1) * _PER_MONTH]
-        visits: dict[int, int] = {}
-        if metric == "visits":
-            for (_day, p), n in _visit_counts(session, start, end, tz, point_id).items():
-                visits[p] = visits.get(p, 0) + n
-        f.points = {p: (n, visits.get(p, 0)) for p, n in loans[i].items()}
+        f.points = {p: (n, visits[i].get(p, 0)) for p, n in loans[i].items()}
         f.loans = sum(loans[i].values())
-        f.visits = sum(visits.values())
+        f.visits = sum(visits[i].values())
         f.distinct_borrowers = int(distinct_borrowers or 0)
         f.returns = int(returned or 0)  # (the accounts month: from its per-account rows, below)
         f.new_borrowers = int(joined or 0)
