@@ -144,6 +144,17 @@ def counts_by_bucket(
     return {(int(b), int(p)): int(n) for b, p, n in session.execute(stmt)}
 
 
+def _visits_by_day(first: Any, last: Any, point: list[Any]) -> Any:
+    """(local day, point, visits) for the whole local days ``first`` … ``last``: per day and
+    point the distinct children plus the loans without a known child (each a visit of its
+    own), read from ix_loans_visits in its own order."""
+    return (select(Loan.lent_day.label("day"), Loan.point_id.label("p"),
+                   (func.count(distinct(Loan.borrower_id))
+                    + func.sum(case((Loan.borrower_id.is_(None), 1), else_=0))).label("n"))
+            .where(Loan.lent_day >= first, Loan.lent_day <= last, _counted(), *point)
+            .group_by(Loan.lent_day, Loan.point_id))
+
+
 def _visit_counts(
     session: Session, start: datetime, end: datetime, tz: ZoneInfo, point_id: int | None = None,
 ) -> dict[tuple[date, int], int]:
@@ -166,11 +177,7 @@ def _visit_counts(
     counts: dict[tuple[date, int], int] = {}
     point = [Loan.point_id == point_id] if point_id is not None else []
     if whole_from <= whole_to:
-        stmt = (select(Loan.lent_day, Loan.point_id,
-                       func.count(distinct(Loan.borrower_id))
-                       + func.sum(case((Loan.borrower_id.is_(None), 1), else_=0)))
-                .where(Loan.lent_day >= whole_from, Loan.lent_day <= whole_to, _counted(), *point)
-                .group_by(Loan.lent_day, Loan.point_id))
+        stmt = _visits_by_day(whole_from, whole_to, point)
         counts = {(d, int(p)): int(n) for d, p, n in session.execute(stmt)}
     for day in {first_day, last_day} - ({whole_from, whole_to} if whole_from <= whole_to else set()):
         visits = (select(Loan.point_id.label("p"), func.min(Loan.lent_at).label("first"))
@@ -494,12 +501,7 @@ def _month_statement(live: tuple[int, ...], by_point: bool, accounts: bool,
              for i in live]
     if visits:  # visits per point (b = 100 + the month): per local day and point, then summed
         for i in live:
-            per_day = (select(Loan.point_id.label("p"),
-                              (func.count(distinct(Loan.borrower_id))
-                               + func.sum(case((Loan.borrower_id.is_(None), 1), else_=0))).label("n"))
-                       .where(Loan.lent_day >= bindparam(f"da{i}"), Loan.lent_day <= bindparam(f"db{i}"),
-                              _counted(), *point)
-                       .group_by(Loan.lent_day, Loan.point_id).subquery(f"days{i}"))
+            per_day = _visits_by_day(bindparam(f"da{i}"), bindparam(f"db{i}"), point).subquery(f"days{i}")
             parts.append(select(literal_column(str(100 + i)), per_day.c.p, literal_column("NULL"),
                                 func.sum(per_day.c.n)).group_by(per_day.c.p))
     if accounts and 0 in live:  # the first month's returns per account (b = -1), u NULL: unknown
