@@ -41,24 +41,29 @@ def csv_bytes(report: MonthReport, settings: LibrarySettings) -> bytes:
 
 
 def xlsx_bytes(report: MonthReport, settings: LibrarySettings) -> bytes:
+    """The workbook, written as a stream (openpyxl's write-only mode: no cell objects kept)."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
 
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = f"{report.month} 月度报告"
-    bold = Font(bold=True)
-    previous_blank = True
-    for row in safe_rows(report, settings):
-        ws.append(row)
-        if row and previous_blank:  # the first row of each section is its header
-            for cell in ws[ws.max_row]:
-                cell.font = bold
-        previous_blank = not row
+    wb = Workbook(write_only=True)
+    ws = wb.create_sheet(f"{report.month} 月度报告")
     ws.column_dimensions["A"].width = 28
     for col in "BCDEFG":
         ws.column_dimensions[col].width = 14
+    bold = Font(bold=True)
+    previous_blank = True
+    for row in safe_rows(report, settings):
+        if row and previous_blank:  # the first row of each section is its header
+            cells = []
+            for value in row:
+                cell = WriteOnlyCell(ws, value=value)
+                cell.font = bold
+                cells.append(cell)
+            ws.append(cells)
+        else:
+            ws.append(row)
+        previous_blank = not row
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()

@@ -139,6 +139,11 @@ def test_csv_xlsx_json_and_page_agree_on_the_same_month(app, make, october):
     rows = _csv_rows(csv_r.data)
     xrows, cells = _xlsx_rows(xlsx_r.data)
     assert [_trim(r) for r in rows] == [_trim(r) for r in xrows]
+    # in Excel each section's header row is bold and the labels' column wide enough
+    sheet = load_workbook(io.BytesIO(xlsx_r.data)).active
+    headers = [r[0].value for r in sheet.iter_rows() if r[0].font is not None and r[0].font.bold]
+    assert {"指标", "阅读点", "年龄段", "分类", "热门书目", "经办人"} <= set(headers)
+    assert "借出次数" not in headers and sheet.column_dimensions["A"].width == 28
 
     def figure(label: str) -> list[str]:
         return next(r for r in rows if r and r[0] == label)[1:4]
