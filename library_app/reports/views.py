@@ -138,7 +138,7 @@ def month_page(month: str):  # type: ignore[no-untyped-def]
 
 FIGURE_ROWS = [
     ("count", "借阅人次", "计入年度目标"),
-    ("tally", "其中纸质记录", "系统使用前的月份，按纸质记录录入"),  # shown when a month has one
+    ("tally", "其中纸质记录", "系统使用前的月份"),  # shown when a compared month has one
     ("loans", "借出次数", ""),
     ("returns", "归还次数", ""),
     ("distinct_borrowers", "借阅人数", "本月借过书的小读者"),

@@ -228,8 +228,9 @@ def test_the_month_page_shows_paper_tallies_where_a_compared_month_has_them(app,
                                headers=staff)
     assert r.status_code == 201, r.get_json()
     html = client.get("/reports/month/2026-10").get_data(as_text=True)
-    row = re.search(r'其中纸质记录.*?data-figure="tally">(\d+)<.*?比去年同月" class="num">(\d+) ', html, re.S)
-    assert row is not None and row.groups() == ("0", "843")
+    row = re.search(r'其中纸质记录.*?data-figure="tally">(\d+)<.*?比去年同月" class="num">(\d+)(.*?)</td>', html, re.S)
+    assert row is not None and row.groups()[:2] == ("0", "843")
+    assert "chg" not in row.group(3)  # the paper count itself, no "−100%" beside it
 
 
 def test_targets_admin_only_and_validated(app, make, october):
