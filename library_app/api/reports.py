@@ -9,6 +9,7 @@ from flask_login import current_user
 from library_app.access import STAFF, lean_actor, roles
 from library_app.db import commit, get_session
 from library_app.domain import reports as rules
+from library_app.domain.settings import LibrarySettings
 from library_app.reports import exports
 from library_app.services import loan_import
 from library_app.services import reports as service
@@ -37,7 +38,7 @@ def report_year(year: str):  # type: ignore[no-untyped-def]
     return jsonify(report.as_json())
 
 
-def _month(month: str, settings) -> service.MonthReport:  # type: ignore[no-untyped-def]
+def _month(month: str, settings: LibrarySettings) -> service.MonthReport:
     return service.month_report(
         get_session(), utcnow(), rules.parse_month(month), settings,
         point_code=request.args.get("point") or None, with_people=_with_people(),

@@ -460,11 +460,6 @@ def _point_key() -> Any:
     return (Loan.point_id + literal_column("0")).label("p")
 
 
-# scalar figures per month in _month_statement: distinct borrowers, returns, new borrowers and
-# the three parts of "overdue at the end" (_overdue_at)
-_PER_MONTH = 6
-
-
 @lru_cache(maxsize=32)
 def _month_statement(live: tuple[int, ...], by_point: bool, accounts: bool,
                      late_by_due: tuple[bool | None, ...], visits: bool = False) -> Any:
@@ -478,11 +473,10 @@ def _month_statement(live: tuple[int, ...], by_point: bool, accounts: bool,
     loans come from the same pass, and that month's returns per account, ``b`` = -1, which
     also give its count of returns; with ``visits`` each month's visits per point, ``b`` = 100 +
     the month, counted per local day as ``_visit_counts`` does for whole days), each also
-    carrying every other figure as scalar
-    subqueries, ``_PER_MONTH`` a month, each on its own index: distinct borrowers, returns
-    (normal and implicit, at the point), new borrowers, and the three parts of "overdue at the
-    month's end" (``_overdue_at``; ``late_by_due``: for each month, which index SQLite reads its
-    late returns from)."""
+    carrying every other figure as scalar subqueries, the same number for each month, each on
+    its own index: distinct borrowers, returns (normal and implicit, at the point), new
+    borrowers, and the parts of "overdue at the month's end" (``_overdue_at``; ``late_by_due``:
+    for each month, which index SQLite reads its late returns from)."""
     pid: Any = bindparam("pid")
     point = [Loan.point_id == pid] if by_point else []
     back_point = [func.coalesce(Loan.return_point_id, Loan.point_id) == pid] if by_point else []
@@ -570,9 +564,10 @@ def _month_figures(
         if accounts and int(b) == 0 and u is not None:
             figures[0].lent_by[int(u)] = figures[0].lent_by.get(int(u), 0) + int(n)
     row = result[0][4:]
+    per_month = len(row) // len(live)  # the month's scalar figures, in _month_statement's order
     for k, (i, *_bounds) in enumerate(live):
         f = figures[i]
-        distinct_borrowers, returned, joined, *overdue = row[k * _PER_MONTH:(k + 1) * _PER_MONTH]
+        distinct_borrowers, returned, joined, *overdue = row[k * per_month:(k + 1) * per_month]
         f.points = {p: (n, visits[i].get(p, 0)) for p, n in loans[i].items()}
         f.loans = sum(loans[i].values())
         f.visits = sum(visits[i].values())
@@ -615,10 +610,6 @@ def _plus(element: _Unindexed, compiler: Any, **kw: Any) -> str:
     return "+" + str(compiler.process(element.clauses, **kw))
 
 
-def _unindexed(col: Any) -> Any:
-    return _Unindexed(col)
-
-
 def _overdue_at(at: Any, by_point: list[Any], late_by_due: bool | None = None) -> list[Any]:
     """Three scalar subqueries whose sum is the number of loans out at ``at`` whose due date
     (the one in force then) had passed: those still open now, those returned only after
@@ -633,11 +624,12 @@ def _overdue_at(at: Any, by_point: list[Any], late_by_due: bool | None = None) -
     (ix_loans_late) there are as many to read as late returns since ``at``, by due date
     (ix_loans_late_by_due) as many as were due before it. PostgreSQL picks by its statistics;
     for SQLite ``late_by_due`` says which (``_late_by_due``), None leaves it to the planner."""
-    returned_at, due_at = Loan.returned_at, Loan.due_at
+    returned_at: Any = Loan.returned_at
+    due_at: Any = Loan.due_at
     if late_by_due is True:
-        returned_at = _unindexed(returned_at)
+        returned_at = _Unindexed(returned_at)
     elif late_by_due is False:
-        due_at = _unindexed(due_at)
+        due_at = _Unindexed(due_at)
     return [
         select(func.count()).select_from(Loan).where(
             Loan.returned_at.is_(None), Loan.due_at < at, *by_point).scalar_subquery(),
@@ -739,17 +731,17 @@ def month_report(
     state = "past" if now >= end else ("future" if now < start else "current")
 
     people = with_people and state != "future"
+    months = [month, month.previous(), month.same_month_last_year()]
     with ParallelReads(session) as reads:
         # On PostgreSQL the previous month and last year's are counted on a connection of
         # their own while this one counts the report's month, its titles and its people.
-        other = reads.run(lambda s: _month_figures(
-            s, [month.previous(), month.same_month_last_year()], now, tz, metric, pid))
+        other = reads.run(lambda s: _month_figures(s, months[1:], now, tz, metric, pid))
         figures = _month_figures(session, [month], now, tz, metric, pid, accounts=people)[0]
         all_points = _points(session)
         age_bands, categories, top_titles = (
             _by_title(session, start, end, pid) if figures.loans else ([], [], []))
         staff = _staff(session, figures.lent_by, figures.returned_by) if with_people else None
-        tallies = _tallies(session, [month, month.previous(), month.same_month_last_year()], pid)
+        tallies = _tallies(session, months, pid)
         previous, last_year = other()
     _add_tallies(tallies, [figures, previous, last_year])
 
