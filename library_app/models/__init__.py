@@ -1,6 +1,6 @@
 """Typed SQLAlchemy models, one module per area."""
 
-from .admin import AuditLog, MonthlyTally, Setting, YearTarget
+from .admin import AuditLog, HealthCheck, MonthlyTally, Setting, YearTarget
 from .base import Base, utcnow
 from .borrowers import Borrower, Card
 from .catalog import Copy, Title, Transfer, TransferItem
@@ -9,7 +9,7 @@ from .points import Point
 from .users import ApiToken, User, user_points
 
 __all__ = [
-    "ApiToken", "AuditLog", "Base", "Borrower", "Card", "CirculationEvent", "Copy", "Loan",
+    "ApiToken", "AuditLog", "Base", "HealthCheck", "Borrower", "Card", "CirculationEvent", "Copy", "Loan",
     "LoanRenewal", "MonthlyTally", "Point", "ReviewItem", "Setting", "Title", "Transfer",
     "TransferItem",
     "User", "YearTarget", "user_points", "utcnow",
