@@ -8,13 +8,14 @@ where row locks, savepoints and retries have to be right; on SQLite they must ho
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
-from library_app.models import CirculationEvent, Loan
+from library_app.models import CirculationEvent, Copy, Loan
 
 from .test_circulation_concurrency import at_once, call, loan_event, rows
 
@@ -114,3 +115,35 @@ def test_an_event_id_raced_with_an_unknown_copy_is_stored_once_and_answered_dupl
             assert sorted(body["results"][0]["status"] for _, body in answers) == ["duplicate", "rejected"], answers
     assert failed == 0, f"{failed} of 60 requests failed"
     assert rows(app, select(func.count(CirculationEvent.id)))[0][0] == 30
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_a_deadlock_victim_is_run_again_by_the_write_layer(app, make):
+    """Two writes taking two copies in opposite order: PostgreSQL aborts one; it runs again."""
+    from library_app.circulation import txn
+
+    make.point("P01")
+    a, b = make.copy(point="P01"), make.copy(point="P01")
+    both_hold_one = threading.Barrier(2, timeout=20)
+    runs = [0, 0]
+
+    def writer(i: int, first: int, second: int):
+        def work(db, now):
+            runs[i] += 1
+            db.execute(select(Copy.id).where(Copy.id == first).with_for_update()).all()
+            if runs[i] == 1:
+                both_hold_one.wait()
+            db.execute(select(Copy.id).where(Copy.id == second).with_for_update()).all()
+            return runs[i]
+        return work
+
+    def run(i: int):
+        with app.app_context():
+            try:
+                return txn.write(writer(i, *((a.id, b.id) if i == 0 else (b.id, a.id))))
+            except Exception as exc:  # noqa: BLE001 - the answer under test
+                return exc
+
+    out = at_once(2, run)
+    assert all(isinstance(r, int) for r in out), out  # neither write failed
+    assert sorted(out) == [1, 2], out  # the victim was written on its second run
