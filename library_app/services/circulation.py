@@ -209,9 +209,11 @@ class _Batch:
         """
         copies = sorted({e.copy for e in events})
         cards = sorted({e.card for e in events if e.card})
-        if copies:
+        if len(copies) == 1:  # an online scan: the prepared one-row lock (an IN is rendered per call)
+            self.conn.execute(_COPY_LOCK, {"b_code": copies[0]}).all()
+        elif copies:
             self.conn.execute(_COPY_LOCKS, {"b_codes": copies}).all()
-            self.locked.update(copies)
+        self.locked.update(copies)
         if cards:
             self.conn.execute(_BORROWER_LOCKS, {"b_cards": cards}).all()
 
