@@ -194,9 +194,12 @@ def apply_order(events: list[tuple[int, Event]]) -> list[tuple[int, Event]]:
 
 
 def is_offline(event: Event, received_at: datetime) -> bool:
+    """The client's word, else whether the device's own reading is minutes old: a phone whose
+    clock reads 2001 recorded the event offline (even though it is settled at the server's
+    time), so what is unsafe about it goes to review instead of being refused."""
     if event.offline is not None:
         return event.offline
-    return received_at - event.at > OFFLINE_AFTER
+    return received_at - (event.device_time or event.at) > OFFLINE_AFTER
 
 
 def clock_problem(at: datetime, received_at: datetime, *, card_bound_at: datetime | None = None,

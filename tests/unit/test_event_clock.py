@@ -81,3 +81,10 @@ def test_settling_again_with_the_copys_registration_gives_the_more_telling_reaso
     assert back.clock == "clock_past"
     again = E.settle_clock(back, NOW, copy_created_at=NOW - timedelta(days=7))
     assert again.clock == "clock_before_copy" and again.at == NOW
+
+
+def test_an_event_from_a_reset_clock_still_counts_as_recorded_offline():
+    back = E.settle_clock(event("2001-01-01T00:00:00+08:00"), NOW)
+    assert back.at == NOW and E.is_offline(back, NOW)  # an over-limit loan then goes to review, not refused
+    ahead = E.settle_clock(event("9999-12-31T23:59:59Z"), NOW)
+    assert not E.is_offline(ahead, NOW)
