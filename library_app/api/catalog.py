@@ -29,6 +29,8 @@ def title_json(t: Title, counts: service.CopyCounts | None = None) -> dict[str, 
         "id": t.id, "title": t.title, "author": t.author, "isbn": t.isbn,
         "publisher": t.publisher, "year": t.year, "category": t.category, "age_band": t.age_band,
         "notes": t.notes, "pinyin": t.search_pinyin, "initials": t.search_initials,
+        "pages": t.pages, "price": t.price, "clc": t.clc, "summary": t.summary,
+        "record_source": t.record_source,
     }
     if counts is not None:
         data["copy_count"] = counts.total
