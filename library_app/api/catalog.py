@@ -240,6 +240,7 @@ def import_titles():  # type: ignore[no-untyped-def]
             db, current_user, utcnow(), data, name, partial=partial,
             copies=request.args.get("copies", 0, type=int) or 0,
             point=request.args.get("point", ""),
+            marc_syntax=(request.args.get("marc", "") or "").lower().replace("cnmarc", "unimarc"),
         )
     except catalog_import.ImportRefused as exc:
         body = {

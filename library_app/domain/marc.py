@@ -110,6 +110,22 @@ def _read_one(chunk: bytes, encoding: str) -> pymarc.Record | None:
     return record
 
 
+def guess_encoding(data: bytes, syntax: str = "") -> str:
+    """The character set of a MARC file with no one to ask: UTF-8 when every byte decodes as
+    UTF-8; else GB18030 for UNIMARC (Chinese library systems export GBK) and MARC-8 for MARC 21
+    (whose leader/09 ``a`` still means UTF-8)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return "utf-8"
+    if not syntax:
+        first = next((r for r in read_records(data[:200_000], "utf-8") if r is not None), None)
+        syntax = detect_syntax(first) if first is not None else "marc21"
+    return "gb18030" if syntax == "unimarc" else "marc-8"
+
+
 def read_marcxml(data: bytes) -> list[pymarc.Record]:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
