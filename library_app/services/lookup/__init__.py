@@ -38,6 +38,9 @@ from library_app.models import LookupSourceRow, Title, User
 from . import openlibrary, z3950
 
 MAX_RECORDS_PER_SOURCE = 5
+# What "测试连接" searches for: a Chinese picture book (CNMARC sources) and an American one
+SAMPLE_CNMARC = "9787533241780"  # 猜猜我有多爱你, 明天出版社
+SAMPLE_MARC21 = "9780064430173"  # Goodnight Moon, HarperCollins
 
 
 @dataclass
@@ -102,6 +105,42 @@ def ask_source(source: LookupSource, isbn13: str, deadline: float,
     return ("found", records, "") if records else ("not_found", [], "")
 
 
+def ask_sources(sources: list[LookupSource], isbn13: str, start: float, deadline: float,
+                clock: Callable[[], float] = time.monotonic) -> list[SourceOutcome]:
+    """Every source asked at once, one thread each; back when all have answered or at
+    ``deadline``, whichever is first (the ones still out are ``timeout``), in the given order."""
+    results: dict[int, SourceOutcome] = {}
+    lock = threading.Lock()
+    all_done = threading.Event()
+    closed = False
+
+    def run(index: int, source: LookupSource) -> None:
+        began = clock()
+        try:
+            status, records, message = ask_source(source, isbn13, deadline, clock)
+        except Exception as exc:  # noqa: BLE001 - one broken source never breaks the lookup
+            status, records, message = "error", [], f"{type(exc).__name__}: {exc}"
+        ms = int((clock() - began) * 1000)
+        with lock:
+            if closed:  # answered after the lookup was given back: already reported as timeout
+                return
+            results[index] = SourceOutcome(source.name, status, ms, message, records)
+            if len(results) == len(sources):
+                all_done.set()
+
+    for index, source in enumerate(sources):
+        threading.Thread(target=run, args=(index, source), daemon=True,
+                         name=f"isbn-lookup-{index}").start()
+    if sources:
+        all_done.wait(max(0.0, deadline - clock()))
+    with lock:
+        closed = True
+        finished = dict(results)
+    waited = int((clock() - start) * 1000)
+    return [finished.get(i) or SourceOutcome(s.name, "timeout", waited, "没有在限定时间内回应")
+            for i, s in enumerate(sources)]
+
+
 def _local_record(title: Title) -> marc.BookRecord:
     return marc.BookRecord(
         source=LOCAL_NAME, title=title.title, author=title.author, publisher=title.publisher,
@@ -129,39 +168,7 @@ def lookup_isbn(
     outcomes.append(SourceOutcome(LOCAL_NAME, "found" if local else "not_found", local_ms,
                                   records=[_local_record(local)] if local else []))
 
-    remote = [s for s in sources if s.enabled]
-    results: dict[int, SourceOutcome] = {}
-    lock = threading.Lock()
-    all_done = threading.Event()
-    closed = False
-
-    def run(index: int, source: LookupSource) -> None:
-        began = clock()
-        try:
-            status, records, message = ask_source(source, isbn13, deadline, clock)
-        except Exception as exc:  # noqa: BLE001 - one broken source never breaks the lookup
-            status, records, message = "error", [], f"{type(exc).__name__}: {exc}"
-        ms = int((clock() - began) * 1000)
-        with lock:
-            if closed:  # answered after the lookup was given back: already reported as timeout
-                return
-            results[index] = SourceOutcome(source.name, status, ms, message, records)
-            if len(results) == len(remote):
-                all_done.set()
-
-    for index, source in enumerate(remote):
-        threading.Thread(target=run, args=(index, source), daemon=True,
-                         name=f"isbn-lookup-{index}").start()
-    if remote:
-        all_done.wait(max(0.0, deadline - clock()))
-    with lock:
-        closed = True
-        finished = dict(results)
-    waited = int((clock() - start) * 1000)
-    for index, source in enumerate(remote):
-        if index not in finished:
-            finished[index] = SourceOutcome(source.name, "timeout", waited, "没有在限定时间内回应")
-    outcomes.extend(finished[i] for i in range(len(remote)))
+    outcomes.extend(ask_sources([s for s in sources if s.enabled], isbn13, start, deadline, clock))
     records = [r for o in outcomes for r in o.records]
     return LookupResult(isbn=isbn13, records=records, sources=outcomes,
                         local_title_id=local.id if local else None)
@@ -202,17 +209,11 @@ def test_source(source: LookupSource, timeout: float,
                 clock: Callable[[], float] = time.monotonic) -> tuple[bool, int, str]:
     """The settings page's "测试连接": (reachable, ms, what happened, in Chinese)."""
     began = clock()
-    sample = "9787533241780" if source.syntax == "unimarc" and source.kind == "z3950" else "9780064430173"
-    status, records, message = ask_source(replace_enabled(source), sample, began + timeout, clock)
+    sample = SAMPLE_CNMARC if source.syntax == "unimarc" and source.kind == "z3950" else SAMPLE_MARC21
+    [outcome] = ask_sources([source], sample, began, began + timeout, clock)
     ms = int((clock() - began) * 1000)
-    if status in ("found", "not_found"):
-        return True, ms, f"连接成功（{ms} 毫秒）" + ("，示例查询找到了记录。" if records else "。")
-    if status == "timeout":
+    if outcome.status in ("found", "not_found"):
+        return True, ms, f"连接成功（{ms} 毫秒）" + ("，示例查询找到了记录。" if outcome.records else "。")
+    if outcome.status == "timeout":
         return False, ms, f"连接超时：{timeout:g} 秒内没有回应。"
-    return False, ms, f"连接失败：{message}"
-
-
-def replace_enabled(source: LookupSource) -> LookupSource:
-    from dataclasses import replace
-
-    return replace(source, enabled=True)
+    return False, ms, f"连接失败：{outcome.message}"
