@@ -136,6 +136,12 @@ melm 100$a  author:w
 """
 
 
+def _module_path() -> str:
+    """Where Debian put Zebra's filter modules (the multiarch directory of this machine)."""
+    found = sorted(str(p) for p in Path("/usr/lib").glob("*/idzebra-2.0/modules"))
+    return ":".join(found + ["/usr/lib/idzebra-2.0/modules"])
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -160,7 +166,7 @@ class Zebra:
             (r / d).mkdir(parents=True, exist_ok=True)
         (r / "zebra.cfg").write_text(
             "profilePath: .:/usr/share/idzebra-2.0/tab\n"
-            "modulePath: /usr/lib/x86_64-linux-gnu/idzebra-2.0/modules:/usr/lib/idzebra-2.0/modules\n"
+            f"modulePath: {_module_path()}\n"
             "attset: bib1.att\nregister: ./reg:50M\nshadow: ./shadow:50M\nlockDir: ./lock\n"
             "keyTmpDir: ./tmp\n")
         (r / "cnmarc.abs").write_text(ABS_CNMARC)
