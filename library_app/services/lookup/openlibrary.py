@@ -9,6 +9,8 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from library_app.domain import marc
@@ -58,6 +60,18 @@ def _get_json(url: str, deadline: float, clock: Callable[[], float]) -> dict[str
     return data
 
 
+def _result(job: Future[dict[str, Any] | None] | None, deadline: float,
+            clock: Callable[[], float]) -> dict[str, Any] | None:
+    """A secondary record (work, author), or None when it failed or came too late: the edition
+    alone is still worth showing."""
+    if job is None:
+        return None
+    try:
+        return job.result(timeout=max(0.0, deadline - clock()))
+    except (SourceError, FutureTimeout):
+        return None
+
+
 def fetch(base_url: str, isbn13: str, source_name: str, deadline: float,
           clock: Callable[[], float] = time.monotonic) -> marc.BookRecord | None:
     """The record for an ISBN, or None when Open Library does not know it."""
@@ -67,20 +81,24 @@ def fetch(base_url: str, isbn13: str, source_name: str, deadline: float,
     edition = _get_json(f"{base}/isbn/{isbn13}.json", deadline, clock)
     if edition is None:
         return None
-    work: dict[str, Any] | None = None
     work_key = marc.ol_work_key(edition)
-    if work_key and (not edition.get("authors") or not edition.get("description")):
-        try:
-            work = _get_json(f"{base}{work_key}.json", deadline, clock)
-        except SourceError:
-            work = None  # the edition alone is still worth showing
-    names: list[str] = []
-    for key in marc.ol_author_keys(edition, work)[:MAX_AUTHORS]:
-        try:
-            author = _get_json(f"{base}{key}.json", deadline, clock)
-        except SourceError:
-            continue
-        name = (author or {}).get("name") or (author or {}).get("personal_name")
-        if isinstance(name, str):
-            names.append(name)
+    want_work = bool(work_key) and (not edition.get("authors") or not edition.get("description"))
+    keys = marc.ol_author_keys(edition)[:MAX_AUTHORS]
+    # the work and the authors the edition names are asked at once (one round trip, not three)
+    pool = ThreadPoolExecutor(max_workers=1 + len(keys), thread_name_prefix="openlibrary")
+    try:
+        work_job = pool.submit(_get_json, f"{base}{work_key}.json", deadline, clock) if want_work else None
+        author_jobs = [pool.submit(_get_json, f"{base}{key}.json", deadline, clock) for key in keys]
+        work = _result(work_job, deadline, clock)
+        if not keys and work:  # the edition names no author: the work does
+            author_jobs = [pool.submit(_get_json, f"{base}{key}.json", deadline, clock)
+                           for key in marc.ol_author_keys(edition, work)[:MAX_AUTHORS]]
+        names: list[str] = []
+        for job in author_jobs:
+            author = _result(job, deadline, clock) or {}
+            name = author.get("name") or author.get("personal_name")
+            if isinstance(name, str):
+                names.append(name)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
     return marc.map_openlibrary(edition, source_name, names, work)
