@@ -125,7 +125,7 @@ def write(rows: list[tuple[str, int, float, float, float, str]], runs: int) -> N
         "are further away: a Z39.50 search of OLCC or the Library of Congress takes from a few "
         "hundred milliseconds to seconds, which is why the default timeout is 6 s. Open Library's "
         "work and author records were first fetched one after the other (edition, work, author: "
-        "945 ms p50 with the web source 300 ms away); asked at once after the edition, 650 ms.",
+        "945 ms p50 with the web source 300 ms away); now asked at once after the edition (the table).",
         "",
     ]
     path = ROOT / "bench" / "RESULTS.md"

@@ -101,8 +101,8 @@ def create_title(session: Session, actor: User | None, now: datetime, data: dict
     _apply_record_fields(title, extra)
     session.add(title)
     session.flush()
-    audit.record(session, actor, now, "title.create", "title", title.id, isbn=title.isbn,
-                 **({"record_source": title.record_source} if title.record_source else {}))
+    details: dict[str, Any] = {"record_source": title.record_source} if title.record_source else {}
+    audit.record(session, actor, now, "title.create", "title", title.id, isbn=title.isbn, **details)
     return title
 
 
