@@ -1,7 +1,7 @@
 """The new-title form fills itself from an ISBN (issue 19): the camera reads the barcode (or the
 librarian types it), the records found by the real Z39.50 server (Zebra) and the Open Library
 stand-in are listed with each source's outcome, one tap fills the form, the librarian edits, saves,
-and the title keeps its source and raw record."""
+and the title keeps its source and raw record. And the settings page's 套录来源 on a phone."""
 
 from __future__ import annotations
 
@@ -142,3 +142,29 @@ def test_typed_isbn_lists_marc21_and_open_library_on_desktop(app, make, live_ser
         assert title is not None and title.record_source == "Open Library（测试）"
         assert json.loads(title.raw_record)["edition"]["title"] == "Goodnight Moon"
     page.close()
+
+
+def test_settings_page_adds_a_source_from_an_example_and_tests_it(app, make, live_server, phone, zebra):
+    make.point("P01")
+    make.user("boss", "admin")
+    login(phone, live_server.url, "boss", PASSWORD)
+    phone.goto(f"{live_server.url}/admin/settings")
+    phone.click("text=设置套录来源、测试连接")
+    phone.click(".lookup-examples li:first-child a")
+    expect(phone.locator("#host")).to_have_value("202.96.31.28")
+    expect(phone.locator("#database")).to_have_value("UCS01U")
+    # the example is OLCC; here it points at the tests' Zebra instead
+    phone.fill("#name", "联合目录（测试）")
+    phone.fill("#host", "127.0.0.1")
+    phone.fill("#port", str(zebra.port))
+    phone.fill("#database", "cnmarc")
+    phone.fill("#user", "member01")
+    phone.fill("#password", "s3cret")
+    phone.click("#source-form button[type=submit]")
+    card = phone.locator(".lookup-source").first
+    expect(card).to_contain_text("联合目录（测试）")
+    expect(card).to_contain_text("密码已保存，不显示")
+    card.get_by_role("button", name="测试连接").click()
+    expect(phone.locator("body")).to_contain_text("“联合目录（测试）”连接成功")
+    assert "s3cret" not in phone.content()
+    _shot(phone, "lookup-sources-phone")
