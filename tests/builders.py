@@ -75,9 +75,17 @@ class Builders:
 
     def login(self, client: Any, user: User) -> None:
         """Sign a test client in as ``user`` without the cost of a password check."""
+        from library_app.auth import session_rule
+        from library_app.services import sessions
+
+        with self.app.app_context(), session_factory()() as db:
+            now = self.app.config.get("FIXED_NOW") or datetime.now(UTC)
+            raw = sessions.start(db, user.id, now, session_rule(self.app.config))
+            db.commit()
         with client.session_transaction() as sess:
             sess["_user_id"] = str(user.id)
             sess["_fresh"] = True
+            sess["_sid"] = raw
 
     def token(self, user: User) -> dict[str, str]:
         """Authorization header with a fresh bearer token for ``user``."""

@@ -6,11 +6,11 @@ from .borrowers import Borrower, Card
 from .catalog import Copy, Title, Transfer, TransferItem
 from .circulation import CirculationEvent, Loan, LoanRenewal, ReviewItem
 from .points import Point
-from .users import ApiToken, User, user_points
+from .users import ApiToken, LoginThrottle, User, UserSession, user_points
 
 __all__ = [
-    "ApiToken", "AuditLog", "Base", "Borrower", "Card", "CirculationEvent", "Copy", "Loan",
+    "ApiToken", "AuditLog", "LoginThrottle", "Base", "Borrower", "Card", "CirculationEvent", "Copy", "Loan",
     "LoanRenewal", "MonthlyTally", "Point", "ReviewItem", "Setting", "Title", "Transfer",
     "TransferItem",
-    "User", "YearTarget", "user_points", "utcnow",
+    "User", "UserSession", "YearTarget", "user_points", "utcnow",
 ]

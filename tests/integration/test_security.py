@@ -104,10 +104,6 @@ def proxied_app(db_url, tmp_path):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
-    from library_app.extensions import limiter
-
-    with app.app_context():
-        limiter.reset()
     yield app
     app.extensions["library_db"].engine.dispose()
 
