@@ -90,6 +90,23 @@ def test_session_cookie_is_secure_when_served_over_https(client, make):
     assert r.headers["Strict-Transport-Security"].startswith("max-age=")
 
 
+def _lang_cookie(response) -> str:
+    cookies = [h for h in response.headers.getlist("Set-Cookie") if h.startswith("lang=")]
+    assert cookies, "the response sets the language cookie"
+    return cookies[-1]
+
+
+def test_the_language_cookie_is_flagged_like_the_session_cookie(client, make):
+    make.user("lib", "librarian")
+    token = csrf_from(client.get("/login").data)
+    plain = _lang_cookie(client.post("/lang/en", data={"csrf_token": token}))
+    assert "HttpOnly" in plain and "SameSite=Lax" in plain and "Secure" not in plain
+    https = {"base_url": "https://lib.example.org", "headers": {"Referer": "https://lib.example.org/login"}}
+    token = csrf_from(client.get("/login", **https).data)
+    secure = _lang_cookie(client.post("/lang/zh_CN", data={"csrf_token": token}, **https))
+    assert "Secure" in secure and "HttpOnly" in secure and "SameSite=Lax" in secure
+
+
 @pytest.fixture
 def proxied_app(db_url, tmp_path):
     """The app as deployed behind nginx: LIBRARY_TRUST_PROXY=1 in the environment."""
