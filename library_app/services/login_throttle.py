@@ -88,10 +88,18 @@ def _store(row: LoginThrottle, c: Counter) -> None:
     row.count, row.started_at, row.last_at, row.blocked_until = c.count, c.started_at, c.last_at, c.blocked_until
 
 
+def _sweep(session: Session, now: datetime) -> None:
+    """Forget rows untouched for a day, a few at a time; rows another attempt holds are left
+    (SKIP LOCKED on PostgreSQL), so two sweeps never wait on each other."""
+    stale = (select(LoginThrottle.key).where(LoginThrottle.last_at < now - KEEP).limit(100)
+             .with_for_update(skip_locked=True))
+    session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(stale)))
+
+
 def reserve(session: Session, username: str, address: str, now: datetime, policy: Policy) -> int:
     """Count this attempt as a failure before the password is checked. Returns 0 when it may
     go ahead, else the seconds to wait (then nothing is counted)."""
-    session.execute(delete(LoginThrottle).where(LoginThrottle.last_at < now - KEEP))
+    _sweep(session, now)
     account, windows = _keys(username, address, policy)
     rows = _lock(session, [account] + [k for k, _ in windows], now)
     decisions = [(rows[account], account_attempt(_counter(rows[account]), now, policy.account))]
