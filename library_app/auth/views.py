@@ -80,8 +80,9 @@ def login():  # type: ignore[no-untyped-def]
 @bp.post("/logout")
 @roles(*ALL_ROLES)
 def logout():  # type: ignore[no-untyped-def]
-    db = get_session()
-    users.end_sessions(db, current_user.id, utcnow())  # a copied cookie or token dies with it
+    db, now = get_session(), utcnow()
+    users.end_sessions(db, current_user.id, now)  # a copied cookie or token dies with it
+    audit.record(db, current_user, now, "auth.logout", "user", current_user.id)
     commit()
     logout_user()
     session.clear()
