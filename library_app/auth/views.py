@@ -104,7 +104,11 @@ def change_password():  # type: ignore[no-untyped-def]
             users.change_own_password(db, user, utcnow(), current=form.current.data or "",
                                       new=form.password.data or "")
         except Invalid as exc:
-            field = form.current if exc.details.get("field") == "current" else form.password
+            wrong_current = exc.details.get("field") == "current"
+            if not wrong_current:  # she knew her password; only the new one is refused
+                throttle.passed(current_user.username)
+                commit()
+            field = form.current if wrong_current else form.password
             field.errors = [*field.errors, exc.message]
         else:
             throttle.passed(current_user.username)

@@ -27,6 +27,15 @@ PASSWORD = "sea-turtle-lamp-42"
 CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
+NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def app_config():
+    """The app's clock pinned: a slow machine must not let a 15-second wait run out mid-test."""
+    return {"FIXED_NOW": NOW}
+
+
 @pytest.fixture(autouse=True)
 def cheap_hashes(monkeypatch):
     from library_app.services import users
@@ -128,8 +137,7 @@ def test_page_login_and_token_endpoint_share_one_count(app, client, make):
 def test_the_wait_is_short_and_a_correct_login_after_it_starts_afresh(app, client, make):
     """An attacker with many addresses can slow an account down, never lock it for long."""
     user(app, make, "mama")
-    now = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
-    app.config["FIXED_NOW"] = now
+    now = NOW
     waits = []
     for i in range(20):  # twenty guesses from twenty addresses, each as soon as it is let in
         r = token_login(client, "mama", "wrong-guess", addr=f"10.9.0.{i}")
@@ -140,7 +148,7 @@ def test_the_wait_is_short_and_a_correct_login_after_it_starts_afresh(app, clien
             r = token_login(client, "mama", "wrong-guess", addr=f"10.9.0.{i}")
         assert r.status_code == 401
     assert waits and max(waits) <= 60, waits  # never more than a minute
-    assert now - datetime(2026, 6, 1, 9, 0, tzinfo=UTC) < timedelta(minutes=20)
+    assert now - NOW < timedelta(minutes=20)
     assert token_login(client, "mama", PASSWORD).status_code == 429  # the last guess's wait
     app.config["FIXED_NOW"] = now + timedelta(seconds=61)
     assert token_login(client, "mama", PASSWORD).status_code == 200
@@ -150,18 +158,22 @@ def test_the_wait_is_short_and_a_correct_login_after_it_starts_afresh(app, clien
 
 def test_another_process_of_the_deployment_sees_the_same_counts(app, client, make, db_url, tmp_path):
     user(app, make, "mama")
+    # one clock for both processes: the other one may take longer to start than the wait lasts
+    now = app.config["FIXED_NOW"]
     assert [token_login(client, "mama", "wrong-guess", addr=f"10.4.0.{i}").status_code
             for i in range(5)] == [401] * 5
     script = (
         "import json, sys\n"
+        "from datetime import datetime\n"
         "from library_app import create_app\n"
-        "app = create_app({'TESTING': True, 'DATABASE_URL': sys.argv[1], 'SECRET_KEY': 'other'})\n"
+        "app = create_app({'TESTING': True, 'DATABASE_URL': sys.argv[1], 'SECRET_KEY': 'other',\n"
+        "                  'FIXED_NOW': datetime.fromisoformat(sys.argv[3])})\n"
         "r = app.test_client().post('/api/v1/auth/token', json={'username': 'mama', 'password': sys.argv[2]},\n"
         "                           environ_base={'REMOTE_ADDR': '10.5.0.1'})\n"
         "print(json.dumps([r.status_code, r.get_json()]))\n"
     )
     env = {**os.environ, "LIBRARY_INSTANCE_PATH": str(tmp_path / "other-process")}
-    out = subprocess.run([sys.executable, "-c", script, db_url, PASSWORD], capture_output=True, text=True,
-                         env=env, timeout=120, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", script, db_url, PASSWORD, now.isoformat()],
+                         capture_output=True, text=True, env=env, timeout=120, check=True).stdout
     status, body = json.loads(out.strip().splitlines()[-1])
     assert status == 429 and "后再试" in body["error"]["message"]

@@ -7,7 +7,12 @@ import pytest
 
 from library_app.domain.accounts import password_problem
 from tests.integration.test_auth import csrf_from
-from tests.integration.test_login_throttle import PASSWORD, cheap_hashes, user  # noqa: F401
+from tests.integration.test_login_throttle import (  # noqa: F401
+    PASSWORD,
+    app_config,
+    cheap_hashes,
+    user,
+)
 
 COMMON = ["12345678", "password", "88888888", "qwertyui", "a123456789", "iloveyou", "5201314a"]
 
@@ -81,3 +86,14 @@ def test_every_signed_in_user_can_change_her_own_password_from_the_menu(app, cli
 def test_the_password_page_needs_a_signed_in_user(client):
     r = client.get("/account/password")
     assert r.status_code == 302 and "/login" in r.headers["Location"]
+
+
+def test_wrong_current_passwords_are_throttled_a_refused_new_one_is_not(app, client, make):
+    user(app, make, "mama", "story_mother")
+    assert _login(client, "mama", PASSWORD).status_code == 302
+    for _ in range(6):  # she knows her password and keeps picking common new ones
+        r = _change(client, current=PASSWORD, password="12345678", confirm="12345678")
+        assert r.status_code == 200 and "太常见" in r.get_data(as_text=True)
+    codes = [_change(client, current=f"guess-{i}-guess", password="river-kite-moon-7",
+                     confirm="river-kite-moon-7").status_code for i in range(6)]
+    assert codes == [200] * 5 + [429]  # someone at her unlocked phone guessing
