@@ -99,8 +99,9 @@ def main() -> None:
             print(f"search {q!r:>12}: p50 {p50:6.1f} ms  p95 {p95:6.1f} ms")
 
     client = app.test_client()
-    with client.session_transaction() as sess:
-        sess["_user_id"] = "1"
+    from tests.builders import sign_in_client
+
+    sign_in_client(app, client, 1)
     ids = [rnd.randint(1, args.borrowers) for _ in range(60)]
     it = iter(ids)
     p50, p95 = timed(lambda: client.get(f"/borrowers/{next(it)}"), 60)

@@ -163,9 +163,9 @@ def main() -> None:
 
         from library_app.models import User
         user_id = db.scalar(select(User.id).where(User.username == "bench"))
-    with client.session_transaction() as sess:
-        sess["_user_id"] = str(user_id)
-        sess["_fresh"] = True
+    from tests.builders import sign_in_client
+
+    sign_in_client(app, client, user_id)
 
     def get(url: str) -> None:
         r = client.get(url)

@@ -307,9 +307,9 @@ def bench_backend(kind: str, url: str, runs: int, only: str = "") -> list[tuple[
         if url_path.startswith("/reports/"):
             # pages need a browser session
             page_client = app.test_client()
-            with page_client.session_transaction() as sess:
-                sess["_user_id"] = str(MOTHERS + 1)
-                sess["_fresh"] = True
+            from tests.builders import sign_in_client
+
+            sign_in_client(app, page_client, MOTHERS + 1)
 
             def call(u=url_path, c=page_client):
                 r = c.get(u)

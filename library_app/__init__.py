@@ -34,7 +34,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 def register_extensions(app: Flask) -> None:
     from . import access, auth, security
     from .db import db
-    from .extensions import babel, csrf, limiter, select_locale
+    from .extensions import babel, csrf, select_locale
 
     db.init_app(app)
     csrf.init_app(app)
@@ -42,7 +42,6 @@ def register_extensions(app: Flask) -> None:
         app, locale_selector=select_locale,
         default_translation_directories=str(Path(__file__).parent / "translations"),
     )
-    limiter.init_app(app)
     auth.init_login(app)
     access.init_app(app)
     security.init_app(app)

@@ -22,9 +22,18 @@ DEFAULTS: dict[str, Any] = {
     "WTF_CSRF_CHECK_DEFAULT": False,  # checked in a before_request hook, bearer tokens exempt
     "WTF_CSRF_TIME_LIMIT": None,
     "API_TOKEN_HOURS": 24 * 30,
-    "LOGIN_LIMITS": "5 per minute;30 per hour",
-    "RATELIMIT_STORAGE_URI": "memory://",
-    "RATELIMIT_HEADERS_ENABLED": True,
+    # Login throttling (domain/accounts.py), counted in the database. Per account: free failures,
+    # then these waits in seconds (the last repeats), forgotten after the minutes given.
+    "LOGIN_ACCOUNT_FREE_FAILURES": 5,
+    "LOGIN_ACCOUNT_DELAYS": (15, 30, 60),
+    "LOGIN_ACCOUNT_FORGET_MINUTES": 15,
+    # Per address: (failures, per seconds) windows, loose enough for a shared Wi-Fi or carrier.
+    "LOGIN_ADDRESS_LIMITS": ((60, 60), (600, 3600)),
+    "RATELIMIT_ENABLED": True,  # False turns login throttling off (benchmarks)
+    # Browser sessions, held on the server: signed out after this long without a request, and
+    # after this long in all, whatever happens.
+    "SESSION_IDLE_MINUTES": 180,
+    "SESSION_MAX_HOURS": 12,
     "CJK_FONT_PATH": "",
     "SHOW_SCHOOL_FIELDS": False,
     # Behind a reverse proxy (nginx, Caddy): how many proxies to trust for X-Forwarded-For/-Proto/

@@ -35,6 +35,21 @@ def password_hash() -> str:
     return _HASH
 
 
+def sign_in_client(app: Any, client: Any, user_id: int) -> None:
+    """A server-side session for this user (as the login page makes), in the client's cookie."""
+    from library_app.auth import session_rule
+    from library_app.services import sessions
+
+    with app.app_context(), session_factory()() as db:
+        now = app.config.get("FIXED_NOW") or datetime.now(UTC)
+        raw = sessions.start(db, user_id, now, session_rule(app.config))
+        db.commit()
+    with client.session_transaction() as sess:
+        sess["_user_id"] = str(user_id)
+        sess["_fresh"] = True
+        sess["_sid"] = raw
+
+
 class Builders:
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -75,9 +90,7 @@ class Builders:
 
     def login(self, client: Any, user: User) -> None:
         """Sign a test client in as ``user`` without the cost of a password check."""
-        with client.session_transaction() as sess:
-            sess["_user_id"] = str(user.id)
-            sess["_fresh"] = True
+        sign_in_client(self.app, client, user.id)
 
     def token(self, user: User) -> dict[str, str]:
         """Authorization header with a fresh bearer token for ``user``."""

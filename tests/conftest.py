@@ -148,10 +148,6 @@ def app(db_url: str, tmp_path: Path, app_config: dict[str, Any]) -> Iterator[Any
             os.environ.pop("LIBRARY_INSTANCE_PATH", None)
         else:
             os.environ["LIBRARY_INSTANCE_PATH"] = old
-    from library_app.extensions import limiter
-
-    with application.app_context():
-        limiter.reset()
     yield application
     application.extensions["library_db"].engine.dispose()
 

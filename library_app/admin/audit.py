@@ -17,8 +17,8 @@ from .views import bp
 PER_PAGE = 50
 # What each recorded action means, in the words of the people reading the log.
 ACTION_NAMES = {
-    "auth.login": "登录", "auth.token": "领取接口令牌",
-    "user.create": "添加用户", "user.update": "修改用户",
+    "auth.login": "登录", "auth.logout": "退出登录", "auth.token": "领取接口令牌",
+    "user.create": "添加用户", "user.update": "修改用户", "user.password": "修改自己的密码",
     "point.create": "添加阅读点", "point.update": "修改阅读点",
     "borrower.create": "登记小读者", "borrower.update": "修改小读者", "borrower.view": "查看小读者资料",
     "borrower.export": "导出小读者资料", "borrower.erase": "删除（匿名化）小读者",

@@ -23,4 +23,4 @@ class UserForm(FlaskForm):
     role = SelectField("角色", choices=ROLE_CHOICES)
     points = MultiCheckbox("负责的阅读点", choices=[])
     active = BooleanField("启用", default=True)
-    password = PasswordField("密码（至少 8 位；编辑时留空表示不修改）", validators=[Optional()])
+    password = PasswordField("密码（至少 8 位，不要用常见密码；编辑时留空表示不修改）", validators=[Optional()])

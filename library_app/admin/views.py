@@ -74,6 +74,10 @@ def edit_user(user_id: int):  # type: ignore[no-untyped-def]
         except RuleBroken as exc:
             flash(exc.message, "error")
         else:
+            if user.id == current_user.id and form.password.data:
+                from library_app.auth.views import sign_in
+
+                sign_in(db, user)  # her own sessions ended with the change; this one goes on
             commit()
             flash("已保存。", "success")
             return redirect(url_for("admin.users"))

@@ -2,9 +2,36 @@
 
 from __future__ import annotations
 
-from flask import Flask, g, request
+from datetime import datetime, timedelta
+from typing import Any
 
+from flask import Flask, current_app, g, request
+
+from library_app.domain.accounts import SessionRule, needs_touch
 from library_app.extensions import login_manager
+
+
+def session_rule(config: Any) -> SessionRule:
+    return SessionRule(idle=timedelta(minutes=int(config["SESSION_IDLE_MINUTES"])),
+                       absolute=timedelta(hours=float(config["SESSION_MAX_HOURS"])))
+
+
+def _touch(row_id: int, now: datetime) -> None:
+    """Move the session's last-seen time on: in the request's own transaction when it writes
+    (a second writer beside it would wait on SQLite's lock), else in a short one of its own."""
+    from sqlalchemy.exc import OperationalError
+
+    from library_app.db import SAFE_METHODS, get_engine, get_session, writer
+    from library_app.services import sessions
+
+    if request.method not in SAFE_METHODS or g.get("writes"):
+        sessions.touch(get_session().connection(), row_id, now)
+        return
+    try:
+        with writer(get_engine()).begin() as conn:
+            sessions.touch(conn, row_id, now)
+    except OperationalError:  # busy or read-only: this request is still signed in
+        current_app.logger.warning("could not record the session's last activity", exc_info=True)
 
 
 def init_login(app: Flask) -> None:
@@ -16,17 +43,29 @@ def init_login(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str):  # type: ignore[no-untyped-def]
+        """Signed in only while the server-side session named in the cookie is alive."""
+        from flask import session
+
         from library_app.db import get_session
-        from library_app.models import User
+        from library_app.services import sessions
+        from library_app.web import utcnow
 
-        if not user_id.isdigit():
+        raw = session.get("_sid")
+        if not user_id.isdigit() or not isinstance(raw, str):
             return None
+        now, rule = utcnow(), session_rule(current_app.config)
+        db = get_session()
+        found: tuple[Any, int, datetime] | None
         if g.get("lean_actor"):  # the scan hot path: one prebuilt SELECT, no ORM object
-            from library_app.services.users import actor_by_id
-
-            return actor_by_id(get_session().connection(), int(user_id))
-        user = get_session().get(User, int(user_id))
-        return user if user is not None and user.active else None
+            found = sessions.live_actor(db.connection(), int(user_id), raw, now, rule)
+        else:
+            found = sessions.live_user(db, int(user_id), raw, now, rule)
+        if found is None:
+            return None
+        user, row_id, last_seen = found
+        if needs_touch(last_seen, now, rule):
+            _touch(row_id, now)
+        return user
 
     @login_manager.request_loader
     def load_bearer(req):  # type: ignore[no-untyped-def]

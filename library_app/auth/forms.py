@@ -15,6 +15,13 @@ class SetupForm(FlaskForm):
     username = StringField("管理员用户名", validators=[DataRequired("请填写用户名。"), Length(max=64)])
     display_name = StringField("显示名称", validators=[Length(max=64)])
     password = PasswordField(
-        "密码（至少 8 位）", validators=[DataRequired("请填写密码。"), Length(min=8, message="密码至少需要 8 个字符。")]
+        "密码（至少 8 位，不要用常见密码）",
+        validators=[DataRequired("请填写密码。"), Length(min=8, message="密码至少需要 8 个字符。")],
     )
     confirm = PasswordField("再次输入密码", validators=[EqualTo("password", "两次输入的密码不一致。")])
+
+
+class ChangePasswordForm(FlaskForm):
+    current = PasswordField("当前密码", validators=[DataRequired("请填写当前密码。")])
+    password = PasswordField("新密码（至少 8 位，不要用常见密码）", validators=[DataRequired("请填写新密码。")])
+    confirm = PasswordField("再次输入新密码", validators=[EqualTo("password", "两次输入的密码不一致。")])

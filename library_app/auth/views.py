@@ -8,11 +8,14 @@ from flask_login import current_user, login_user, logout_user
 
 from library_app.access import ALL_ROLES, public, roles
 from library_app.db import commit, get_session
-from library_app.extensions import limiter
-from library_app.services import audit, users
+from library_app.domain.accounts import wait_message
+from library_app.models import User
+from library_app.services import audit, sessions, users
+from library_app.services.errors import Invalid
 from library_app.web import utcnow
 
-from .forms import LoginForm, SetupForm
+from . import throttle
+from .forms import ChangePasswordForm, LoginForm, SetupForm
 
 bp = Blueprint("auth", __name__)
 
@@ -32,20 +35,25 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def _login_username() -> str:
-    return (request.form.get("username") or "").strip().lower() or "-"
+def sign_in(db, user) -> None:  # type: ignore[no-untyped-def]
+    """A new session for this browser: a fresh cookie and a new server-side session row."""
+    from flask import current_app
+
+    from . import session_rule
+
+    session.clear()
+    raw = sessions.start(db, user.id, utcnow(), session_rule(current_app.config))
+    login_user(user)
+    session["_sid"] = raw
 
 
-def _failed(response) -> bool:  # type: ignore[no-untyped-def]
-    return response.status_code in (200, 401)
+def too_many(wait: int, render):  # type: ignore[no-untyped-def]
+    flash(wait_message(wait), "error")
+    return render(), 429, {"Retry-After": str(wait)}
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @public
-@limiter.limit(lambda: _limits(), key_func=_login_username, methods=["POST"],
-               deduct_when=_failed, per_method=True, scope="login-user")
-@limiter.limit(lambda: _limits(), methods=["POST"], deduct_when=_failed, per_method=True,
-               scope="login-ip")
 def login():  # type: ignore[no-untyped-def]
     db = get_session()
     if users.count_users(db) == 0:
@@ -54,10 +62,14 @@ def login():  # type: ignore[no-untyped-def]
         return redirect(url_for("main.home"))
     form = LoginForm()
     if form.validate_on_submit():
-        user = users.authenticate(db, form.username.data or "", form.password.data or "")
+        name = form.username.data or ""
+        wait = throttle.attempt(name)
+        if wait:
+            return too_many(wait, lambda: render_template("auth/login.html", form=form))
+        user = users.authenticate(db, name, form.password.data or "")
         if user is not None:
-            session.clear()  # a new session on login
-            login_user(user)
+            throttle.passed(name)
+            sign_in(db, user)
             audit.record(db, user, utcnow(), "auth.login", "user", user.id, ip=request.remote_addr or "")
             commit()
             return redirect(safe_next(request.args.get("next")) or url_for("main.home"))
@@ -65,18 +77,46 @@ def login():  # type: ignore[no-untyped-def]
     return render_template("auth/login.html", form=form)
 
 
-def _limits() -> str:
-    from flask import current_app
-
-    return current_app.config["LOGIN_LIMITS"]
-
-
 @bp.post("/logout")
 @roles(*ALL_ROLES)
 def logout():  # type: ignore[no-untyped-def]
+    db, now = get_session(), utcnow()
+    users.end_sessions(db, current_user.id, now)  # a copied cookie or token dies with it
+    audit.record(db, current_user, now, "auth.logout", "user", current_user.id)
+    commit()
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@roles(*ALL_ROLES)
+def change_password():  # type: ignore[no-untyped-def]
+    """Every signed-in user changes her own password; the current one is asked first."""
+    db = get_session()
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        wait = throttle.attempt(current_user.username)  # a wrong current password is a guess
+        if wait:
+            return too_many(wait, lambda: render_template("auth/change_password.html", form=form))
+        user = db.get(User, current_user.id)
+        try:
+            users.change_own_password(db, user, utcnow(), current=form.current.data or "",
+                                      new=form.password.data or "")
+        except Invalid as exc:
+            wrong_current = exc.details.get("field") == "current"
+            if not wrong_current:  # she knew her password; only the new one is refused
+                throttle.passed(current_user.username)
+                commit()
+            field = form.current if wrong_current else form.password
+            field.errors = [*field.errors, exc.message]
+        else:
+            throttle.passed(current_user.username)
+            sign_in(db, user)
+            commit()
+            flash("密码已修改。其他设备上的登录已退出。", "success")
+            return redirect(url_for("main.home"))
+    return render_template("auth/change_password.html", form=form)
 
 
 @bp.route("/setup", methods=["GET", "POST"])
@@ -88,13 +128,17 @@ def setup():  # type: ignore[no-untyped-def]
         abort(404)
     form = SetupForm()
     if form.validate_on_submit():
-        user = users.create_user(
-            db, None, utcnow(), username=form.username.data or "", password=form.password.data or "",
-            role="admin", display_name=form.display_name.data or "",
-        )
-        commit()
-        session.clear()
-        login_user(user)
-        flash("管理员账号已创建。", "success")
-        return redirect(url_for("main.home"))
+        try:
+            user = users.create_user(
+                db, None, utcnow(), username=form.username.data or "",
+                password=form.password.data or "", role="admin",
+                display_name=form.display_name.data or "",
+            )
+        except Invalid as exc:
+            form.password.errors = [*form.password.errors, exc.message]
+        else:
+            sign_in(db, user)
+            commit()
+            flash("管理员账号已创建。", "success")
+            return redirect(url_for("main.home"))
     return render_template("auth/setup.html", form=form)

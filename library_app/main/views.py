@@ -66,5 +66,9 @@ def set_language(lang: str):  # type: ignore[no-untyped-def]
     if lang not in ("zh_CN", "en"):
         abort(404)
     response = redirect(safe_next(request.form.get("next")) or url_for("main.index"))
-    response.set_cookie("lang", lang, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+    # Flagged like the session cookie: Secure over HTTPS (or when SESSION_COOKIE_SECURE is set).
+    from flask import current_app
+
+    response.set_cookie("lang", lang, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
+                        secure=current_app.session_interface.get_cookie_secure(current_app))
     return response

@@ -7,12 +7,12 @@ from .catalog import Copy, Title, Transfer, TransferItem
 from .circulation import CirculationEvent, Loan, LoanRenewal, ReviewItem
 from .lookup import LookupSourceRow
 from .points import Point
-from .users import ApiToken, User, user_points
+from .users import ApiToken, LoginThrottle, User, UserSession, user_points
 
 __all__ = [
     "ApiToken", "AuditLog", "Base", "Borrower", "Card", "CirculationEvent", "Copy", "HealthCheck",
-    "Loan", "LoanRenewal", "LookupSourceRow", "MonthlyTally", "Point", "ReviewItem", "Setting", "Title",
-    "Transfer",
+    "Loan", "LoanRenewal", "LoginThrottle", "LookupSourceRow", "MonthlyTally", "Point", "ReviewItem",
+    "Setting", "Title", "Transfer",
     "TransferItem",
-    "User", "YearTarget", "user_points", "utcnow",
+    "User", "UserSession", "YearTarget", "user_points", "utcnow",
 ]

@@ -72,3 +72,30 @@ class ApiToken(Base):
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     user: Mapped[User] = relationship()
+
+
+class UserSession(Base):
+    """A signed-in browser session, held on the server. The cookie carries only an opaque
+    random id (its SHA-256 is stored); logout, a password change and disabling delete the rows,
+    so a copied cookie is worth nothing afterwards."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    sid_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime]
+
+
+class LoginThrottle(Base):
+    """Failed-login counts, shared by every process of a deployment: one row per account or
+    per address and window; ``key`` is a SHA-256 (typed usernames are not kept)."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
+    started_at: Mapped[datetime]
+    last_at: Mapped[datetime] = mapped_column(index=True)
+    blocked_until: Mapped[datetime | None]

@@ -10,10 +10,11 @@ from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Connection, Table, bindparam, func, select
+from sqlalchemy import Connection, Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import Session
 
-from library_app.models import ApiToken, Point, User
+from library_app.domain.accounts import password_problem
+from library_app.models import ApiToken, Point, User, UserSession
 from library_app.models.users import ROLES, SignedIn
 
 from . import audit
@@ -24,7 +25,6 @@ from .errors import Conflict, Invalid
 _hasher = PasswordHasher()
 # Verified against when the user does not exist, so both paths take the same time.
 _DUMMY_HASH = _hasher.hash("not-a-real-password")
-MIN_PASSWORD = 8
 
 
 def hash_password(password: str) -> str:
@@ -38,9 +38,11 @@ def check_password(password_hash: str, password: str) -> bool:
         return False
 
 
-def validate_password(password: str) -> None:
-    if len(password or "") < MIN_PASSWORD:
-        raise Invalid(f"密码至少需要 {MIN_PASSWORD} 个字符。")
+def validate_password(password: str, user_inputs: list[str] | tuple[str, ...] = ()) -> None:
+    """A new password: long enough, not a common one, not the username with digits."""
+    problem = password_problem(password, user_inputs)
+    if problem:
+        raise Invalid(problem)
 
 
 def count_users(session: Session) -> int:
@@ -75,7 +77,7 @@ def create_user(
         raise Invalid("请填写用户名（不超过 64 个字符）。")
     if role not in ROLES:
         raise Invalid("角色无效。")
-    validate_password(password)
+    validate_password(password, [username, display_name])
     if session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
         raise Conflict("该用户名已被使用。")
     user = User(
@@ -114,13 +116,35 @@ def update_user(
     user.active = active
     user.points = points_by_code(session, point_codes)
     if password:
-        validate_password(password)
+        validate_password(password, [user.username, user.display_name])
         user.password_hash = hash_password(password)
-    if not active:
-        revoke_tokens(session, user, now)
+    if password or not active:
+        end_sessions(session, user.id, now)  # her copied cookies and tokens are worth nothing now
     session.flush()
-    audit.record(session, actor, now, "user.update", "user", user.id, role=role, active=active)
+    audit.record(session, actor, now, "user.update", "user", user.id, role=role, active=active,
+                 password_changed=bool(password))
     return user
+
+
+def change_own_password(session: Session, user: User, now: datetime, *, current: str, new: str) -> None:
+    """Self-service change (ASVS 6.2.2: the current password is asked for). Every session and
+    token of hers ends; the caller signs this browser in again with a new session."""
+    if not check_password(user.password_hash, current or ""):
+        raise Invalid("当前密码不正确。", field="current")
+    if new == current:
+        raise Invalid("新密码不能与当前密码相同。")
+    validate_password(new, [user.username, user.display_name])
+    user.password_hash = hash_password(new)
+    end_sessions(session, user.id, now)
+    session.flush()
+    audit.record(session, user, now, "user.password", "user", user.id)
+
+
+def end_sessions(session: Session, user_id: int, now: datetime) -> None:
+    """Every browser session of this user ends and her bearer tokens are revoked."""
+    session.execute(delete(UserSession).where(UserSession.user_id == user_id))
+    session.execute(update(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
+                    .values(revoked_at=now))
 
 
 def authenticate(session: Session, username: str, password: str) -> User | None:
@@ -204,10 +228,3 @@ def user_for_token(session: Session, token: str, now: datetime) -> User | None:
             User.active.is_(True),
         )
     )
-
-
-def revoke_tokens(session: Session, user: User, now: datetime) -> None:
-    for row in session.scalars(
-        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
-    ):
-        row.revoked_at = now
