@@ -24,7 +24,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from library_app.access import CIRCULATION, STAFF, roles
+from library_app.access import CIRCULATION, STAFF, roles, writes
 from library_app.db import commit, get_session
 from library_app.domain.codes import parse_code
 from library_app.domain.errors import RuleBroken
@@ -258,6 +258,7 @@ def mark(loan_id: int):  # type: ignore[no-untyped-def]
 
 @bp.get("/circulation/overdue")
 @roles(*CIRCULATION)
+@writes
 def overdue():  # type: ignore[no-untyped-def]
     """Overdue loans grouped by child: a call list (phone masked for story mothers)."""
     db = get_session()
@@ -270,7 +271,7 @@ def overdue():  # type: ignore[no-untyped-def]
     home = Point.__table__.alias("home")
     q = (
         select(Borrower.id, Borrower.name, Borrower.guardian_name, Borrower.guardian_phone, Point.code,
-               Title.title, Copy.code, Loan.due_at, Loan.lent_at, home.c.code)
+               Title.title, Copy.code, Loan.due_at, Loan.lent_at, home.c.code, home.c.id)
         .join(home, home.c.id == Borrower.home_point_id)
         .join(Loan, Loan.borrower_id == Borrower.id).join(Copy, Copy.id == Loan.copy_id)
         .join(Title, Title.id == Copy.title_id).join(Point, Point.id == Loan.point_id)
@@ -280,16 +281,23 @@ def overdue():  # type: ignore[no-untyped-def]
     q = q.where(Point.code == point) if point else q.where(Point.code.in_(codes or {""}))
     tz = rules(db).tz
     people: dict[int, dict[str, Any]] = {}
-    for bid, name, guardian, phone, pcode, title, copy, due_at, _lent, home_code in db.execute(q):
-        if bid not in people and scope.level(current_user, home_code) != scope.FULL:
-            # Lent at her point to a child of another point: the book is hers to chase, the child
-            # is not hers to identify; the child's own point calls the guardian.
-            name, guardian, phone = mask_name(name), "", ""
+    ip = request.remote_addr or ""
+    for bid, name, guardian, phone, pcode, title, copy, due_at, _lent, home_code, home_id in db.execute(q).all():
+        if bid not in people:
+            # Each child on the call list is a logged view. Lent at her point to a child of
+            # another point: the book is hers to chase, the child is not hers to identify (masked,
+            # no guardian, no phone); the child's own point calls the guardian.
+            seen = scope.see(db, current_user, now, borrower_id=bid, name=name, home_point=home_code,
+                             home_point_id=home_id, via="overdue", ip=ip)
+            name = seen.name
+            if not seen.full:
+                guardian, phone = "", ""
         person = people.setdefault(bid, {"name": name, "guardian": guardian, "phone": phone, "point": pcode,
                                          "books": [], "days": 0})
         late = days_overdue(due_at, now, tz)
         person["books"].append({"title": title, "code": copy, "days": late})
         person["days"] = max(person["days"], late)
+    commit()
     g.personal_data = True
     full_phone = current_user.role in STAFF
     return render_template("circulation/overdue.html", people=list(people.values()), point=point,

@@ -315,3 +315,18 @@ def test_registering_a_namesake_of_another_points_child_does_not_give_away_her_c
         "guardian_name": "别的家长", "guardian_phone": PHONE}).get_data(as_text=True)
     assert "可能重复登记" in page and "P02" in page
     assert w["card"] not in page
+
+
+def test_the_overdue_call_list_logs_each_own_child_and_masks_a_visiting_one(app, make, world):
+    w = world
+    make.loan(make.copy(make.title("小熊很忙"), point="P01"), w["own"], point="P01",
+              lent_at=datetime.now(UTC) - timedelta(days=30))
+    client = app.test_client()
+    make.login(client, w["mama"])
+    page = client.get("/circulation/overdue").get_data(as_text=True)
+    assert "王小明" in page and "王大明" in page  # her own child and guardian, for the call
+    assert "欧**点" in page and CHILD not in page and GUARDIAN not in page  # lent here, lives at P02
+    with app.app_context(), session_factory()() as db:
+        rows = db.execute(select(AuditLog.target_id, AuditLog.details).where(
+            AuditLog.action == "borrower.view")).all()
+    assert [(t, d.get("via")) for t, d in rows] == [(str(w["own"].id), "overdue")]
