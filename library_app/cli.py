@@ -61,7 +61,7 @@ def create_user_command(username: str, role: str, password: str, points: tuple[s
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def backup_command(path: Path) -> None:
     """Write a consistent copy of the database to PATH while the app keeps serving."""
-    from library_app.ops_backup import backup
+    from library_app.ops.backup import backup
 
     try:
         backup(current_app.config["DATABASE_URL"], path)
@@ -77,13 +77,25 @@ def sqlite_path(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+# waitress's defaults (100 connections, 120 s idle) let ~100 idle or slow connections shut out
+# every phone for two minutes. Phones on mobile data open a few keep-alive connections each and
+# stay silent between scans: 1,000 connections (a few KB each) and 30 s of silence, checked every
+# 5 s, keep the door open. nginx in front adds per-address limits and buffering (docs/deploy.md).
+SERVE_LIMITS = {"connection_limit": 1000, "channel_timeout": 30, "cleanup_interval": 5}
+
+
 @click.command("serve")
 @with_appcontext
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="0.0.0.0 to let phones on the same network connect")
 @click.option("--port", default=5000, show_default=True, type=int)
 @click.option("--threads", default=8, show_default=True, type=int)
-def serve_command(host: str, port: int, threads: int) -> None:
+@click.option("--connection-limit", default=SERVE_LIMITS["connection_limit"], show_default=True,
+              type=click.IntRange(min=10), help="同时打开的连接数上限")
+@click.option("--channel-timeout", default=SERVE_LIMITS["channel_timeout"], show_default=True,
+              type=click.IntRange(min=1), help="连接空闲多少秒后关闭")
+def serve_command(host: str, port: int, threads: int, connection_limit: int,
+                  channel_timeout: int) -> None:
     """Serve the app with waitress (production WSGI server, also on Windows)."""
     from waitress import serve
 
@@ -104,5 +116,22 @@ def serve_command(host: str, port: int, threads: int) -> None:
     behind_proxy = proxy_hops(current_app.config.get("TRUST_PROXY")) > 0
     if behind_proxy and host not in ("127.0.0.1", "::1", "localhost"):
         click.echo("注意：已设置 LIBRARY_TRUST_PROXY，只应监听 127.0.0.1，否则手机可以伪造地址和 https。")
+    _allow_open_files(connection_limit + 64)
     serve(current_app._get_current_object(), host=host, port=port, threads=threads,  # type: ignore[attr-defined]
-          ident="library_app", clear_untrusted_proxy_headers=not behind_proxy)
+          ident="library_app", clear_untrusted_proxy_headers=not behind_proxy,
+          connection_limit=connection_limit, channel_timeout=channel_timeout,
+          cleanup_interval=min(SERVE_LIMITS["cleanup_interval"], channel_timeout))
+
+
+
+def _allow_open_files(wanted: int) -> None:
+    """Raise the soft limit of open files to what the connection limit needs, where the OS
+    lets a process do that itself (Linux's usual soft limit is 1,024)."""
+    try:
+        import resource
+    except ImportError:  # Windows: no such limit to raise
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))

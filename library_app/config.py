@@ -31,6 +31,10 @@ DEFAULTS: dict[str, Any] = {
     # -Host/-Prefix. 0 = none (the app is reached directly).
     "TRUST_PROXY": 0,
     "LOGO_MAX_BYTES": 1024 * 1024,
+    # ISBN lookup (套录): sources when the settings page has none (a JSON list), and the seconds
+    # the whole lookup may take
+    "LOOKUP_SOURCES": "",
+    "LOOKUP_TIMEOUT": 6,
 }
 
 # Environment variables read as LIBRARY_<NAME> (or the bare name for SECRET_KEY).
@@ -43,6 +47,8 @@ ENV_KEYS = [
     "SECRET_KEY",
     "SESSION_COOKIE_SECURE",
     "TRUST_PROXY",
+    "LOOKUP_SOURCES",
+    "LOOKUP_TIMEOUT",
 ]
 
 

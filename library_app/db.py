@@ -8,6 +8,7 @@ writers queue on the busy timeout instead of failing on a lock upgrade.
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
+        _private_database_file(url)
         kwargs.setdefault("connect_args", {})
         kwargs["connect_args"].setdefault("timeout", 30)
         kwargs["connect_args"]["check_same_thread"] = False
@@ -32,6 +34,18 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def _private_database_file(url: str) -> None:
+    """Create the SQLite file 0600 before SQLite does (its -wal and -shm then get the same mode),
+    so children's data is not world-readable whatever the service's umask (trust.md)."""
+    from sqlalchemy.engine import make_url
+
+    from library_app.ops.files import private_sqlite
+
+    database = make_url(url).database
+    if database and database != ":memory:" and not database.startswith("file:"):
+        private_sqlite(Path(database))
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -78,6 +92,8 @@ class Database:
     def init_app(self, app: Flask) -> None:
         self.engine = make_engine(app.config["DATABASE_URL"])
         app.extensions["library_db"] = self
+        # the last write probe of /healthz (``can_write``): {"ok": bool, "at": datetime}
+        app.extensions["library_write_probe"] = {}
         app.extensions["library_sessions"] = {
             # read_only: nothing in it writes, so services may read beside it on other
             # connections (services.parallel_reads)
@@ -132,6 +148,77 @@ def ping() -> bool:
         return True
     except Exception:  # noqa: BLE001 - any failure means "down"
         return False
+
+
+def can_write(now: datetime) -> bool:
+    """Whether the database took a write lately: one row of ``health_checks`` is rewritten at
+    most every ``HEALTH_WRITE_SECONDS`` (10 s) per process, so ``/healthz`` stays the lightest
+    request while a full disk (reads fine, every write fails) shows within seconds. A request
+    that fails for want of disk marks the database unwritable at once (``failure_kind``)."""
+    state = current_app.extensions["library_write_probe"]
+    every = float(current_app.config.get("HEALTH_WRITE_SECONDS", 10))
+    if state and 0 <= (now - state["at"]).total_seconds() < every:
+        return bool(state["ok"])
+    try:
+        with Session(writer(get_engine())) as session, session.begin():
+            updated = session.execute(
+                text("UPDATE health_checks SET at = :at WHERE id = 1"), {"at": now}).rowcount
+            if not updated:
+                session.execute(text("INSERT INTO health_checks (id, at) VALUES (1, :at)"), {"at": now})
+        ok = _room_to_write()
+    except Exception:  # noqa: BLE001 - any failure to write means "cannot write"
+        current_app.logger.warning("health check: the database did not take a write", exc_info=True)
+        ok = False
+    state.update(ok=ok, at=now)
+    return ok
+
+
+def _room_to_write() -> bool:
+    """On SQLite, enough free space beside the database file (``HEALTH_MIN_FREE_MB``, 100 MB):
+    a one-row write lands in WAL space already allocated and succeeds on a full disk, while a
+    batch of loans that needs new pages fails."""
+    engine = get_engine()
+    if engine.dialect.name != "sqlite" or not engine.url.database:
+        return True
+    import shutil
+
+    folder = Path(engine.url.database).resolve().parent
+    free = shutil.disk_usage(folder).free
+    needed = float(current_app.config.get("HEALTH_MIN_FREE_MB", 100)) * 1024 * 1024
+    if free < needed:
+        current_app.logger.warning("health check: %d MB free beside the database", free // 2**20)
+        return False
+    return True
+
+
+def failure_kind(exc: BaseException) -> str | None:
+    """``disk_full`` or ``database_unavailable`` for a database error a user should hear about
+    in its own words (a full disk, a database that cannot be reached), else None."""
+    from sqlalchemy.exc import DBAPIError
+
+    if not isinstance(exc, DBAPIError):
+        return None
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None) or ""
+    message = str(orig).lower()
+    if sqlstate == "53100" or "database or disk is full" in message or "no space left" in message:
+        kind = "disk_full"
+    elif sqlstate.startswith("08") or sqlstate in ("57P01", "57P02", "57P03") \
+            or exc.connection_invalidated or "unable to open database file" in message \
+            or "connection refused" in message or "could not connect" in message \
+            or "server closed the connection" in message:
+        kind = "database_unavailable"
+    else:
+        return None
+    if kind == "disk_full":
+        try:
+            probe = current_app.extensions["library_write_probe"]
+        except (RuntimeError, KeyError):  # outside an app: nothing to remember
+            pass
+        else:
+            if probe:
+                probe["ok"] = False
+    return kind
 
 
 def include_for(dialect: str) -> Any:

@@ -33,6 +33,13 @@ ERROR_CODES = {
     429: "too_many_requests", 500: "server_error", 503: "unavailable",
 }
 
+DATABASE_FAILURES = {
+    "disk_full": "服务器的存储空间已满，刚才的操作没有保存。请告诉管理员清理磁盘；"
+                 "手机上的离线记录会保留，恢复后自动上传。",
+    "database_unavailable": "暂时连不上数据库，刚才的操作没有保存。请稍后再试；"
+                            "手机上的离线记录会保留，恢复后自动上传。",
+}
+
 
 def utcnow() -> datetime:
     """The request's 'now'. Tests may pin it with app.config['FIXED_NOW']."""
@@ -105,6 +112,16 @@ def register_errorhandlers(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def server_error(exc: Exception):  # type: ignore[no-untyped-def]
+        from .db import failure_kind
+
+        kind = failure_kind(exc)
+        if kind is not None:
+            # Nothing of the request was saved; say so, and that the phone keeps what it holds.
+            app.logger.error("%s on %s %s: %s", kind, request.method, request.path, exc)
+            message = DATABASE_FAILURES[kind]
+            if wants_json():
+                return json_error(503, kind, message)
+            return render_template("errors/error.html", status=503, message=message), 503
         app.logger.exception("unhandled error on %s %s", request.method, request.path)
         if wants_json():
             return json_error(500)

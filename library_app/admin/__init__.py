@@ -1,3 +1,4 @@
-"""Administration: user accounts (views.py), settings and logo (settings.py), audit log (audit.py)."""
+"""Administration: user accounts (views.py), settings and logo (settings.py), ISBN lookup sources
+(lookup_sources.py), audit log (audit.py)."""
 
-from . import audit, settings, views  # noqa: F401  - registers their routes on views.bp
+from . import audit, lookup_sources, settings, views  # noqa: F401  - registers their routes on views.bp

@@ -21,6 +21,7 @@ from library_app.domain.errors import RuleBroken
 from library_app.domain.settings import LibrarySettings
 from library_app.security import proxy_hops
 from library_app.services import audit
+from library_app.services.lookup import sources as lookup_sources
 from library_app.services.settings import get_settings, update_settings
 from library_app.web import utcnow
 
@@ -95,6 +96,7 @@ def settings():  # type: ignore[no-untyped-def]
         database=_db_summary(), https=request.is_secure,
         trust_proxy=proxy_hops(current_app.config.get("TRUST_PROXY")),
         max_logo=_size_text(current_app.config["LOGO_MAX_BYTES"]),
+        lookup_count=len(lookup_sources.list_rows(db)),  # ISBN lookup sources (lookup_sources.py)
     ), status
 
 

@@ -28,6 +28,8 @@ def title_json(t: Title, counts: service.CopyCounts | None = None) -> dict[str, 
         "id": t.id, "title": t.title, "author": t.author, "isbn": t.isbn,
         "publisher": t.publisher, "year": t.year, "category": t.category, "age_band": t.age_band,
         "notes": t.notes, "pinyin": t.search_pinyin, "initials": t.search_initials,
+        "pages": t.pages, "price": t.price, "clc": t.clc, "summary": t.summary,
+        "record_source": t.record_source,
     }
     if counts is not None:
         data["copy_count"] = counts.total
@@ -237,6 +239,7 @@ def import_titles():  # type: ignore[no-untyped-def]
             db, current_user, utcnow(), data, name, partial=partial,
             copies=request.args.get("copies", 0, type=int) or 0,
             point=request.args.get("point", ""),
+            marc_syntax=(request.args.get("marc", "") or "").lower().replace("cnmarc", "unimarc"),
         )
     except catalog_import.ImportRefused as exc:
         body = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import IntegerField, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
@@ -23,6 +23,13 @@ class TitleForm(FlaskForm):
     category = StringField("分类", validators=[Length(max=32)])
     age_band = SelectField("适读年龄", choices=AGE_CHOICES, validate_choice=False)
     notes = TextAreaField("备注", validators=[Length(max=2000)])
+    # Filled from a record found by ISBN (套录), editable; the source and raw record kept with it
+    pages = StringField("页数", validators=[Length(max=16)])
+    price = StringField("定价", validators=[Length(max=32)])
+    clc = StringField("中图法分类号", validators=[Length(max=32)])
+    summary = TextAreaField("内容简介", validators=[Length(max=4000)])
+    record_source = HiddenField()
+    raw_record = HiddenField()
 
 
 class AddCopiesForm(FlaskForm):

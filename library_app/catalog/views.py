@@ -82,7 +82,8 @@ def titles():  # type: ignore[no-untyped-def]
 
 def _title_data(form: TitleForm) -> dict[str, Any]:
     return {name: getattr(form, name).data for name in
-            ("title", "isbn", "author", "publisher", "year", "category", "age_band", "notes")}
+            ("title", "isbn", "author", "publisher", "year", "category", "age_band", "notes",
+             *rules.RECORD_FIELDS)}
 
 
 def _save_title(form: TitleForm, save: Callable[[dict[str, Any]], Title]) -> tuple[Title | None, Title | None]:
@@ -129,6 +130,7 @@ def edit_title(title_id: int):  # type: ignore[no-untyped-def]
     form = TitleForm(obj=title)
     if request.method == "GET":
         form.year.data = str(title.year) if title.year else ""
+        form.pages.data = str(title.pages) if title.pages else ""
         form.isbn.data = format_isbn(title.isbn)
     duplicate: Title | None = None
     if form.validate_on_submit():

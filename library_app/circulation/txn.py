@@ -13,18 +13,23 @@ its own clock reading taken when its turn comes), and a request answers only aft
 that holds its write. If one write fails, the group is rolled back and each write of the group
 is run again alone, so one request's error is never another's. Other processes still queue on
 the busy timeout. PostgreSQL needs none of this: rows are locked and the unique indexes decide,
-so each request there runs its own transaction.
+so each request there runs its own transaction; one that PostgreSQL picks as the victim of a
+deadlock or a serialization failure is rolled back and run again, whole, a few times, so the
+phone gets an answer instead of a 500.
 """
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 from typing import Generic, TypeVar
 
 from flask import Flask, current_app
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from library_app.db import get_engine, session_factory
@@ -32,6 +37,9 @@ from library_app.db import get_engine, session_factory
 T = TypeVar("T")
 Work = Callable[[Session, datetime], T]
 MAX_GROUP = 32  # writes per transaction: a bound on how long one commit makes the others wait
+VICTIM_RETRIES = 4  # runs of one write that PostgreSQL may pick as a deadlock victim before it fails
+# SQLSTATEs of a transaction PostgreSQL aborted only so that another could go on: run it again.
+RETRY_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serialization_failure
 
 
 class _Job(Generic[T]):
@@ -113,11 +121,34 @@ def write(work: Work[T]) -> T:
     from library_app.web import utcnow
 
     if get_engine().dialect.name != "sqlite":
-        with session_factory(write=True)() as session:
-            result = work(session, utcnow())
-            session.commit()
-            return result
+        return run_retrying(session_factory(write=True), utcnow, work)
     return _writer(current_app._get_current_object()).run(work)  # type: ignore[attr-defined]
+
+
+def is_victim(error: BaseException) -> bool:
+    """A deadlock or serialization failure: the database undid this transaction for another's sake."""
+    orig = getattr(error, "orig", None)
+    return isinstance(error, DBAPIError) and getattr(orig, "sqlstate", None) in RETRY_SQLSTATES
+
+
+def run_retrying(sessions: Callable[[], Session], clock: Callable[[], datetime], work: Work[T],
+                 attempts: int = VICTIM_RETRIES) -> T:
+    """``work`` in its own transaction, committed; run again if it is a deadlock's victim.
+
+    The victim's transaction is rolled back whole, so nothing of it stays; the next run reads
+    afresh (and a fresh ``now``). A short random pause lets the other transaction finish.
+    """
+    for attempt in range(attempts):
+        try:
+            with sessions() as session:
+                result = work(session, clock())
+                session.commit()
+                return result
+        except DBAPIError as exc:
+            if not is_victim(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _writer(app: Flask) -> GroupWriter:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from flask import (
@@ -98,11 +98,12 @@ def rules(db: Session) -> LoanRules:
     return LoanRules.from_settings(get_settings(db, current_app.config))
 
 
-def apply_one(kind: str, copy: str, point: str, card: str | None = None) -> dict[str, Any]:
-    """One event made on the server (one-tap pages), through the same path as scans."""
+def apply_one(kind: str, copy: str, point: str, card: str | None = None, *, now: datetime) -> dict[str, Any]:
+    """One event made on the server (one-tap pages), through the same path as scans, at ``now``
+    (the app's clock, so a pinned clock reaches it)."""
     settings = get_settings(get_session(), current_app.config)
     event = {"id": str(uuid.uuid4()), "type": kind, "copy": copy, "point": point,
-             "at": datetime.now(UTC).isoformat()}
+             "at": now.isoformat()}
     if card:
         event["card"] = card
     actor = current_user._get_current_object()  # type: ignore[attr-defined]
@@ -190,7 +191,7 @@ def act():  # type: ignore[no-untyped-def]
         session[CURRENT_KEY] = {**current, "at": time.time()}
     elif kind not in ("return", "renew"):
         abort(400)
-    result = apply_one(kind, copy, point.code, card)
+    result = apply_one(kind, copy, point.code, card, now=utcnow())
     tone = {"applied": "success", "duplicate": "success", "review": "warning"}.get(result["status"], "error")
     flash(result["message"], tone)
     return redirect(back)
@@ -323,13 +324,14 @@ def review():  # type: ignore[no-untyped-def]
 
 
 def _device_time(value: str | None) -> str:
-    """The phone's time as recorded, in the organisation's time zone."""
+    """The phone's time as recorded, in the organisation's time zone; a reading that is no time
+    there (year 9999 moved to +08:00, or not a time at all) as the phone gave it."""
     from library_app.web import format_local
 
     try:
         return format_local(datetime.fromisoformat(value or ""), "%Y-%m-%d %H:%M:%S")
-    except ValueError:
-        return ""
+    except (ValueError, OverflowError):
+        return (value or "")[:64]
 
 
 @bp.post("/circulation/review/<int:item_id>")

@@ -367,3 +367,43 @@ def borrower_visibility(role: str, my_points: Iterable[str], home_point: str) ->
     if role == "story_mother":
         return "full" if home_point and home_point in set(my_points) else "masked"
     return "none"
+
+
+# ------------------------------------------------------------------ fields from a catalogue record
+
+RECORD_FIELDS = ("pages", "price", "clc", "summary", "record_source", "raw_record")
+MAX_RAW_RECORD = 200_000
+
+
+def clean_record_fields(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Pages, price, 中图法 class, summary and the record's source and raw text, as typed or filled
+    from an ISBN lookup (套录); only the keys present in ``data``. Raises InvalidTitle."""
+    out: dict[str, Any] = {}
+    if "pages" in data:
+        text = _text(data.get("pages")).replace("页", "").strip()
+        if not text:
+            out["pages"] = None
+        elif not re.fullmatch(r"\d{1,5}", text) or int(text) == 0:
+            raise InvalidTitle(f"页数“{text}”应为正整数。")
+        else:
+            out["pages"] = int(text)
+    for key, label, limit in (("price", "定价", 32), ("clc", "中图法分类号", 32),
+                              ("record_source", "记录来源", 64)):
+        if key in data:
+            raw_value = data.get(key)
+            # a source's name is kept as the settings spell it (no NFKC: 全角括号 stay)
+            value = " ".join(str(raw_value or "").split()) if key == "record_source" else _text(raw_value)
+            if len(value) > limit:
+                raise InvalidTitle(f"{label}太长了（最多 {limit} 个字）。")
+            out[key] = value.upper() if key == "clc" else value
+    if "summary" in data:
+        summary = str(data.get("summary") or "").strip()
+        if len(summary) > 4000:
+            raise InvalidTitle("内容简介太长了（最多 4000 个字）。")
+        out["summary"] = summary
+    if "raw_record" in data:
+        raw = str(data.get("raw_record") or "")
+        if len(raw) > MAX_RAW_RECORD:
+            raise InvalidTitle("原始记录太长了。")
+        out["raw_record"] = raw
+    return out

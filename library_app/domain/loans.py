@@ -185,7 +185,7 @@ class CardState:
 ReviewReason = Literal[
     "over_limit", "card_revoked", "borrower_suspended", "borrower_left", "copy_withdrawn",
     "copy_damaged", "clash_other_point", "loan_before_later_loan", "return_crosses_loan",
-    "clock_future", "clock_before_card", "clock_before_copy",
+    "clock_future", "clock_past", "clock_before_card", "clock_before_copy",
 ]
 
 REVIEW_REASONS: dict[str, str] = {
@@ -198,7 +198,8 @@ REVIEW_REASONS: dict[str, str] = {
     "clash_other_point": "同一本书在两个阅读点离线先后借出",
     "loan_before_later_loan": "离线借出的时间早于这本书后来的一次借出",
     "return_crosses_loan": "离线归还的时间早于这本书后来的一次借出",
-    "clock_future": "设备时间比服务器时间快太多",
+    "clock_future": "设备时间比服务器时间快太多，已按服务器收到的时间记录",
+    "clock_past": "设备时间早于两个月前，手机时间可能被重置过，已按服务器收到的时间记录",
     "clock_before_card": "设备时间早于借阅证绑定的时间",
     "clock_before_copy": "设备时间早于这本书登记的时间",
 }

@@ -4,10 +4,11 @@ from flask import Blueprint, abort, jsonify, redirect, render_template, request,
 from flask_login import current_user
 
 from library_app.access import ALL_ROLES, public, roles
-from library_app.db import get_session, ping
+from library_app.db import can_write, get_session, ping
 from library_app.domain.codes import parse_code
 from library_app.domain.errors import InvalidCode
 from library_app.services import users
+from library_app.web import utcnow
 
 from .home import home_context
 
@@ -33,9 +34,12 @@ def home():  # type: ignore[no-untyped-def]
 @bp.get("/healthz")
 @public
 def healthz():  # type: ignore[no-untyped-def]
-    if ping():
-        return jsonify(status="ok", database="ok")
-    return jsonify(status="error", database="error"), 503
+    if not ping():
+        return jsonify(status="error", database="error", write="error"), 503
+    if not can_write(utcnow()):
+        # Reads work but writes fail (a full disk): loans would be lost, so not "ok".
+        return jsonify(status="error", database="ok", write="error"), 503
+    return jsonify(status="ok", database="ok", write="ok")
 
 
 @bp.get("/s/<path:code>")

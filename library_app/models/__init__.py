@@ -1,16 +1,18 @@
 """Typed SQLAlchemy models, one module per area."""
 
-from .admin import AuditLog, MonthlyTally, Setting, YearTarget
+from .admin import AuditLog, HealthCheck, MonthlyTally, Setting, YearTarget
 from .base import Base, utcnow
 from .borrowers import Borrower, Card
 from .catalog import Copy, Title, Transfer, TransferItem
 from .circulation import CirculationEvent, Loan, LoanRenewal, ReviewItem
+from .lookup import LookupSourceRow
 from .points import Point
 from .users import ApiToken, User, user_points
 
 __all__ = [
-    "ApiToken", "AuditLog", "Base", "Borrower", "Card", "CirculationEvent", "Copy", "Loan",
-    "LoanRenewal", "MonthlyTally", "Point", "ReviewItem", "Setting", "Title", "Transfer",
+    "ApiToken", "AuditLog", "Base", "Borrower", "Card", "CirculationEvent", "Copy", "HealthCheck",
+    "Loan", "LoanRenewal", "LookupSourceRow", "MonthlyTally", "Point", "ReviewItem", "Setting", "Title",
+    "Transfer",
     "TransferItem",
     "User", "YearTarget", "user_points", "utcnow",
 ]

@@ -60,3 +60,13 @@ class MonthlyTally(Base):
     entered_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     point: Mapped[Point] = relationship()
+
+
+class HealthCheck(Base):
+    """One row that ``/healthz`` rewrites now and then: proof that the database can still write
+    (a full disk lets SELECT 1 through while every loan fails)."""
+
+    __tablename__ = "health_checks"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    at: Mapped[datetime]

@@ -29,6 +29,14 @@ class Title(Base):
     category: Mapped[str] = mapped_column(String(32), default="")
     age_band: Mapped[str] = mapped_column(String(8), default="")
     notes: Mapped[str] = mapped_column(Text, default="")
+    # Filled from a catalogue record found by ISBN (套录), editable like the rest
+    pages: Mapped[int | None]
+    price: Mapped[str] = mapped_column(String(32), default="")
+    clc: Mapped[str] = mapped_column(String(32), default="")  # 中图法 class, e.g. I287.8
+    summary: Mapped[str] = mapped_column(Text, default="")
+    # Where the record came from (a source's name) and the record as received, kept with the title
+    record_source: Mapped[str] = mapped_column(String(64), default="")
+    raw_record: Mapped[str] = mapped_column(Text, default="")
     # Search keys: lower-case pinyin without spaces, and initials (猜猜我有多爱你 → ccwydan)
     search_pinyin: Mapped[str] = mapped_column(String(1024), default="")
     search_initials: Mapped[str] = mapped_column(String(255), default="")

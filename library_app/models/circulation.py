@@ -30,6 +30,8 @@ class Loan(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     copy_id: Mapped[int | None] = mapped_column(ForeignKey("copies.id"), index=True)
     title_id: Mapped[int | None] = mapped_column(ForeignKey("titles.id"), index=True)
+    # An imported past loan whose title is not in the catalog keeps the title as written.
+    title_text: Mapped[str | None] = mapped_column(String(300))
     borrower_id: Mapped[int | None] = mapped_column(ForeignKey("borrowers.id"), index=True)
     card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
     # indexed by (point_id, lent_at) below

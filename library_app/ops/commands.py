@@ -76,11 +76,12 @@ def backup_rotate_command(folder: Path, keep: int) -> None:
     Meant for a schedule (cron, systemd timer, Windows Task Scheduler): no date arithmetic in
     shell scripts needed.
     """
-    from library_app.ops_backup import backup
+    from library_app.ops.backup import backup
+    from library_app.ops.files import private_dir
 
     url = current_app.config["DATABASE_URL"]
     ext = "sqlite3" if url.startswith("sqlite") else "pgdump"
-    folder.mkdir(parents=True, exist_ok=True)
+    private_dir(folder)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     dest = folder / f"{BACKUP_PREFIX}{stamp}.{ext}"
     n = 1

@@ -17,7 +17,8 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from library_app.db import upgrade
-from library_app.ops_backup import backup
+from library_app.ops.backup import backup
+from library_app.ops.files import private_sqlite
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 PGDUMP_MAGIC = b"PGDMP"
@@ -71,6 +72,7 @@ def restore_sqlite(backup_file: Path, database: Path, keep_current: bool = True)
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         kept = database.with_name(f"{database.name}.before-restore-{stamp}")
         backup("sqlite:///" + str(database), kept)
+    private_sqlite(database)
     src = sqlite3.connect(f"file:{backup_file}?mode=ro", uri=True)
     try:
         dst = sqlite3.connect(database, timeout=30)

@@ -190,7 +190,9 @@ def import_loans():  # type: ignore[no-untyped-def]
             else:
                 if result.created:
                     commit()
-                    flash(f"已导入 {result.created} 条借阅记录。", "success")
+                    unmatched = (f"，其中 {result.unmatched} 条的书名不在书目中，已按表格原样记下书名"
+                                 if result.unmatched else "")
+                    flash(f"已导入 {result.created} 条借阅记录{unmatched}。", "success")
                 elif result.errors:
                     flash("文件有错误，没有导入任何记录。请改正后重新上传，或勾选“只导入正确的行”。", "error")
     return render_template("reports/import.html", result=result)

@@ -77,6 +77,12 @@ def _apply_fields(title: Title, fields: rules.TitleFields) -> None:
     title.search_pinyin, title.search_initials = search_keys(fields.title)
 
 
+def _apply_record_fields(title: Title, extra: dict[str, Any]) -> None:
+    """Pages, price, 中图法 class, summary, record source and raw record (only those given)."""
+    for key, value in extra.items():
+        setattr(title, key, value)
+
+
 def search_keys(text: str) -> tuple[str, str]:
     full, initials = pinyin_keys(text)
     return full[:1024], initials[:255]
@@ -85,15 +91,18 @@ def search_keys(text: str) -> tuple[str, str]:
 def create_title(session: Session, actor: User | None, now: datetime, data: dict[str, Any]) -> Title:
     """Add a title. An ISBN already in the catalog raises DuplicateIsbn (offer copies instead)."""
     fields = rules.clean_title_fields(data, now.year)
+    extra = rules.clean_record_fields(data)
     if fields.isbn:
         existing = session.scalar(select(Title).where(Title.isbn == fields.isbn).limit(1))
         if existing is not None:
             raise DuplicateIsbn(existing)
     title = Title(created_at=now, updated_at=now)
     _apply_fields(title, fields)
+    _apply_record_fields(title, extra)
     session.add(title)
     session.flush()
-    audit.record(session, actor, now, "title.create", "title", title.id, isbn=title.isbn)
+    details: dict[str, Any] = {"record_source": title.record_source} if title.record_source else {}
+    audit.record(session, actor, now, "title.create", "title", title.id, isbn=title.isbn, **details)
     return title
 
 
@@ -101,6 +110,7 @@ def update_title(
     session: Session, actor: User | None, now: datetime, title: Title, data: dict[str, Any]
 ) -> Title:
     fields = rules.clean_title_fields(data, now.year)
+    extra = rules.clean_record_fields(data)
     if fields.isbn and fields.isbn != title.isbn:
         other = session.scalar(
             select(Title).where(Title.isbn == fields.isbn, Title.id != title.id).limit(1)
@@ -108,6 +118,7 @@ def update_title(
         if other is not None:
             raise DuplicateIsbn(other)
     _apply_fields(title, fields)
+    _apply_record_fields(title, extra)
     title.updated_at = now
     session.flush()
     audit.record(session, actor, now, "title.update", "title", title.id)

@@ -1,5 +1,5 @@
-"""Catalog import: CSV (UTF-8, UTF-8 with BOM, GBK), XLSX and MARC (binary MARC 21 / MARCXML,
-CNMARC records recognised too), checked row by row before anything is written, all or nothing.
+"""Catalog import: CSV (UTF-8, UTF-8 with BOM, GBK), XLSX and MARC (ISO 2709 or MARCXML, in
+MARC 21 or CNMARC/UNIMARC, detected or given), checked row by row before anything is written, all or nothing.
 
 The web pages show a preview first: the uploaded file waits in the instance folder under a random
 token (tied to the user who uploaded it) until the librarian confirms or it expires.
@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from library_app.domain import catalog as rules
+from library_app.domain import marc
 from library_app.domain.codes import make_code
 from library_app.domain.errors import RuleBroken
 from library_app.domain.textfiles import decode_csv_bytes
@@ -133,80 +134,59 @@ def rows_from_table(table: Sequence[Sequence[str]]) -> list[rules.ImportRow]:
 
 # ------------------------------------------------------------------ MARC
 
-def _sub(record: Any, tags: Iterable[str], codes: str) -> list[str]:
-    out: list[str] = []
-    for tag in tags:
-        for f in record.get_fields(tag):
-            for code in codes:
-                out.extend(s for s in f.get_subfields(code) if s and s.strip())
-    return out
+MARC_SYNTAXES = ("", "marc21", "unimarc")
 
 
-def _tidy(text: str) -> str:
-    return re.sub(r"[\s/:;,.=]+$", "", " ".join(text.split())).strip()
-
-
-def _marc_values(record: Any) -> dict[str, str]:
-    """Title fields from a MARC 21 record, or a CNMARC/UNIMARC one (200 instead of 245)."""
-    unimarc = not record.get_fields("245") and bool(record.get_fields("200"))
-    if unimarc:
-        title = " ".join(_tidy(t) for t in _sub(record, ["200"], "ae")[:2])
-        authors = _sub(record, ["700", "701", "702"], "a") or _sub(record, ["200"], "f")
-        isbns = _sub(record, ["010"], "a")
-        publisher = (_sub(record, ["210", "214"], "c") or [""])[0]
-        year_text = (_sub(record, ["210", "214"], "d") or [""])[0]
-    else:
-        parts = []
-        for f in record.get_fields("245")[:1]:
-            parts = [_tidy(s) for c in "abnp" for s in f.get_subfields(c)]
-        title = " ".join(p for p in parts if p)
-        authors = _sub(record, ["100", "110", "111"], "a") or _sub(record, ["245"], "c") \
-            or _sub(record, ["700", "710"], "a")
-        isbns = _sub(record, ["020"], "a")
-        publisher = (_sub(record, ["264", "260"], "b") or [""])[0]
-        year_text = (_sub(record, ["264", "260"], "c") or [""])[0]
-        if not year_text:
-            fixed = record.get_fields("008")
-            if fixed and fixed[0].data and len(fixed[0].data) >= 11:
-                year_text = fixed[0].data[7:11]
-    isbn = ""
+def _isbn_as_written(values: list[str]) -> str:
+    """The first valid ISBN, else the first one written (so the row reports its check digit)."""
     from library_app.domain.isbn import normalize_isbn
 
-    for candidate in isbns:
+    first = ""
+    for candidate in values:
         token = re.split(r"[\s(（]", candidate.strip(), maxsplit=1)[0]
+        first = first or token
         try:
             if normalize_isbn(token):
-                isbn = token
-                break
+                return token
         except RuleBroken:
-            isbn = isbn or token  # keep the first, so the row reports the bad check digit
-    year_match = re.search(r"(1[4-9]\d\d|20\d\d)", year_text or "")
+            continue
+    return first
+
+
+def _marc_values(record: Any, syntax: str = "") -> dict[str, str]:
+    """Title fields from a MARC 21 or CNMARC/UNIMARC record (``syntax`` empty: detected), read by
+    the same mappers as the ISBN lookup (domain/marc.py); the 中图法 class suggests the category."""
+    chosen = syntax or marc.detect_syntax(record)
+    book = marc.map_record(record, "import", chosen)
+    tag = "010" if chosen == "unimarc" else "020"
+    isbns = [v for f in record.get_fields(tag) for v in f.get_subfields("a") if v and v.strip()]
     return {
-        "title": title,
-        "author": _tidy(authors[0]) if authors else "",
-        "isbn": isbn,
-        "publisher": _tidy(publisher),
-        "year": year_match.group(1) if year_match else "",
+        "title": book.title,
+        "author": book.author.split("，")[0] if book.author else "",
+        "isbn": _isbn_as_written(isbns),
+        "publisher": book.publisher,
+        "year": str(book.year) if book.year else "",
+        "category": book.category,
     }
 
 
-def rows_from_marc(data: bytes, kind: str, copies: int = 0, point: str = "") -> list[rules.ImportRow]:
-    """One row per MARC record (``row`` is the record's number, from 1)."""
-    import pymarc
-
+def rows_from_marc(data: bytes, kind: str, copies: int = 0, point: str = "",
+                   syntax: str = "") -> list[rules.ImportRow]:
+    """One row per MARC record (``row`` is the record's number, from 1). ``syntax`` ``marc21`` or
+    ``unimarc`` overrides the detection (a record with 200 and no 245 is UNIMARC); the character
+    set of an ISO 2709 file is UTF-8 when it decodes as such, else GB18030 for UNIMARC (Chinese
+    systems) and MARC-8 for MARC 21."""
+    if syntax not in MARC_SYNTAXES:
+        raise rules.BadImportFile("MARC 格式只能是 marc21 或 unimarc（CNMARC）。")
     records: list[Any] = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            if kind == "marcxml":
-                records = list(pymarc.parse_xml_to_array(io.BytesIO(data)))
-            else:
-                reader = pymarc.MARCReader(data, to_unicode=True, force_utf8=True,
-                                           utf8_handling="replace")
-                for record in reader:
-                    records.append(record)  # None for a record that could not be read
-        except Exception as exc:  # noqa: BLE001 - a broken file, whatever the parser says
-            raise rules.BadImportFile("MARC 文件无法读取：请确认是 MARC 21（.mrc）或 MARCXML 文件。") from exc
+    try:
+        if kind == "marcxml":
+            records = list(marc.read_marcxml(data))
+        else:
+            records = marc.read_records(data, marc.guess_encoding(data, syntax))
+    except Exception as exc:  # noqa: BLE001 - a broken file, whatever the parser says
+        raise rules.BadImportFile(
+            "MARC 文件无法读取：请确认是 MARC 21 或 CNMARC/UNIMARC（.mrc/.iso）或 MARCXML 文件。") from exc
     if not records:
         raise rules.BadImportFile("MARC 文件里没有记录。")
     if len(records) > MAX_ROWS:
@@ -218,7 +198,7 @@ def rows_from_marc(data: bytes, kind: str, copies: int = 0, point: str = "") -> 
             row.errors = ["这条记录已损坏，无法读取。"]
             rows.append(row)
             continue
-        values = _marc_values(record)
+        values = _marc_values(record, syntax)
         values["copies"] = str(copies)
         values["point"] = point
         rows.append(rules.ImportRow(row=number, values=values))
@@ -370,13 +350,13 @@ def _write(session: Session, now: datetime, rows: list[rules.ImportRow],
 
 
 def read_upload(session: Session, data: bytes, filename: str, now: datetime, copies: int = 0,
-                point: str = "") -> ImportPlan:
+                point: str = "", marc_syntax: str = "") -> ImportPlan:
     """Read any supported file into a checked plan (nothing written)."""
     if not data:
         raise rules.BadImportFile("没有收到文件，或文件是空的。")
     kind = file_kind(data, filename)
     if kind in ("marc", "marcxml"):
-        rows = rows_from_marc(data, kind, copies=copies, point=point)
+        rows = rows_from_marc(data, kind, copies=copies, point=point, syntax=marc_syntax)
     else:
         rows = rows_from_table(read_table(data, kind))
     return plan_import(session, kind, rows, now)
@@ -384,10 +364,11 @@ def read_upload(session: Session, data: bytes, filename: str, now: datetime, cop
 
 def import_titles(
     session: Session, actor: User | None, now: datetime, data: bytes, filename: str = "",
-    partial: bool = False, copies: int = 0, point: str = "",
+    partial: bool = False, copies: int = 0, point: str = "", marc_syntax: str = "",
 ) -> ImportResult:
     """Read, check and write in one go (API and command line)."""
-    plan = read_upload(session, data, filename, now, copies=copies, point=point)
+    plan = read_upload(session, data, filename, now, copies=copies, point=point,
+                       marc_syntax=marc_syntax)
     return apply_import(session, actor, now, plan, partial=partial)
 
 

@@ -6,14 +6,20 @@ transaction as its effect), in the order they happened. It reads only the column
 with Core statements (no ORM objects, no lazy loads) and flushes nothing it does not write.
 
 Concurrency: on SQLite the caller runs the batch in one ``BEGIN IMMEDIATE`` transaction, so
-writers are serialised. On PostgreSQL the copy row is locked ``FOR UPDATE`` and each event runs
-in a savepoint: a concurrent insert that still hits the one-open-loan-per-copy index (or the
-unique event id) rolls back that savepoint and the event is decided again on fresh data.
+writers are serialised. On PostgreSQL a batch first locks ``FOR UPDATE`` every copy it names and
+then every borrower whose card it names, each set in id order (so two batches never wait for
+each other in a circle, and two loans to one child on different copies take turns at the limit
+check); only then does it look up which of its event ids are already stored, so a batch racing
+its own retry finds the other's events and answers ``duplicate``. Each event then runs in a
+real SAVEPOINT: an insert that still hits the unique event id (an event on no known copy) or
+the one-open-loan-per-copy index rolls back that event alone, and it is decided again on fresh
+data. A deadlock or serialization victim is retried whole by ``circulation.txn.write``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -108,6 +114,17 @@ _OWN_CHILD = select(user_points.c.point_id).where(
     .where(_borrowers.c.id == bindparam("b_borrower")).scalar_subquery(),
 ).exists().select()
 _COPY_LOCK = select(_copies.c.id).where(_copies.c.code == bindparam("b_code")).with_for_update()
+# A batch's rows, locked up front in one order (copies, then borrowers; each by id).
+_COPY_LOCKS = (select(_copies.c.id).where(_copies.c.code.in_(bindparam("b_codes", expanding=True)))
+               .order_by(_copies.c.id).with_for_update())
+_BORROWER_LOCKS = (select(_borrowers.c.id)
+                   .where(_borrowers.c.id.in_(select(_cards.c.borrower_id)
+                                              .where(_cards.c.code.in_(bindparam("b_cards", expanding=True)))))
+                   .order_by(_borrowers.c.id).with_for_update())
+# What tells a wrong device clock before a batch is ordered: when each copy was registered and
+# each card bound.
+_COPY_BORN = select(_copies.c.code, _copies.c.created_at).where(_copies.c.code.in_(bindparam("b_codes", expanding=True)))
+_CARD_BOUND = select(_cards.c.code, _cards.c.bound_at).where(_cards.c.code.in_(bindparam("b_cards", expanding=True)))
 _KNOWN_COLUMNS = (_events.c.event_id, _events.c.payload_hash, _events.c.status, _events.c.code,
                   _events.c.message, _events.c.loan_id)
 _KNOWN = select(*_KNOWN_COLUMNS).where(_events.c.event_id.in_(bindparam("b_ids", expanding=True)))
@@ -188,11 +205,29 @@ class _Batch:
         self.ip = ip
         self.pg = session.get_bind().dialect.name == "postgresql"
         self.own_children: dict[int, bool] = {}
+        self.locked: set[str] = set()  # copy codes this transaction holds locked (PostgreSQL)
+
+    # ---- locks
+    def lock(self, events: list[Event]) -> None:
+        """PostgreSQL: lock the batch's copies, then its borrowers, each in id order.
+
+        Until this transaction ends, another request on one of these copies or children waits
+        here, before it reads anything, and then reads what this one wrote.
+        """
+        copies = sorted({e.copy for e in events})
+        cards = sorted({e.card for e in events if e.card})
+        if len(copies) == 1:  # an online scan: the prepared one-row lock (an IN is rendered per call)
+            self.conn.execute(_COPY_LOCK, {"b_code": copies[0]}).all()
+        elif copies:
+            self.conn.execute(_COPY_LOCKS, {"b_codes": copies}).all()
+        self.locked.update(copies)
+        if cards:
+            self.conn.execute(_BORROWER_LOCKS, {"b_cards": cards}).all()
 
     # ---- reads
     def scan(self, event: Event) -> Scan:
         """The point, the copy with its open loan, and (for a loan) the card: one SELECT."""
-        if self.pg:  # serialise events on one copy; the SELECT below sees what the lock holder wrote
+        if self.pg and event.copy not in self.locked:  # the SELECT below sees what the lock holder wrote
             self.conn.execute(_COPY_LOCK, {"b_code": event.copy})
         r: Any = self.conn.execute(_SCAN, {"b_user": self.actor_id, "b_point": event.point,
                                            "b_copy": event.copy, "b_card": event.card}).one()
@@ -250,7 +285,8 @@ class _Batch:
             "event_id": event.id, "loan_id": loan_id, "point_id": point_id, "reason": reasons[0][:32],
             "message": message, "created_at": self.now, "resolution": "",
             "details": {"reasons": reasons, "type": event.type, "copy": event.copy, "card": event.card,
-                        "device_at": event.at.isoformat(), "received_at": self.now.isoformat(), **details},
+                        "device_at": event.device_at or event.at.isoformat(), "received_at": self.now.isoformat(),
+                        **details},
         })
         return message
 
@@ -312,12 +348,21 @@ def apply_events(session: Session, actor: User, now: datetime, raw_events: list[
     results: list[dict[str, Any] | None] = [None] * len(raw_events)
     outcome = BatchOutcome(results=[])
     ids: dict[int, str] = {}
+    parsed: dict[int, Event | RuleBroken] = {}
     for i, raw in enumerate(raw_events):
         try:
             ids[i] = ev_rules.event_id(raw)
         except RuleBroken as exc:
             results[i] = _result(str(raw.get("id") if isinstance(raw, dict) else ""), "rejected",
                                  exc.code, exc.message)
+            continue
+        try:  # each event answers for itself: a malformed one is rejected, the others go on
+            parsed[i] = ev_rules.settle_clock(ev_rules.parse_event(raw, b.tz), now)
+        except RuleBroken as exc:
+            parsed[i] = exc
+    if b.pg:  # before reading which ids are known: a racing twin of this batch has committed by then
+        b.lock([e for e in parsed.values() if isinstance(e, Event)])
+    _settle_for_order(b, parsed)
     known = _known_events(b, list(set(ids.values())))
     seen: dict[str, str] = {}
     todo: list[tuple[int, Event]] = []
@@ -335,16 +380,38 @@ def apply_events(session: Session, actor: User, now: datetime, raw_events: list[
                 results[i] = _result(eid, "duplicate", "duplicate", "这次扫描已经记录过了。")
             continue
         seen[eid] = digest
-        try:
-            todo.append((i, ev_rules.parse_event(raw, b.tz)))
-        except RuleBroken as exc:
+        event = parsed[i]
+        if isinstance(event, Event):
+            todo.append((i, event))
+            continue
+        exc = event
+
+        def rejected(exc: RuleBroken = exc, eid: str = eid, raw: Any = raw, digest: str = digest) -> dict[str, Any]:
             b.store(None, event_id=eid, status="rejected", code=exc.code, message=exc.message,
                     raw=raw, payload_hash=digest)
-            results[i] = _result(eid, "rejected", exc.code, exc.message)
+            return _result(eid, "rejected", exc.code, exc.message)
+
+        results[i] = _once(b, eid, digest, rejected)
     for i, event in ev_rules.apply_order(todo):
-        results[i] = _apply_with_retry(b, event)
+        results[i] = _once(b, event.id, event.payload_hash, lambda event=event: _apply(b, event))
     outcome.results = [r for r in results if r is not None]
     return outcome
+
+
+def _settle_for_order(b: _Batch, parsed: dict[int, Event | RuleBroken]) -> None:
+    """A batch of several events is ordered by their times: first settle each device time
+    against its copy's registration and its card's binding, so that a clock known to be wrong
+    (a return "in 2001" of a book registered last week) does not put an event first."""
+    events = {i: e for i, e in parsed.items() if isinstance(e, Event)}
+    if len(events) < 2:
+        return  # one event: no order to get wrong (its scan settles it)
+    copies = sorted({e.copy for e in events.values()})
+    cards = sorted({e.card for e in events.values() if e.card})
+    born = dict(b.conn.execute(_COPY_BORN, {"b_codes": copies}).all())
+    bound = dict(b.conn.execute(_CARD_BOUND, {"b_cards": cards}).all()) if cards else {}
+    for i, e in events.items():
+        parsed[i] = ev_rules.settle_clock(e, b.now, copy_created_at=born.get(e.copy),
+                                          card_bound_at=bound.get(e.card) if e.card else None)
 
 
 def _reused(eid: str, outcome: BatchOutcome) -> dict[str, Any]:
@@ -371,24 +438,29 @@ def _duplicate(b: _Batch, eid: str, previous: dict[str, Any]) -> dict[str, Any]:
                    original_status=previous["status"])
 
 
-def _apply_with_retry(b: _Batch, event: Event) -> dict[str, Any]:
+def _once(b: _Batch, event_id: str, digest: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """Run one event's work; on PostgreSQL in a SAVEPOINT of its own.
+
+    If another request stored the same event id meanwhile (a twin batch, an event on no
+    lockable copy) or won a race for the copy's one open loan, only this event's writes are
+    undone, and it is answered from what the other request wrote, or decided again.
+    """
     if not b.pg:
-        return _apply(b, event)
+        return work()
     for attempt in range(RETRIES):
-        savepoint = b.session.begin_nested()
+        savepoint = b.conn.begin_nested()  # on the connection the statements run on: a real SAVEPOINT
         try:
-            result = _apply(b, event)
+            result = work()
             savepoint.commit()
             return result
         except IntegrityError:
-            # Another request won a race (same copy or same event id): decide again on what it wrote.
             savepoint.rollback()
-            known = _known_events(b, [event.id])
-            if event.id in known:
-                if known[event.id]["payload_hash"] != event.payload_hash:
+            known = _known_events(b, [event_id])
+            if event_id in known:
+                if known[event_id]["payload_hash"] != digest:
                     err = ev_rules.EventIdReused()
-                    return _result(event.id, "rejected", err.code, err.message)
-                return _duplicate(b, event.id, known[event.id])
+                    return _result(event_id, "rejected", err.code, err.message)
+                return _duplicate(b, event_id, known[event_id])
             if attempt == RETRIES - 1:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
@@ -436,6 +508,13 @@ def _when(b: _Batch, event: Event, clock: str | None, open_loan: OpenLoan | None
     return event.at, offline
 
 
+def _settled(b: _Batch, event: Event, *, card_bound_at: datetime | None = None,
+             copy_created_at: datetime | None = None) -> Event:
+    """The event settled again with what the scan read: a device time before the card was
+    bound or the copy registered is not believed either (recorded at the server's time)."""
+    return ev_rules.settle_clock(event, b.now, card_bound_at=card_bound_at, copy_created_at=copy_created_at)
+
+
 def _finish(b: _Batch, event: Event, point_id: int, *, status: str, code: str, message: str,
             loan_id: int | None, reasons: list[str], loan: dict[str, Any] | None,
             **extra: Any) -> dict[str, Any]:
@@ -456,8 +535,8 @@ def _loan(b: _Batch, event: Event, point_id: int, scan: Scan) -> dict[str, Any]:
     card = scan.card
     if card is None:
         raise rules_mod.UnknownCard()
-    clock = ev_rules.clock_problem(event.at, b.now, card_bound_at=card.bound_at,
-                                   copy_created_at=copy.created_at)
+    event = _settled(b, event, card_bound_at=card.bound_at, copy_created_at=copy.created_at)
+    clock = event.clock
     open_loan = scan.open_loan
     at, offline = _when(b, event, clock, open_loan)
     plan = rules_mod.plan_loan(copy=copy.state(), card=card.state(), open_loan=open_loan,
@@ -539,7 +618,8 @@ def _return(b: _Batch, event: Event, point_id: int, scan: Scan) -> dict[str, Any
     copy = scan.copy
     if copy is None:
         raise rules_mod.UnknownCopy()
-    clock = ev_rules.clock_problem(event.at, b.now, copy_created_at=copy.created_at)
+    event = _settled(b, event, copy_created_at=copy.created_at)
+    clock = event.clock
     open_loan = scan.open_loan
     at, _offline = _when(b, event, clock, open_loan)
     plan = rules_mod.plan_return(copy=copy.state(), open_loan=open_loan, at=at)
@@ -586,7 +666,8 @@ def _renew(b: _Batch, event: Event, point_id: int, scan: Scan) -> dict[str, Any]
     copy = scan.copy
     if copy is None:
         raise rules_mod.UnknownCopy()
-    clock = ev_rules.clock_problem(event.at, b.now, copy_created_at=copy.created_at)
+    event = _settled(b, event, copy_created_at=copy.created_at)
+    clock = event.clock
     open_loan = scan.open_loan
     at, _offline = _when(b, event, clock, open_loan)
     plan = rules_mod.plan_renew(copy=copy.state(), open_loan=open_loan, at=at, rules=b.rules)

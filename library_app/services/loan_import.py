@@ -47,10 +47,12 @@ class ImportRefused(Invalid):
 @dataclass
 class ImportResult:
     created: int = 0
+    # created rows whose title is not in the catalog: kept with the title as written
+    unmatched: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        return {"created": self.created, "errors": self.errors}
+        return {"created": self.created, "unmatched": self.unmatched, "errors": self.errors}
 
 
 def decode_csv(data: bytes) -> str:
@@ -138,8 +140,9 @@ def import_loans(
         session.execute(insert(Loan), values)
         session.flush()
     result.created = len(values)
+    result.unmatched = sum(1 for v in values if v["title_text"] is not None)
     audit.record(session, actor, now, "report.import_loans", "loans", "", created=result.created,
-                 errors=len(result.errors))
+                 unmatched=result.unmatched, errors=len(result.errors))
     return result
 
 
@@ -162,7 +165,7 @@ def _row_values(
     values: dict[str, Any] = {
         "point_id": point.id, "lent_at": at, "lent_day": local_day(at, tz), "returned_at": at, "return_point_id": point.id,
         "return_kind": "import", "source": "import", "renewals": 0,
-        "copy_id": None, "title_id": None, "borrower_id": None, "card_id": None,
+        "copy_id": None, "title_id": None, "title_text": None, "borrower_id": None, "card_id": None,
     }
     if row.get("card"):
         try:
@@ -183,8 +186,10 @@ def _row_values(
             raise ValueError(f"找不到图书 {code}。")
         values["copy_id"], values["title_id"] = copy.id, copy.title_id
     if row.get("title") and values["title_id"] is None:
+        # A title not in the catalog (a log from before the system) still counts as a loan,
+        # with its title as written (api.md "Loan-log import (change)").
         title_id = titles.get(row["title"])
         if title_id is None:
-            raise ValueError(f"书目中没有《{row['title']}》（请先录入书目，或留空书名）。")
+            values["title_text"] = row["title"][:300]
         values["title_id"] = title_id
     return values

@@ -2,6 +2,8 @@
 // page is a secure context, else a photo), check the digits at once, and offer the existing
 // title when its ISBN is already in the catalog. Uses the BarcodeDetector API: the phone's own
 // where it has one (Android Chrome), else the vendored polyfill (zxing-wasm, served locally).
+// A valid ISBN on the new-title form is looked up (套录: local catalog, Z39.50 servers, Open
+// Library) and the records found are listed with each source's outcome; one tap fills the form.
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -18,6 +20,8 @@
   var stopButton = document.getElementById("isbn-stop");
   var status = document.getElementById("isbn-status");
   var existing = document.getElementById("isbn-existing");
+  var recordsUrl = script.getAttribute("data-records");
+  var panel = document.getElementById("isbn-lookup");
   if (!input) { return; }
 
   function clean(raw) {
@@ -43,16 +47,23 @@
   var lastLooked = "";
   function check() {
     var text = clean(input.value);
-    existing.hidden = true;
-    if (!text) { say(""); return; }
-    if (text.length < 10) { say(""); return; }
+    if (text !== lastLooked) {  // a blur after typing checks the same ISBN again: keep what it found
+      existing.hidden = true;
+      if (panel) { panel.hidden = true; }
+    }
+    if (!text || text.length < 10) { lastLooked = ""; say(""); return; }
     if (!validIsbn(text)) {
+      lastLooked = "";
       say("这个 ISBN 的校验位不对，请核对（没有 ISBN 的书可以留空）。", "bad");
       return;
     }
+    if (text === lastLooked) {
+      if (existing.hidden) { say("ISBN 格式正确。", "ok"); }
+      return;
+    }
     say("ISBN 格式正确。", "ok");
-    if (text === lastLooked) { return; }
     lastLooked = text;
+    if (!currentId) { findRecords(text); }
     fetch(lookupUrl + "?isbn=" + encodeURIComponent(text), {credentials: "same-origin", headers: {"Accept": "application/json"}})
       .then(function (r) { return r.ok ? r.json() : null; })
       .then(function (body) {
@@ -71,6 +82,111 @@
   input.addEventListener("input", function () {
     if (clean(input.value).length >= 13) { check(); }
   });
+
+  // ---- records found by ISBN (套录)
+  var STATUS_TEXT = {found: "找到", not_found: "没有", timeout: "超时", error: "出错"};
+  var FIELDS = ["title", "author", "publisher", "year", "pages", "price", "clc", "summary"];
+  var asked = 0;
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) { node.className = cls; }
+    if (text !== undefined) { node.textContent = text; }
+    return node;
+  }
+  function meta(r) {
+    var parts = [];
+    if (r.author) { parts.push(r.author); }
+    if (r.publisher) { parts.push(r.publisher + (r.year ? "，" + r.year : "")); }
+    else if (r.year) { parts.push(String(r.year)); }
+    if (r.pages) { parts.push(r.pages + " 页"); }
+    if (r.price) { parts.push(r.price); }
+    if (r.clc) { parts.push("中图法 " + r.clc + (r.category ? "（" + r.category + "）" : "")); }
+    return parts.join(" · ");
+  }
+  function setField(name, value) {
+    var f = document.getElementById(name);
+    if (!f) { return; }
+    f.value = value === null || value === undefined ? "" : String(value);
+    f.dispatchEvent(new Event("input", {bubbles: true}));
+  }
+  function useRecord(r, item) {
+    FIELDS.forEach(function (name) {
+      if (r[name] !== null && r[name] !== undefined && r[name] !== "") { setField(name, r[name]); }
+    });
+    var category = document.getElementById("category");
+    if (r.category && category) { category.value = r.category; }
+    setField("record_source", r.source);
+    setField("raw_record", r.raw || "");
+    var note = document.getElementById("record-source-note");
+    if (note) { document.getElementById("record-source-name").textContent = r.source; note.hidden = false; }
+    Array.prototype.forEach.call(document.querySelectorAll(".isbn-record.chosen"), function (n) { n.classList.remove("chosen"); });
+    if (item) { item.classList.add("chosen"); }
+    document.getElementById("isbn-lookup-note").textContent = "已用“" + r.source + "”的记录填写下面的表格，请核对、修改后保存。";
+    var title = document.getElementById("title");
+    if (title) { title.focus({preventScroll: true}); }
+  }
+  function showSources(sources, pending) {
+    var list = document.getElementById("isbn-sources");
+    list.textContent = "";
+    if (pending) { list.appendChild(el("li", "pending", "正在查找…")); return; }
+    sources.forEach(function (s) {
+      var li = el("li", s.status, s.name + "：" + (STATUS_TEXT[s.status] || s.status) +
+        "（" + (s.ms / 1000).toFixed(1) + " 秒）");
+      li.setAttribute("data-status", s.status);
+      if (s.message) { li.title = s.message; }
+      list.appendChild(li);
+    });
+  }
+  function showRecords(records) {
+    var list = document.getElementById("isbn-records");
+    list.textContent = "";
+    records.forEach(function (r) {
+      var item = el("li", "isbn-record");
+      item.appendChild(el("span", "rec-title", r.title || "（无书名）"));
+      var button = el("button", "btn primary", "用这条填写");
+      button.type = "button";
+      button.addEventListener("click", function () { useRecord(r, item); });
+      item.appendChild(button);
+      item.appendChild(el("span", "rec-meta", meta(r)));
+      item.appendChild(el("span", "rec-source", "来源：" + r.source));
+      list.appendChild(item);
+    });
+  }
+  function findRecords(text) {
+    if (!panel || !recordsUrl) { return; }
+    var mine = ++asked;
+    panel.hidden = false;
+    showSources([], true);
+    showRecords([]);
+    var note = document.getElementById("isbn-lookup-note");
+    note.textContent = "";
+    fetch(recordsUrl.replace(/0$/, encodeURIComponent(text)), {credentials: "same-origin", headers: {"Accept": "application/json"}})
+      .then(function (r) { return r.json().then(function (body) { return {ok: r.ok, body: body}; }); })
+      .then(function (res) {
+        if (mine !== asked) { return; }
+        if (!res.ok) {
+          showSources([]);
+          note.textContent = (res.body && res.body.error && res.body.error.message) || "查找失败，请手动填写。";
+          return;
+        }
+        showSources(res.body.sources || []);
+        var records = (res.body.records || []).filter(function (r) { return r.syntax !== "local"; });
+        showRecords(records);
+        note.textContent = records.length ? "点“用这条填写”把记录填进表格，再按需要修改。" : "没有找到这本书的记录，请手动填写。";
+      })
+      .catch(function () {
+        if (mine !== asked) { return; }
+        showSources([]);
+        note.textContent = "现在连不上服务器，请手动填写（保存时会再检查 ISBN）。";
+      });
+  }
+  var again = document.getElementById("isbn-lookup-again");
+  if (again) {
+    again.addEventListener("click", function () {
+      var text = clean(input.value);
+      if (validIsbn(text)) { findRecords(text); }
+    });
+  }
 
   // ---- barcode scanning
   var detector = null;
@@ -154,4 +270,5 @@
     });
   }
   window.addEventListener("pagehide", stop);
+  if (input.value && !currentId) { check(); }  // opened with ?isbn= (e.g. from a scan elsewhere)
 })();

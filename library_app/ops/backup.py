@@ -9,15 +9,20 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from .files import private_dir, private_file
+
 
 def backup(url: str, dest: Path) -> None:
     parsed = make_url(url)
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    if not dest.parent.exists():
+        private_dir(dest.parent)
     if parsed.get_backend_name() == "sqlite":
         if not parsed.database:
             raise RuntimeError("内存数据库无法备份")
         tmp = dest.with_suffix(dest.suffix + ".part")
+        tmp.unlink(missing_ok=True)
+        private_file(tmp)  # 0600 before a single page of children's data is in it
         src = sqlite3.connect(f"file:{parsed.database}?mode=ro", uri=True, timeout=30)
         try:
             out = sqlite3.connect(tmp)
@@ -39,6 +44,8 @@ def backup(url: str, dest: Path) -> None:
         if pg_dump is None:
             raise RuntimeError("找不到 pg_dump，请安装 PostgreSQL 客户端")
         libpq_url = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+        dest.unlink(missing_ok=True)
+        private_file(dest)  # pg_dump writes into the file as it finds it
         subprocess.run(
             [pg_dump, "--format=custom", "--file", str(dest), libpq_url], check=True
         )
