@@ -24,13 +24,15 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from library_app.access import CIRCULATION, STAFF, roles
+from library_app.access import CIRCULATION, STAFF, roles, writes
 from library_app.db import commit, get_session
 from library_app.domain.codes import parse_code
 from library_app.domain.errors import RuleBroken
 from library_app.domain.loans import LoanRules, days_overdue, due_in_words
+from library_app.domain.offline_cache import mask_name
 from library_app.models import Borrower, Card, Copy, Loan, Point, ReviewItem, Title, User
 from library_app.services import circulation as service
+from library_app.services import scope
 from library_app.services.settings import get_settings
 from library_app.web import utcnow
 
@@ -62,10 +64,34 @@ def chosen_point(points: list[Point], wanted: str | None) -> Point | None:
 
 
 def current_child() -> dict[str, Any] | None:
+    """The child made current from a card's page. The session cookie is signed, not encrypted
+    (anyone holding it can read it), so it keeps only the card code, the point and the time:
+    never the child's name (issue 13.9)."""
     value = session.get(CURRENT_KEY)
     if not value or time.time() - value.get("at", 0) > CURRENT_MINUTES * 60:
         return None
-    return dict(value)
+    return {"card": value.get("card", ""), "point": value.get("point", ""), "at": value.get("at", 0)}
+
+
+@bp.app_context_processor
+def _current_child_for_pages() -> dict[str, Any]:
+    def scan_current() -> dict[str, Any] | None:
+        """The current child for a page (the copy page's 借给 button): the name read on the
+        server, through the data scope (masked for another point's child)."""
+        current = current_child() if current_user.is_authenticated else None
+        if current is None:
+            return None
+        db = get_session()
+        row = db.execute(
+            select(Borrower.name, Point.code).join(Card, Card.borrower_id == Borrower.id)
+            .join(Point, Point.id == Borrower.home_point_id).where(Card.code == current["card"])
+        ).first()
+        if row is not None:
+            level = scope.level(current_user, row[1])
+            current["name"] = row[0] if level == scope.FULL else mask_name(row[0]) if level == scope.MASKED else ""
+        return current
+
+    return {"scan_current": scan_current}
 
 
 def rules(db: Session) -> LoanRules:
@@ -125,8 +151,7 @@ def make_current():  # type: ignore[no-untyped-def]
     if point is None:
         flash("请先选择阅读点。" if points else "您还没有负责的阅读点，请联系图书管理员。", "error")
         return redirect(url_for("circulation.scan", card=card))
-    name = db.scalar(select(Borrower.name).join(Card, Card.borrower_id == Borrower.id).where(Card.code == card))
-    session[CURRENT_KEY] = {"card": card, "name": name or "", "point": point.code, "at": time.time()}
+    session[CURRENT_KEY] = {"card": card, "point": point.code, "at": time.time()}
     session["scan_point"] = point.code
     return redirect(url_for("circulation.scan", card=card, point=point.code))
 
@@ -234,6 +259,7 @@ def mark(loan_id: int):  # type: ignore[no-untyped-def]
 
 @bp.get("/circulation/overdue")
 @roles(*CIRCULATION)
+@writes
 def overdue():  # type: ignore[no-untyped-def]
     """Overdue loans grouped by child: a call list (phone masked for story mothers)."""
     db = get_session()
@@ -243,9 +269,11 @@ def overdue():  # type: ignore[no-untyped-def]
     point = (request.args.get("point") or "").strip().upper() or None
     if point and point not in codes:
         abort(403)
+    home = Point.__table__.alias("home")
     q = (
         select(Borrower.id, Borrower.name, Borrower.guardian_name, Borrower.guardian_phone, Point.code,
-               Title.title, Copy.code, Loan.due_at, Loan.lent_at)
+               Title.title, Copy.code, Loan.due_at, Loan.lent_at, home.c.code, home.c.id)
+        .join(home, home.c.id == Borrower.home_point_id)
         .join(Loan, Loan.borrower_id == Borrower.id).join(Copy, Copy.id == Loan.copy_id)
         .join(Title, Title.id == Copy.title_id).join(Point, Point.id == Loan.point_id)
         .where(Loan.returned_at.is_(None), Loan.due_at < now, Loan.undone_at.is_(None))
@@ -254,12 +282,23 @@ def overdue():  # type: ignore[no-untyped-def]
     q = q.where(Point.code == point) if point else q.where(Point.code.in_(codes or {""}))
     tz = rules(db).tz
     people: dict[int, dict[str, Any]] = {}
-    for bid, name, guardian, phone, pcode, title, copy, due_at, _lent in db.execute(q):
+    ip = request.remote_addr or ""
+    for bid, name, guardian, phone, pcode, title, copy, due_at, _lent, home_code, home_id in db.execute(q).all():
+        if bid not in people:
+            # Each child on the call list is a logged view. Lent at her point to a child of
+            # another point: the book is hers to chase, the child is not hers to identify (masked,
+            # no guardian, no phone); the child's own point calls the guardian.
+            seen = scope.see(db, current_user, now, borrower_id=bid, name=name, home_point=home_code,
+                             home_point_id=home_id, via="overdue", ip=ip)
+            name = seen.name
+            if not seen.full:
+                guardian, phone = "", ""
         person = people.setdefault(bid, {"name": name, "guardian": guardian, "phone": phone, "point": pcode,
                                          "books": [], "days": 0})
         late = days_overdue(due_at, now, tz)
         person["books"].append({"title": title, "code": copy, "days": late})
         person["days"] = max(person["days"], late)
+    commit()
     g.personal_data = True
     full_phone = current_user.role in STAFF
     return render_template("circulation/overdue.html", people=list(people.values()), point=point,

@@ -330,6 +330,8 @@ def access_log(session: Session, borrower: Borrower, limit: int = 30) -> list[tu
         what = ACTION_NAMES.get(action, action)
         via = (details or {}).get("via")
         if action == "borrower.view" and via and via != "page":
-            what += {"card": "（借阅证页）", "api": "（接口）", "card_image": "（借阅证图片）"}.get(via, "")
+            what += {"card": "（借阅证页）", "api": "（接口）", "card_image": "（借阅证图片）",
+                     "scan": "（扫借阅证）", "scan_copy": "（扫书）", "copy_page": "（书的页面）",
+                     "api_copy": "（接口）", "overdue": "（逾期名单）"}.get(via, "")
         out.append((at, username or "系统", what))
     return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 from flask import render_template_string
@@ -71,9 +72,12 @@ def test_copy_actions_partial_offers_lend_to_the_current_child(app, make):
     mama, book, child, card = setup(make)
     with app.test_request_context():
         from flask import session
+        from flask_login import login_user
 
-        session["scan_current"] = {"card": card, "name": "王小明", "point": "P01", "at": 0}
+        # the session holds the card only; the name is read on the server (issue 13.9)
+        session["scan_current"] = {"card": card, "point": "P01", "at": time.time()}
         with session_factory()() as db:
+            login_user(db.get(type(mama), mama.id))
             html = render_template_string('{% include "circulation/_copy_actions.html" %}', copy=db.get(Copy, book.id))
     assert "借给 王小明" in html and card in html and 'value="loan"' in html
 

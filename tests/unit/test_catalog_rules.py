@@ -155,11 +155,14 @@ def test_label_layouts_fit_on_a4():
 
 
 def test_who_sees_the_borrower_of_a_copy():
-    assert rules.borrower_visibility("librarian", [], "P01", "P01") == "full"
-    assert rules.borrower_visibility("story_mother", ["P01"], "P01", "P02") == "full"
-    assert rules.borrower_visibility("story_mother", ["P01"], "P02", "P01") == "full"
-    assert rules.borrower_visibility("story_mother", ["P03"], "P01", "P02") == "masked"
-    assert rules.borrower_visibility("viewer", [], "P01", "P01") == "none"
+    # (role, her points, the child's home point): a story mother sees her points' children only
+    # (issue 13.1); a child of another point, even one who borrowed at hers, is masked.
+    assert rules.borrower_visibility("librarian", [], "P01") == "full"
+    assert rules.borrower_visibility("story_mother", ["P01"], "P01") == "full"
+    assert rules.borrower_visibility("story_mother", ["P01", "P02"], "P02") == "full"
+    assert rules.borrower_visibility("story_mother", ["P01"], "P02") == "masked"
+    assert rules.borrower_visibility("story_mother", [], "") == "masked"
+    assert rules.borrower_visibility("viewer", [], "P01") == "none"
 
 
 @pytest.mark.parametrize("content", ["B0000017", "http://192.168.1.10:5000/s/B0000017",
