@@ -290,8 +290,8 @@ async function showResult(event, result) {
         // a book handed back across the table: returned, and lent only if she taps
         const owner = result.loan && result.loan.borrower && result.loan.borrower.name;
         const c = state.current;
-        show("warn", `已归还${owner ? `（${owner}借的）` : ""}，没有借出`,
-          `${result.message} 这本书还没有借给${childName(c)}。`, "", {
+        show("warn", "已归还，还没借出",
+          `${result.message}${owner && !String(result.message).includes(owner) ? `（${owner}借的）` : ""} 还没有借给${childName(c)}：要借给TA，点下面的按钮。`, "", {
             undo: canUndo,
             action: c && c.code === event.card
               ? { label: `借给 ${childName(c)}`, run: () => lendAfterAll(event.copy, event.card) } : null,

@@ -84,7 +84,7 @@ def test_a_queue_of_five_children(app, make, live_server, phone, desktop):
     type_code(phone, card["张美美"])
     current(phone, "张美美")
     type_code(phone, b[0].code)
-    text = result(phone, "没有借出")
+    text = result(phone, "还没借出")
     assert "王小明" in text and "借给 张美美" in text
     assert (b[0].id, kids["张美美"].id) not in open_loans(app)
     screenshot(phone, "scan-queue-08-returned-not-lent")

@@ -12,7 +12,8 @@ from sqlalchemy import select
 
 from library_app.db import session_factory
 from library_app.models import Loan
-from tests.e2e.conftest import make_y4m
+from tests.builders import PASSWORD
+from tests.e2e.conftest import login, make_y4m
 from tests.e2e.test_offline_screen import controlled
 from tests.e2e.test_scan import current, result, scan_page, type_code
 
@@ -88,7 +89,7 @@ def test_a_book_handed_back_is_returned_and_lent_only_on_the_tap(app, make, tabl
     type_code(phone, table["ming_card"])
     current(phone, "王小明")
     type_code(phone, book.code)
-    text = result(phone, "没有借出")
+    text = result(phone, "还没借出")
     assert "猜猜我有多爱你" in text and "已归还" in text and "李" in text  # whose it was, as the API names her
     assert phone.locator("#result").get_attribute("data-tone") != "ok"
     lend = phone.locator("#result-action")
@@ -187,3 +188,23 @@ def test_online_loans_are_not_listed_as_offline_records(app, table, live_server,
     phone.wait_for_timeout(500)
     assert phone.locator("#offline-status details").count() == 0
     assert "离线" not in phone.locator("#offline-status").inner_text().replace("离线资料", "")
+
+
+def test_story_mothers_home_opens_the_camera_in_one_tap(app, table, live_server, launch, tmp_path):
+    page = phone_with_camera(launch, make_y4m(table["ming_card"], tmp_path / "card.y4m"))
+    login(page, live_server.url, "mama", PASSWORD)
+    page.goto(live_server.url + "/home")
+    main = page.locator("[data-testid=home-scan]")
+    box = main.bounding_box()
+    assert box is not None and box["y"] < 300 and box["height"] >= 44  # the first thing on her home page
+    shot(page, "home-story-mother-390")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    shot(page, "home-story-mother-1280")
+    page.set_viewport_size({"width": 390, "height": 844})
+    main.click()
+    page.wait_for_selector("#scan[data-ready='1']")
+    current(page, "王小明", timeout=20000)  # the camera opened by itself and read the card
+    assert page.locator("#camera").is_visible() and page.locator("#camera-open").is_hidden()
+    shot(page, "scan-camera-card-390")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    shot(page, "scan-camera-card-1280")
