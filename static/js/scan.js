@@ -140,6 +140,7 @@ function renderCurrent() {
 
 function hintText() {
   if (state.returnMode) return "只还书：扫到的书都会还回来，不会借出。扫借阅证回到借还。";
+  if (state.current && !navigator.onLine) return `现在扫书就借给${childName()}（没有网络时，别的小读者借的书也直接转借给TA）。扫另一张借阅证换人。`;
   if (state.current) return `现在扫书就借给${childName()}；别的小读者借的书会先还回来。扫另一张借阅证换人。`;
   return "扫借阅证选小读者，再扫书就借给TA；没选小读者时扫书是还书。";
 }
@@ -566,7 +567,9 @@ if (pointSelect && pointSelect.tagName === "SELECT") {
 if (!window.isSecureContext || !navigator.mediaDevices) $("camera-note").hidden = false;
 
 // back online after a card was read offline: show the child's real name and books
+window.addEventListener("offline", () => { $("hint").textContent = hintText(); });
 window.addEventListener("online", async () => {
+  $("hint").textContent = hintText();
   if (!state.current || !state.current.offline) return;
   try {
     const info = await fetchCard(state.current.code);
