@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
@@ -535,9 +535,17 @@ def _loan(b: _Batch, event: Event, point_id: int, scan: Scan) -> dict[str, Any]:
     card = scan.card
     if card is None:
         raise rules_mod.UnknownCard()
+    open_loan = scan.open_loan
+    if (event.if_on_loan_elsewhere == "return_only" and open_loan is not None
+            and open_loan.borrower_id != card.borrower_id and not ev_rules.is_offline(event, b.now)):
+        # Scanned online with another child current: the book was handed back, so it is returned
+        # now and lent only when the story mother taps "借给…" (product.md, Scanning).
+        returned = _return(b, replace(event, type="return", card=None), point_id, scan)
+        if returned["code"] == "returned":
+            returned["code"] = "returned_not_lent"
+        return returned
     event = _settled(b, event, card_bound_at=card.bound_at, copy_created_at=copy.created_at)
     clock = event.clock
-    open_loan = scan.open_loan
     at, offline = _when(b, event, clock, open_loan)
     plan = rules_mod.plan_loan(copy=copy.state(), card=card.state(), open_loan=open_loan,
                                open_count=card.open_count, at=at, point_id=point_id, rules=b.rules,
