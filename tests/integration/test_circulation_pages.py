@@ -188,3 +188,24 @@ def test_review_queue_accept_and_cancel(app, client, make):
     assert "孩子当场还了" in lib.get("/circulation/review?show=done").get_data(as_text=True)
     make.login(client, mama)
     assert client.get("/circulation/review").status_code == 403
+
+
+def test_overdue_call_list_puts_the_longest_overdue_first_and_names_its_point(app, client, make):
+    mama, book, child, card = setup(make)
+    now = datetime.now(UTC)
+    make.loan(book, child, lent_at=now - timedelta(days=16))  # 2 days late
+    make.loan(make.copy(point="P01"), make.borrower("陈大文", point="P01"), lent_at=now - timedelta(days=40))
+    make.loan(make.copy(point="P01"), make.borrower("安小雨", point="P01"), lent_at=now - timedelta(days=24))
+    make.login(client, mama)
+    html = client.get("/circulation/overdue").get_data(as_text=True)
+    rows = re.findall(r'<td data-label="小读者">([^ <]+)', html)
+    assert rows == ["陈大文", "安小雨", "王小明"]  # 26, 10, 2 days: not by name
+    title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
+    assert "逾期名单" in title and "P01 三灶镇故事会点" in title  # the printed page's header
+    assert re.search(r"<h1>逾期名单 <span[^>]*>P01 三灶镇故事会点</span>", html)
+    lib = app.test_client()
+    make.login(lib, make.user("lib", "librarian"))
+    assert "全部阅读点" in re.search(r"<title>(.*?)</title>", lib.get("/circulation/overdue").get_data(as_text=True),
+                                  re.S).group(1)
+    html = lib.get("/circulation/overdue?point=P01").get_data(as_text=True)
+    assert "P01 三灶镇故事会点" in re.search(r"<title>(.*?)</title>", html, re.S).group(1)
