@@ -142,6 +142,9 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("admin.settings", "设置", ("admin",)),
     ("admin.audit", "审计日志", ("admin",)),
 ]
+# Pages whose every string is in the English catalog (translations/en). English is offered, and
+# used, only there: elsewhere a half-translated page (English menu over Chinese content) helps nobody.
+ENGLISH_PAGES = frozenset({"auth.login"})
 ROLE_NAMES = {"admin": "管理员", "librarian": "图书管理员", "story_mother": "故事妈妈", "viewer": "查看者"}
 
 
@@ -160,16 +163,39 @@ def format_local(dt: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.strftime(fmt) if value is not None else ""
 
 
+# The one date style of every page: 2026-12-01, and 2026-12-01 14:05 where the time matters.
+DATE_FORMAT = "%Y-%m-%d"
+DATETIME_FORMAT = "%Y-%m-%d %H:%M"
+
+
+def format_date(dt: datetime | None) -> str:
+    """A day in the organisation's time zone, in the pages' one date style."""
+    return format_local(dt, DATE_FORMAT)
+
+
+def format_datetime(dt: datetime | None, seconds: bool = False) -> str:
+    """A moment in the organisation's time zone; ``seconds`` where an audit needs them."""
+    return format_local(dt, DATETIME_FORMAT + (":%S" if seconds else ""))
+
+
 def init_templates(app: Flask) -> None:
     from flask_babel import get_locale
 
+    from .domain.timezones import zone_name
+
     app.jinja_env.globals.update(nav_items=nav_items, ROLE_NAMES=ROLE_NAMES, get_locale=get_locale)
-    app.jinja_env.filters["localtime"] = format_local
+    app.jinja_env.filters["date"] = format_date
+    app.jinja_env.filters["datetime"] = format_datetime
+    app.jinja_env.filters["localtime"] = format_local  # kept for templates not yet on date/datetime
+    app.jinja_env.filters["zone_name"] = zone_name
     app.jinja_env.filters["mask_phone"] = mask_phone
 
     @app.context_processor
     def inject() -> dict[str, Any]:
-        values: dict[str, Any] = {"org_name": current_settings().org_name, "org_logo_url": None}
+        settings = current_settings()
+        values: dict[str, Any] = {"org_name": settings.org_name, "org_logo_url": None,
+                                  "public_base_url": settings.public_base_url,
+                                  "english_offered": request.endpoint in ENGLISH_PAGES}
         if current_user.is_authenticated and "admin.logo_image" in app.view_functions:
             from .admin.logo import logo_version
 

@@ -113,10 +113,14 @@ def apply_one(kind: str, copy: str, point: str, card: str | None = None, *, now:
     return outcome.results[0]
 
 
-def safe_back(default: str) -> str:
+def safe_next_arg(value: str | None) -> str | None:
     from library_app.auth.views import safe_next
 
-    return safe_next(request.form.get("next")) or default
+    return safe_next(value)
+
+
+def safe_back(default: str) -> str:
+    return safe_next_arg(request.form.get("next")) or default
 
 
 # ---------------------------------------------------------------- scan screen
@@ -201,7 +205,8 @@ def act():  # type: ignore[no-untyped-def]
 
 def _loan_query(status: str, point: str | None, now: datetime) -> Any:
     q = (
-        select(Loan, Copy.code, Title.title, Borrower.name, Borrower.id, Card.code, Point.code, User.username)
+        select(Loan, Copy.code, Title.title, Borrower.name, Borrower.id, Card.code, Point.code,
+               func.coalesce(func.nullif(User.display_name, ""), User.username).label("lent_by"))
         .outerjoin(Copy, Copy.id == Loan.copy_id).outerjoin(Title, Title.id == Loan.title_id)
         .outerjoin(Borrower, Borrower.id == Loan.borrower_id).outerjoin(Card, Card.id == Loan.card_id)
         .join(Point, Point.id == Loan.point_id).outerjoin(User, User.id == Loan.lent_by_id)
@@ -242,10 +247,34 @@ def loans():  # type: ignore[no-untyped-def]
     )
 
 
+OUTCOME_WORDS = {"lost": "遗失", "damaged": "损坏"}
+
+
+@bp.get("/circulation/loans/<int:loan_id>/mark")
+@roles(*STAFF)
+def mark_confirm(loan_id: int):  # type: ignore[no-untyped-def]
+    """The step between a tap on 遗失 / 损坏 and the end of the loan: what will happen, and to which book."""
+    outcome = request.args.get("outcome", "")
+    if outcome not in OUTCOME_WORDS:
+        abort(400)
+    db = get_session()
+    row = db.execute(_loan_query("all", None, utcnow()).where(Loan.id == loan_id)).first()
+    if row is None:
+        abort(404)
+    back = safe_next_arg(request.args.get("next")) or url_for("circulation.loans")
+    g.personal_data = True
+    return render_template("circulation/mark_confirm.html", row=row, outcome=outcome,
+                           word=OUTCOME_WORDS[outcome], back=back)
+
+
 @bp.post("/circulation/loans/<int:loan_id>/mark")
 @roles(*STAFF)
 def mark(loan_id: int):  # type: ignore[no-untyped-def]
     outcome = request.form.get("outcome", "")
+    back = safe_back(url_for("circulation.loans"))
+    if request.form.get("confirm") != "yes":
+        # one tap must not end a loan: without the confirmation step's answer, show that step
+        return redirect(url_for("circulation.mark_confirm", loan_id=loan_id, outcome=outcome, next=back))
     try:
         service.mark_loan_outcome(get_session(), current_user, utcnow(), loan_id, outcome,
                                   ip=request.remote_addr or "")
@@ -254,7 +283,7 @@ def mark(loan_id: int):  # type: ignore[no-untyped-def]
     else:
         commit()
         flash("已标记为遗失，借阅已结束。" if outcome == "lost" else "已标记为损坏，借阅已结束。", "success")
-    return redirect(safe_back(url_for("circulation.loans")))
+    return redirect(back)
 
 
 @bp.get("/circulation/overdue")
@@ -301,7 +330,11 @@ def overdue():  # type: ignore[no-untyped-def]
     commit()
     g.personal_data = True
     full_phone = current_user.role in STAFF
-    return render_template("circulation/overdue.html", people=list(people.values()), point=point,
+    # a call list: the longest overdue first (then by name, stable for a printed list)
+    ordered = sorted(people.values(), key=lambda p: (-p["days"], p["name"] or ""))
+    shown = next((p for p in allowed if p.code == point), None) if point else (
+        allowed[0] if len(allowed) == 1 else None)
+    return render_template("circulation/overdue.html", people=ordered, point=point, shown_point=shown,
                            points=allowed, full_phone=full_phone, now=now)
 
 

@@ -176,4 +176,7 @@ def test_a_queue_of_five_children(app, make, live_server, phone, desktop):
     desktop.goto(live_server.url + "/circulation/loans?status=overdue")
     desktop.locator("button[value=lost]").first.click()
     desktop.wait_for_load_state()
+    assert "标记为遗失？" in desktop.content()  # one tap opens the confirmation, it does not end the loan
+    desktop.click("text=确认标记为遗失")
+    desktop.wait_for_load_state()
     assert "已标记为遗失" in desktop.content()
