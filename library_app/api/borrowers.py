@@ -31,7 +31,7 @@ from library_app.services import privacy
 from library_app.services.errors import Invalid
 from library_app.services.qr import qr_png
 from library_app.services.settings import get_settings
-from library_app.web import utcnow
+from library_app.web import query_int, utcnow
 
 from . import bp
 from .util import json_body
@@ -107,7 +107,7 @@ def list_borrowers():  # type: ignore[no-untyped-def]
         get_session(), current_user, q=request.args.get("q", ""),
         point_code=request.args.get("point", "").strip().upper(),
         status=request.args.get("status", "").strip(),
-        page=request.args.get("page", 1, type=int) or 1,
+        page=query_int("page"),
     )
     return jsonify(borrowers=[borrower_summary(b) for b in page.items], total=page.total,
                    page=page.number, pages=page.pages)
@@ -206,7 +206,7 @@ def card_qr(code: str):  # type: ignore[no-untyped-def]
     parsed = parse_code(code, expect="card")
     card = cards_service.find_card(get_session(), parsed.code)
     settings = get_settings(get_session(), current_app.config)
-    box = max(2, min(request.args.get("box", 10, type=int) or 10, 40))
+    box = query_int("box", 10, low=2, high=40)
     return Response(qr_png(qr_content(card.code, settings.public_base_url), box_size=box),
                     mimetype="image/png",
                     headers={"Cache-Control": "private, max-age=86400"})

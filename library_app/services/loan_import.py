@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from library_app.domain.codes import parse_code
+from library_app.domain.dates import BadDate, parse_local_time
 from library_app.domain.errors import InvalidCode
 from library_app.domain.reports import local_day
 from library_app.domain.settings import LibrarySettings
@@ -36,7 +37,6 @@ HEADERS = {
     "copy": "copy", "图书编码": "copy", "馆藏": "copy", "条码": "copy",
     "title": "title", "书名": "title", "书目": "title",
 }
-TIME_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S")
 
 
 class ImportRefused(Invalid):
@@ -63,16 +63,6 @@ def decode_csv(data: bytes) -> str:
     if text is None:
         raise ImportRefused("无法识别文件编码，请保存为 UTF-8 或 GBK 编码的 CSV。")
     return text
-
-
-def parse_local_time(text: str, tz: ZoneInfo) -> datetime:
-    for fmt in TIME_FORMATS:
-        try:
-            naive = datetime.strptime(text.strip(), fmt)
-        except ValueError:
-            continue
-        return naive.replace(tzinfo=tz).astimezone(UTC)
-    raise ValueError(text)
 
 
 def import_loans(
@@ -151,8 +141,8 @@ def _row_values(
         raise ValueError("缺少借出时间（time）。")
     try:
         at = parse_local_time(row["time"], tz)
-    except ValueError:
-        raise ValueError(f"时间“{row['time']}”格式不对，应为 YYYY-MM-DD HH:MM，例如 2025-03-08 15:30。") from None
+    except BadDate as exc:
+        raise ValueError(exc.message) from None
     if at > now:
         raise ValueError(f"时间“{row['time']}”还没有到，不能导入将来的借阅。")
     raw_point = row.get("point", "")
