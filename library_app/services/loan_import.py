@@ -8,8 +8,6 @@ its time. All or nothing, unless ``partial``: then the good rows go in and the b
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -23,7 +21,7 @@ from library_app.domain.dates import BadDate, parse_local_time
 from library_app.domain.errors import InvalidCode
 from library_app.domain.reports import local_day
 from library_app.domain.settings import LibrarySettings
-from library_app.domain.textfiles import decode_csv_bytes
+from library_app.domain.textfiles import BadCsvRow, csv_rows, decode_csv_bytes
 from library_app.models import Card, Copy, Loan, Point, Title, User
 
 from . import audit
@@ -72,23 +70,28 @@ def import_loans(
     """Read the CSV and add one closed loan per good row (nothing at all if a row is bad and
     ``partial`` is false). Returns how many were created and the errors per row."""
     tz = ZoneInfo(settings.timezone)
-    reader = csv.reader(io.StringIO(decode_csv(data)))
-    try:
-        header = next(reader)
-    except StopIteration as exc:  # pragma: no cover - decode_csv refuses empty files
-        raise ImportRefused("文件是空的。") from exc
+    reader = csv_rows(decode_csv(data))
+    header = next(reader, None)
+    if header is None:  # pragma: no cover - decode_csv refuses empty files
+        raise ImportRefused("文件是空的。")
+    if isinstance(header, BadCsvRow):
+        raise ImportRefused(f"第 1 行（列名）：{header.message}")
     columns = [HEADERS.get(h.strip().lower(), HEADERS.get(h.strip(), "")) for h in header]
     if "time" not in columns or "point" not in columns:
         raise ImportRefused("第一行需要列名，至少包括 time（时间）和 point（阅读点）。")
     rows = []
+    unreadable: list[dict[str, Any]] = []
     for number, cells in enumerate(reader, start=2):
+        if isinstance(cells, BadCsvRow):
+            unreadable.append({"row": number, "message": cells.message})
+            continue
         if not any(c.strip() for c in cells):
             continue
         rows.append((number, {col: (cells[i].strip() if i < len(cells) else "")
                               for i, col in enumerate(columns) if col}))
         if len(rows) > MAX_ROWS:
             raise ImportRefused(f"一次最多导入 {MAX_ROWS} 行，请分开上传。")
-    if not rows:
+    if not rows and not unreadable:
         raise ImportRefused("文件里没有数据行。")
 
     points = {p.code.upper(): p for p in session.scalars(select(Point))}
@@ -122,6 +125,8 @@ def import_loans(
             values.append(_row_values(row, tz, now, points, names, cards, copies, titles))
         except ValueError as exc:
             result.errors.append({"row": number, "message": str(exc)})
+    if unreadable:
+        result.errors = sorted(result.errors + unreadable, key=lambda e: e["row"])
     if result.errors and not partial:
         return result
     if values:
