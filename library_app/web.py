@@ -94,7 +94,17 @@ class LibraryRequest(Request):
     surrogates, bounded depth and integers, no control characters) and refuses with a 400
     ``bad_json`` carrying the Chinese reason, instead of a 500 further down."""
 
-    json_module = SimpleNamespace(loads=jsontext.loads, dumps=flask_json.dumps)
+    _json = SimpleNamespace(loads=jsontext.loads, dumps=flask_json.dumps)
+
+    # Flask's RequestContext sets ``request.json_module = app.json``; the app's provider stays
+    # lenient (it also reads the session cookie), request bodies are read by the strict one.
+    @property
+    def json_module(self) -> Any:  # type: ignore[override]
+        return self._json
+
+    @json_module.setter
+    def json_module(self, value: Any) -> None:
+        pass
 
     def on_json_loading_failed(self, e: ValueError | None) -> Any:
         from .api.util import BadJson

@@ -74,8 +74,11 @@ def checked_logo(data: bytes, max_bytes: int) -> bytes:
             return out.getvalue()
     except LogoRefused:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError,
-            OSError, SyntaxError, ValueError) as exc:
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        # Pillow's own check on the declared size (Image.MAX_IMAGE_PIXELS), at Image.open
+        raise LogoRefused("图片尺寸太大，请缩小到 4096×4096 像素以内再上传"
+                          f"（显示时只用 {MAX_SIDE} 像素）。") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise LogoRefused("这个文件不是可用的图片（按内容检查，不看文件名）。") from exc
 
 
