@@ -68,10 +68,16 @@ def borrower_json(b: Borrower, loans: service.LoansOverview) -> dict[str, Any]:
     return data
 
 
+FIELDS = ("name", "type", "birth_year", "guardian_name", "guardian_phone", "school", "grade")
+
+
 def _fields(data: dict[str, Any]) -> dict[str, Any]:
-    return {key: data.get(key) for key in
-            ("name", "type", "birth_year", "guardian_name", "guardian_phone", "school", "grade")
-            if key in data}
+    return {key: data.get(key) for key in FIELDS if key in data}
+
+
+def _new_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """A new child's fields: a missing name is the rule's "请填写姓名", not a TypeError."""
+    return {"name": "", **_fields(data)}
 
 
 @bp.post("/borrowers")
@@ -79,7 +85,7 @@ def _fields(data: dict[str, Any]) -> dict[str, Any]:
 def create_borrower():  # type: ignore[no-untyped-def]
     data = json_body()
     db = get_session()
-    fields = _fields(data)
+    fields = _new_fields(data)
     duplicates = service.find_duplicates(db, str(fields.get("name") or ""),
                                          str(fields.get("guardian_phone") or ""))
     borrower, card = service.register_borrower(
@@ -234,7 +240,7 @@ def bind_card(code: str):  # type: ignore[no-untyped-def]
     else:
         borrower, card = service.register_borrower(
             db, current_user, now, point_code=str(data.get("point") or ""),
-            consent=data.get("consent"), card_code=card.code, **_fields(data),
+            consent=data.get("consent"), card_code=card.code, **_new_fields(data),
         )
         status = 201
     commit()
