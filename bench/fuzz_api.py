@@ -142,9 +142,9 @@ def main() -> int:
                    "--suppress-health-check", "all", "--request-timeout", "30"]
             print(f"== {role}: st run for up to {budget} s", flush=True)
             out = subprocess.run(cmd, capture_output=True, text=True)
-            summary = [line for line in out.stdout.splitlines()
-                       if any(k in line for k in ("passed", "failed", "API probing", "Test cases", "seconds"))]
-            print("\n".join(summary[-6:]))
+            lines = [line[:160] for line in out.stdout.splitlines() if line.strip()]
+            start = next((i for i, line in enumerate(lines) if "SUMMARY" in line), max(0, len(lines) - 12))
+            print("\n".join(lines[start:start + 12]))
     finally:
         server.trigger.pull_trigger(server._map.clear)  # type: ignore[union-attr]
         thread.join(timeout=5)
