@@ -96,6 +96,82 @@ def seed(app: Any) -> dict[str, dict[str, str]]:
     return {"admin": make.token(admin), "story_mother": make.token(mother)}
 
 
+HOSTILE: list[Any] = [
+    "\ud800", 2**63, -(2**63) - 1, 10**30, 1e308, "0001-01-01T00:00:00", "9999-12-31T23:59:59Z",
+    "0001-01-01", "x" * 50_000, "\x1b[31m", "", None, True, [], {}, [[[[[[[[]]]]]]]], "P01\x00",
+    "%00", "../../etc/passwd", "C" + "9" * 30, "B0000017", "2026-13", "-1",
+]
+
+
+def sweep(base: str, tokens: dict[str, dict[str, str]], counter: Counter) -> None:
+    """Every hostile value above into every path, query and JSON body field of every operation."""
+    import json
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    import yaml
+
+    spec = yaml.safe_load(SPEC.read_text(encoding="utf-8"))
+    params = spec["components"]["parameters"]
+    schemas = spec["components"]["schemas"]
+
+    def resolve(p: dict[str, Any]) -> dict[str, Any]:
+        return params[p["$ref"].rsplit("/", 1)[1]] if "$ref" in p else p
+
+    def body_fields(op: dict[str, Any]) -> list[str] | None:
+        content = (op.get("requestBody") or {}).get("content", {})
+        if "application/json" not in content:
+            return None
+        schema = content["application/json"]["schema"]
+        if "$ref" in schema:
+            schema = schemas[schema["$ref"].rsplit("/", 1)[1]]
+        props = dict(schema.get("properties", {}))
+        for sub in schema.get("allOf", []) + schema.get("anyOf", []):
+            sub = schemas[sub["$ref"].rsplit("/", 1)[1]] if "$ref" in sub else sub
+            props.update(sub.get("properties", {}))
+        return list(props) or ["x"]
+
+    def send(method: str, url: str, header: dict[str, str], body: str | None) -> None:
+        req = urllib.request.Request(url, method=method.upper(), headers=dict(header),
+                                     data=body.encode("utf-8") if body is not None else None)
+        if body is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            urllib.request.urlopen(req, timeout=30).read()
+        except urllib.error.HTTPError as exc:
+            exc.read()
+
+    for role, header in tokens.items():
+        counter.role = role + " (sweep)"
+        for path, item in spec["paths"].items():
+            for method, op in item.items():
+                if method not in ("get", "post", "put", "patch", "delete"):
+                    continue
+                ps = [resolve(p) for p in item.get("parameters", []) + op.get("parameters", [])]
+                path_names = [p["name"] for p in ps if p["in"] == "path"]
+                normal = {n: ("1" if "id" in n else "2026-10" if n == "month" else "2026" if n == "year"
+                              else "C0000019") for n in path_names}
+                fields = body_fields(op)
+                for value in HOSTILE:
+                    text = value if isinstance(value, str) else json.dumps(value)
+                    targets = [("path", n) for n in path_names] + [("query", p["name"]) for p in ps
+                                                                   if p["in"] == "query"]
+                    targets += [("body", f) for f in fields or []]
+                    for where, name in targets:
+                        values = dict(normal)
+                        if where == "path":
+                            values[name] = text
+                        url = base + path.format(**{k: urllib.parse.quote(v.encode("utf-8", "surrogatepass"), safe="")
+                                                    for k, v in values.items()})
+                        if where == "query":
+                            url += "?" + urllib.parse.urlencode({name: text.encode("utf-8", "surrogatepass")})
+                        body = None
+                        if fields is not None:
+                            body = json.dumps({name: value} if where == "body" else {})
+                        send(method, url, header, body)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=5)
@@ -145,6 +221,8 @@ def main() -> int:
             lines = [line[:160] for line in out.stdout.splitlines() if line.strip()]
             start = next((i for i, line in enumerate(lines) if "SUMMARY" in line), max(0, len(lines) - 12))
             print("\n".join(lines[start:start + 12]))
+        print("== hostile values into every field of every operation", flush=True)
+        sweep(f"http://127.0.0.1:{port}/api/v1", tokens, counter)
     finally:
         server.trigger.pull_trigger(server._map.clear)  # type: ignore[union-attr]
         thread.join(timeout=5)
