@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, g, jsonify, render_template, request, url_for
+from flask import Flask, Request, current_app, g, jsonify, render_template, request, url_for
+from flask import json as flask_json
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
+from .domain import jsontext
 from .domain.errors import RuleBroken
 from .domain.settings import LibrarySettings
 from .domain.text import mask_phone
@@ -88,6 +92,62 @@ def wants_json() -> bool:
     return request.path.startswith("/api/") or (
         request.accept_mimetypes.best == "application/json"
     )
+
+
+# ---------------------------------------------------------------- what comes in
+
+class LibraryRequest(Request):
+    """Every ``request.get_json()`` parses with :mod:`library_app.domain.jsontext` (no lone
+    surrogates, bounded depth and integers, no control characters) and refuses with a 400
+    ``bad_json`` carrying the Chinese reason, instead of a 500 further down."""
+
+    _json = SimpleNamespace(loads=jsontext.loads, dumps=flask_json.dumps)
+
+    # Flask's RequestContext sets ``request.json_module = app.json``; the app's provider stays
+    # lenient (it also reads the session cookie), request bodies are read by the strict one.
+    @property
+    def json_module(self) -> Any:  # type: ignore[override]
+        return self._json
+
+    @json_module.setter
+    def json_module(self, value: Any) -> None:
+        pass
+
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        from .api.util import BadJson
+
+        raise BadJson(e.message if isinstance(e, jsontext.BadJsonText) else None)
+
+
+class BoundedInt(IntegerConverter):
+    """``<int:...>`` in every route: at most a signed 64-bit integer (2**63 and beyond is 404,
+    not an OverflowError in the database driver)."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - werkzeug's name
+        kwargs.setdefault("max", jsontext.INT_MAX)
+        super().__init__(map, *args, **kwargs)
+
+
+QUERY_INT_MAX = 1_000_000
+
+
+def query_int(name: str, default: int = 1, *, low: int = 1, high: int = QUERY_INT_MAX,
+              values: Any = None) -> int:
+    """An integer query parameter (``?page=``; or form field, with ``values=request.form``):
+    the default when missing or not a number, held within [low, high] (a page of 2**63 is
+    the last page, not an OverflowError in the database driver)."""
+    raw = str((request.args if values is None else values).get(name, "") or "")
+    try:
+        value = int(raw.strip()) if raw.strip() else default
+    except ValueError:
+        value = default
+    return max(low, min(value, high))
+
+
+def init_requests(app: Flask) -> None:
+    """Before any blueprint is registered (the converter is bound when rules are added)."""
+    app.request_class = LibraryRequest
+    app.url_map.converters["int"] = BoundedInt
 
 
 def register_errorhandlers(app: Flask) -> None:

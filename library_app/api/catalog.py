@@ -17,7 +17,7 @@ from library_app.services import catalog_import, scope
 from library_app.services import points as points_service
 from library_app.services.qr import qr_png, qr_svg
 from library_app.services.settings import get_settings
-from library_app.web import json_error, utcnow
+from library_app.web import json_error, query_int, utcnow
 
 from . import bp
 from .util import json_body
@@ -107,8 +107,8 @@ def list_titles():  # type: ignore[no-untyped-def]
         return jsonify(titles=[title_json(t, counts.get(t.id, service.CopyCounts())) for t in titles],
                        total=len(titles), page=1, pages=1)
     page = service.search_titles(
-        db, request.args.get("q", ""), page=request.args.get("page", 1, type=int) or 1,
-        per_page=request.args.get("per_page", service.PER_PAGE, type=int) or service.PER_PAGE,
+        db, request.args.get("q", ""), page=query_int("page"),
+        per_page=query_int("per_page", service.PER_PAGE, high=200),
         category=request.args.get("category", ""), age_band=request.args.get("age_band", ""),
     )
     counts = service.copy_counts(db, [t.id for t in page.items])
@@ -237,7 +237,7 @@ def import_titles():  # type: ignore[no-untyped-def]
     try:
         result = catalog_import.import_titles(
             db, current_user, utcnow(), data, name, partial=partial,
-            copies=request.args.get("copies", 0, type=int) or 0,
+            copies=query_int("copies", 0, low=0),
             point=request.args.get("point", ""),
             marc_syntax=(request.args.get("marc", "") or "").lower().replace("cnmarc", "unimarc"),
         )

@@ -25,6 +25,7 @@ from library_app.access import ALL_ROLES, STAFF, roles, writes
 from library_app.db import commit, get_session
 from library_app.domain import catalog as rules
 from library_app.domain.codes import qr_content
+from library_app.domain.dates import parse_day
 from library_app.domain.errors import InvalidIsbn, RuleBroken
 from library_app.domain.isbn import format_isbn
 from library_app.models import Copy, Title
@@ -34,7 +35,7 @@ from library_app.services import labels as labels_service
 from library_app.services import points as points_service
 from library_app.services.errors import Invalid, NotFound
 from library_app.services.settings import get_settings
-from library_app.web import org_tz, utcnow
+from library_app.web import org_tz, query_int, utcnow
 
 from .forms import AddCopiesForm, ImportForm, MoveForm, TitleForm, TransferForm
 
@@ -71,7 +72,7 @@ def titles():  # type: ignore[no-untyped-def]
     q = request.args.get("q", "").strip()
     category = request.args.get("category", "").strip()
     age_band = request.args.get("age_band", "").strip()
-    page = service.search_titles(db, q, page=request.args.get("page", 1, type=int) or 1,
+    page = service.search_titles(db, q, page=query_int("page"),
                                  category=category, age_band=age_band)
     counts = service.copy_counts(db, [t.id for t in page.items])
     return render_template(
@@ -286,7 +287,7 @@ def new_transfer():  # type: ignore[no-untyped-def]
 @roles(*STAFF)
 def transfers():  # type: ignore[no-untyped-def]
     db = get_session()
-    page = service.list_transfers(db, page=request.args.get("page", 1, type=int) or 1)
+    page = service.list_transfers(db, page=query_int("page"))
     details = service.transfer_details(db, page.items)
     return render_template("catalog/transfers.html", page=page, **details)
 
@@ -449,10 +450,7 @@ def label_sheet():  # type: ignore[no-untyped-def]
     try:
         since = None
         if args["mode"] == "since":
-            try:
-                since = date.fromisoformat(args["since"])
-            except ValueError:
-                raise Invalid("日期格式应为 2026-01-31。") from None
+            since = parse_day(args["since"])
         if args["mode"] == "title":
             title, candidates = _resolve_title(db, args["title"])
             if title is None and not candidates:

@@ -34,7 +34,7 @@ from library_app.models import Borrower, Card, Copy, Loan, Point, ReviewItem, Ti
 from library_app.services import circulation as service
 from library_app.services import scope
 from library_app.services.settings import get_settings
-from library_app.web import utcnow
+from library_app.web import query_int, utcnow
 
 from . import txn
 
@@ -232,7 +232,7 @@ def loans():  # type: ignore[no-untyped-def]
     if status not in STATUS_WORDS:
         status = "open"
     point = (request.args.get("point") or "").strip().upper() or None
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = query_int("page")
     q = _loan_query(status, point, now)
     total = db.scalar(select(func.count()).select_from(q.subquery())) or 0
     order = Loan.returned_at.desc() if status == "returned" else Loan.lent_at.desc()

@@ -23,7 +23,7 @@ from library_app.domain.borrowers import (
 )
 from library_app.domain.codes import parse_code
 from library_app.domain.errors import InvalidCode
-from library_app.domain.text import pinyin_keys
+from library_app.domain.text import pinyin_keys, search_text
 from library_app.models import AuditLog, Borrower, Card, Copy, Loan, Point, Title, User
 
 from . import audit, cards
@@ -218,7 +218,7 @@ def search_borrowers(
         query = query.join(Point, Point.id == Borrower.home_point_id).where(Point.code == point_code)
     if status:
         query = query.where(Borrower.status == status)
-    text = " ".join((q or "").split())
+    text = search_text(q)
     if text:
         conditions = [Borrower.name.contains(text, autoescape=True)]
         compact = text.replace(" ", "").replace("-", "").lower()
