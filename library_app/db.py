@@ -79,9 +79,7 @@ class Database:
         self.engine = make_engine(app.config["DATABASE_URL"])
         app.extensions["library_db"] = self
         app.extensions["library_sessions"] = {
-            # read_only: nothing in it writes, so services may read beside it on other
-            # connections (services.parallel_reads)
-            "read": sessionmaker(bind=self.engine, expire_on_commit=False, info={"read_only": True}),
+            "read": sessionmaker(bind=self.engine, expire_on_commit=False),
             "write": sessionmaker(bind=writer(self.engine), expire_on_commit=False),
             "single_reads": sessionmaker(bind=single_reads(self.engine), expire_on_commit=False),
         }
