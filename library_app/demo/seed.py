@@ -15,16 +15,14 @@ draw from one random generator in a fixed order, so keep that order when changin
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from library_app.domain.codes import make_code, sequence_number
-from library_app.domain.reports import local_day
 from library_app.domain.settings import LibrarySettings
 from library_app.domain.text import pinyin_keys
 from library_app.models import (
@@ -32,7 +30,6 @@ from library_app.models import (
     Card,
     Copy,
     Loan,
-    LoanRenewal,
     MonthlyTally,
     Point,
     Title,
@@ -40,6 +37,7 @@ from library_app.models import (
 )
 from library_app.services.errors import Conflict
 
+from .context import Demo, DemoSummary, local, season
 from .data import (
     CN_NUMBERS,
     DEMO_PASSWORD,
@@ -52,53 +50,15 @@ from .data import (
     SERIES,
     SURNAMES,
 )
+from .loans import StorySessions
 
 PUBLISHERS = ["接力出版社", "明天出版社", "南海出版公司", "少年儿童出版社", "二十一世纪出版社",
               "人民文学出版社", "新星出版社"]
 CHILDREN = 250
 
 
-@dataclass
-class DemoSummary:
-    points: int = 0
-    titles: int = 0
-    copies: int = 0
-    borrowers: int = 0
-    loans: int = 0
-    open_loans: int = 0
-    overdue: int = 0
-    tallies: int = 0
-    users_created: list[str] = field(default_factory=list)
-    users_skipped: list[str] = field(default_factory=list)
-    password: str = DEMO_PASSWORD
-    first_day: date | None = None
-
-
 class RealDataPresent(Conflict):
     code = "real_data_present"
-
-
-@dataclass
-class _Demo:
-    """What the builders share: the session, the random generator, the organisation's zone and
-    settings, the period shown, and the summary they fill in."""
-
-    session: Session
-    rng: random.Random
-    tz: ZoneInfo
-    settings: LibrarySettings
-    now: datetime
-    first_day: date
-    summary: DemoSummary
-
-    @property
-    def today(self) -> date:
-        return self.now.astimezone(self.tz).date()
-
-    @property
-    def setup_at(self) -> datetime:
-        """When the points, accounts and shelves were set up: ten days before the first day."""
-        return _local(self.first_day - timedelta(days=10), 10 * 60, self.tz)
 
 
 def existing_data(session: Session) -> dict[str, int]:
@@ -136,16 +96,6 @@ def _title_list() -> list[tuple[str, str, str, str, int]]:
     return titles
 
 
-def _local(day: date, minutes: int, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0, 0), tzinfo=tz).astimezone(UTC) + timedelta(minutes=minutes)
-
-
-def _season(day: date) -> float:
-    """Attendance by month: Spring Festival (Feb) low, summer holiday (Jul-Aug) high."""
-    return {1: 0.85, 2: 0.45, 3: 0.95, 4: 1.0, 5: 1.0, 6: 0.9, 7: 1.3, 8: 1.25, 9: 0.95,
-            10: 0.8, 11: 1.0, 12: 0.9}[day.month]
-
-
 def _first_day(today: date) -> date:
     """The demo's loans start on 1 January; early in a year, eleven months back instead."""
     first_day = date(today.year, 1, 1)
@@ -167,7 +117,7 @@ def seed_demo(
             f"数据库里已经有数据（{listed}），为免混入演示数据，没有写入任何内容。"
             "如确实要在现有数据旁加入演示数据，请加 --force。")
     tz = ZoneInfo(settings.timezone)
-    demo = _Demo(session, random.Random(seed), tz, settings, now, _first_day(now.astimezone(tz).date()),
+    demo = Demo(session, random.Random(seed), tz, settings, now, _first_day(now.astimezone(tz).date()),
                  DemoSummary())
     demo.summary.first_day = demo.first_day
     points = _add_points(demo)
@@ -178,13 +128,13 @@ def seed_demo(
     mothers, librarian = _add_staff(demo, points, password_hash)
     shelf, title_of = _add_catalogue(demo, points)
     children = _add_children(demo, points, mothers)
-    _Circulation(demo, shelf, title_of, children).run(points, mothers, librarian)
+    StorySessions(demo, shelf, title_of, children).run(points, mothers, librarian)
     _add_last_years_tallies(demo, points, librarian)
     session.flush()
     return demo.summary
 
 
-def _add_points(demo: _Demo) -> list[Point]:
+def _add_points(demo: Demo) -> list[Point]:
     """The demo's reading points (an existing point with the same code is used as it is)."""
     points: list[Point] = []
     for code, name, address, _days, _size, _mother in POINTS:
@@ -198,7 +148,7 @@ def _add_points(demo: _Demo) -> list[Point]:
     return points
 
 
-def _add_staff(demo: _Demo, points: list[Point], password_hash: str) -> tuple[list[User | None], User]:
+def _add_staff(demo: Demo, points: list[Point], password_hash: str) -> tuple[list[User | None], User]:
     """A story mother per point and a librarian; existing accounts are left as they are (a
     mother's name taken by another role leaves her point's loans to the librarian)."""
     session, summary, setup_at = demo.session, demo.summary, demo.setup_at
@@ -227,7 +177,7 @@ def _add_staff(demo: _Demo, points: list[Point], password_hash: str) -> tuple[li
     return mothers, librarian
 
 
-def _add_catalogue(demo: _Demo, points: list[Point]) -> tuple[dict[int, list[int]], dict[int, int]]:
+def _add_catalogue(demo: Demo, points: list[Point]) -> tuple[dict[int, list[int]], dict[int, int]]:
     """Titles, then copies spread over the points (popular titles get more). → (available copy
     ids per point, title id of each copy)."""
     session, rng, setup_at = demo.session, demo.rng, demo.setup_at
@@ -267,7 +217,7 @@ def _add_catalogue(demo: _Demo, points: list[Point]) -> tuple[dict[int, list[int
     return shelf, title_of
 
 
-def _plan_children(demo: _Demo, points: list[Point], mothers: list[User | None]) -> list[dict[str, Any]]:
+def _plan_children(demo: Demo, points: list[Point], mothers: list[User | None]) -> list[dict[str, Any]]:
     """Each child's home point, join date, how often they come, whether they stop coming."""
     rng, first_day, today = demo.rng, demo.first_day, demo.today
     children: list[dict[str, Any]] = []
@@ -290,7 +240,7 @@ def _plan_children(demo: _Demo, points: list[Point], mothers: list[User | None])
     return children
 
 
-def _add_children(demo: _Demo, points: list[Point], mothers: list[User | None]) -> list[dict[str, Any]]:
+def _add_children(demo: Demo, points: list[Point], mothers: list[User | None]) -> list[dict[str, Any]]:
     """The children (a few adults) registered by their point's story mother, each with a card.
     → the children's plans, each with its borrower ``id`` and ``card_id``."""
     session, rng, today = demo.session, demo.rng, demo.today
@@ -298,7 +248,7 @@ def _add_children(demo: _Demo, points: list[Point], mothers: list[User | None]) 
     borrowers: list[Borrower] = []
     for child in children:
         full, initials = pinyin_keys(child["name"])
-        joined_at = _local(child["joined"], 15 * 60 + rng.randrange(0, 120), demo.tz)
+        joined_at = local(child["joined"], 15 * 60 + rng.randrange(0, 120), demo.tz)
         by = child["mother"].id if child["mother"] is not None else None
         borrowers.append(Borrower(
             type="adult" if child["adult"] else "child", name=child["name"], search_pinyin=full,
@@ -329,124 +279,7 @@ def _add_children(demo: _Demo, points: list[Point], mothers: list[User | None]) 
     return children
 
 
-class _Circulation:
-    """Each point's story sessions from the first day up to now: children bring back what they
-    borrowed (now and then a book is forgotten, and sometimes renewed), then borrow one to three."""
-
-    def __init__(self, demo: _Demo, shelf: dict[int, list[int]], title_of: dict[int, int],
-                 children: list[dict[str, Any]]) -> None:
-        self.demo, self.rng = demo, demo.rng
-        self.shelf, self.title_of, self.children = shelf, title_of, children
-        self.loans: list[dict[str, Any]] = []
-        self.renewed: list[tuple[dict[str, Any], datetime, datetime, int | None]] = []  # loan, when, due before, by
-        self.open_by_child: dict[int, list[dict[str, Any]]] = {c["id"]: [] for c in children}
-
-    def run(self, points: list[Point], mothers: list[User | None], librarian: User) -> None:
-        by_point: dict[int, list[dict[str, Any]]] = {p.id: [] for p in points}
-        for child in self.children:
-            by_point[child["point"].id].append(child)
-        day = self.demo.first_day
-        while day <= self.demo.today:
-            for spec, point, mother in zip(POINTS, points, mothers, strict=True):
-                self._story_session(day, spec, point, mother, librarian, by_point[point.id])
-            day += timedelta(days=1)
-        self._write()
-
-    def _story_session(self, day: date, spec: tuple[Any, ...], point: Point, mother: User | None,
-                       librarian: User, children: list[dict[str, Any]]) -> None:
-        rng, tz, now = self.rng, self.demo.tz, self.demo.now
-        weekdays, size = spec[3], spec[4]
-        if day.weekday() not in weekdays:
-            return
-        begin = (14 * 60 + 30) if day.weekday() >= 5 else (16 * 60 + 30)
-        if _local(day, begin, tz) > now:
-            return
-        if rng.random() < 0.04:  # a session cancelled (rain, holiday)
-            return
-        attendance = _season(day) * (0.55 + 0.25 * size) / (1.35 if len(weekdays) > 1 else 1.0)
-        for child in children:
-            if child["joined"] > day or (child["stops"] is not None and day >= child["stops"]):
-                continue
-            if rng.random() > child["activity"] * attendance:
-                continue
-            at = _local(day, begin + rng.randrange(0, 150), tz)
-            if at > now:
-                continue
-            handler = mother if (mother is not None and rng.random() < 0.9) else librarian
-            keep = self._bring_back(child, at, point, handler)
-            self._borrow(child, at, point, handler, wanted=min(rng.choice((1, 1, 2, 2, 2, 3)), 3 - len(keep)))
-
-    def _bring_back(self, child: dict[str, Any], at: datetime, point: Point, handler: User | None,
-                    ) -> list[dict[str, Any]]:
-        """Return what the child brings back; → the loans still kept (some renewed)."""
-        keep = []
-        for loan in self.open_by_child[child["id"]]:
-            if self.rng.random() < 0.88:
-                loan["returned_at"] = at
-                loan["return_point_id"] = point.id
-                loan["returned_by_id"] = handler.id if handler is not None else None
-                loan["return_kind"] = "normal"
-                self.shelf[point.id].append(loan["copy_id"])
-            else:
-                keep.append(loan)
-                if loan["renewals"] == 0 and self.rng.random() < 0.3 and loan["due_at"] > at:
-                    self.renewed.append((loan, at, loan["due_at"], handler.id if handler else None))
-                    loan["renewals"] = 1
-                    loan["due_at"] = loan["due_at"] + timedelta(days=14)
-        self.open_by_child[child["id"]] = keep
-        return keep
-
-    def _borrow(self, child: dict[str, Any], at: datetime, point: Point, handler: User | None,
-                wanted: int) -> None:
-        """Borrow up to ``wanted`` books from the point's shelf (now and then a mis-scan, undone)."""
-        rng, shelf = self.rng, self.shelf[point.id]
-        for k in range(max(wanted, 0)):
-            if not shelf:
-                break
-            copy_id = shelf.pop(rng.randrange(len(shelf)))
-            lent_at = at + timedelta(seconds=20 * k + rng.randrange(0, 15))
-            loan = {
-                "copy_id": copy_id, "title_id": self.title_of[copy_id], "borrower_id": child["id"],
-                "card_id": child["card_id"], "point_id": point.id,
-                "lent_by_id": handler.id if handler is not None else None,
-                "lent_at": lent_at, "lent_day": local_day(lent_at, self.demo.tz),
-                "due_at": lent_at + timedelta(days=self.demo.settings.loan_days),
-                "renewals": 0, "returned_at": None, "return_point_id": None,
-                "returned_by_id": None, "return_kind": "", "undone_at": None,
-                "source": "scan", "outcome": "",
-            }
-            if rng.random() < 0.006:  # a mis-scan, undone on the spot
-                undo_at = lent_at + timedelta(minutes=1)
-                loan.update(undone_at=undo_at, returned_at=undo_at, return_kind="undo",
-                            return_point_id=point.id, returned_by_id=loan["lent_by_id"])
-                shelf.append(copy_id)
-            else:
-                self.open_by_child[child["id"]].append(loan)
-            self.loans.append(loan)
-
-    def _write(self) -> None:
-        """The loans, their renewals (with the due date each replaced: the reports' "overdue at
-        the end") and the copies still out."""
-        session, summary, now = self.demo.session, self.demo.summary, self.demo.now
-        if self.loans:
-            session.execute(insert(Loan), self.loans)
-        if self.renewed:
-            ids = {(r.copy_id, r.lent_at): r.id for r in session.execute(
-                select(Loan.id, Loan.copy_id, Loan.lent_at).where(Loan.renewals > 0))}
-            session.execute(insert(LoanRenewal), [
-                {"loan_id": ids[(loan["copy_id"], loan["lent_at"])], "renewed_at": when,
-                 "due_before": before, "due_after": loan["due_at"], "renewed_by_id": by}
-                for loan, when, before, by in self.renewed])
-        open_copy_ids = [loan["copy_id"] for loan in self.loans if loan["returned_at"] is None]
-        for chunk in range(0, len(open_copy_ids), 500):
-            session.execute(update(Copy).where(Copy.id.in_(open_copy_ids[chunk:chunk + 500]))
-                            .values(status="on_loan"))
-        summary.loans = sum(1 for loan in self.loans if loan["undone_at"] is None)
-        summary.open_loans = len(open_copy_ids)
-        summary.overdue = sum(1 for loan in self.loans if loan["returned_at"] is None and loan["due_at"] < now)
-
-
-def _add_last_years_tallies(demo: _Demo, points: list[Point], librarian: User) -> None:
+def _add_last_years_tallies(demo: Demo, points: list[Point], librarian: User) -> None:
     """Last year's monthly paper tallies (the organisation counted on paper before), for the
     year page's "same date last year"; months already entered are left alone."""
     last_year = demo.first_day.year - 1
@@ -457,7 +290,7 @@ def _add_last_years_tallies(demo: _Demo, points: list[Point], librarian: User) -
             key = f"{last_year:04d}-{month:02d}"
             if (point.id, key) in existing:
                 continue
-            base = 268 * spec[4] * _season(date(last_year, month, 1))
+            base = 268 * spec[4] * season(date(last_year, month, 1))
             tally_rows.append({"point_id": point.id, "month": key,
                                "loans": int(base * demo.rng.uniform(0.9, 1.1)),
                                "entered_by_id": librarian.id, "entered_at": demo.setup_at})
