@@ -86,6 +86,6 @@ def report_command(month_text: str | None, point_code: str | None) -> None:
         lines.append("经办人：")
         for s in report.staff:
             lines.append(f"  {s.name}：借出 {s.loans}，归还 {s.returns}")
-    p = year.progress
-    lines.append(f"{year.year} 年累计：{p.count} / 目标 {p.target}（{p.percent}%）")
+    progress = year.progress
+    lines.append(f"{year.year} 年累计：{progress.count} / 目标 {progress.target}（{progress.percent}%）")
     click.echo("\n".join(lines))
