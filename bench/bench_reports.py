@@ -280,8 +280,8 @@ def report_cases() -> list[tuple[str, str, tuple[list, list]]]:
         ("month 2026-10 .xlsx", "/api/v1/reports/month/2026-10.xlsx", month_rows(2026, 10)),
         ("page /reports/year/2026", "/reports/year/2026", year_rows(2026)),
         ("page /reports/month/2026-10", "/reports/month/2026-10", month_rows(2026, 10)),
-        ("page / (home, year counter)", "/", year_rows(2026)),
-        ("page / (story mother's day)", "/", month_rows(2026, 11)),
+        ("page /home (year counter)", "/home", year_rows(2026)),
+        ("page /home (story mother's day)", "/home", month_rows(2026, 11)),
     ]
     cases += [  # the same endpoints with visits (one child, one point, one day) as the metric
         ("year 2026 (visits)", "/api/v1/reports/year/2026", year_rows(2026)),
