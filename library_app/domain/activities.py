@@ -327,3 +327,25 @@ def certificate_number(volunteer_id: int, start: str, end: str, issued: str) -> 
     """A stable certificate number for a person and a period: ZY-<issue date>-<id>-<check>."""
     digest = hashlib.sha256(f"{volunteer_id}|{start}|{end}".encode()).hexdigest()[:4].upper()
     return f"ZY{issued.replace('-', '')}-{volunteer_id:05d}-{digest}"
+
+
+class NotYourPoint(RuleBroken):
+    code = "not_your_point"
+    message = "您只能在自己负责的阅读点记录活动和志愿者。"
+    status = 403
+
+
+class NoNames(RuleBroken):
+    code = "forbidden"
+    message = "您的角色只能查看汇总报告，不能查看志愿者和活动的明细。"
+    status = 403
+
+
+def check_at_point(role: str, own_points: Iterable[str], point_code: str) -> None:
+    """Staff record at any point; a story mother only at hers; a viewer nothing with names."""
+    if role in ("admin", "librarian"):
+        return
+    if role != "story_mother":
+        raise NoNames()
+    if point_code not in set(own_points):
+        raise NotYourPoint()
