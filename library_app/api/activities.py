@@ -185,3 +185,37 @@ def put_annual_targets(year: str):  # type: ignore[no-untyped-def]
                                         data, _settings())
     commit()
     return jsonify(year=parse_year(year), targets=targets)
+
+
+@bp.post("/activities/batch")
+@roles(*CIRCULATION)
+def activities_batch():  # type: ignore[no-untyped-def]
+    """The phone's outbox: ``{"events": [activity, …]}`` → ``{"results": [{"id","status",
+    "code","message"}]}`` in the order sent, each recorded once by its id (a retry after a lost
+    answer is told ``duplicate``); one refused record does not hold back the others."""
+    from library_app.domain.errors import RuleBroken
+
+    data = json_body()
+    events = data.get("events")
+    if not isinstance(events, list) or not events or len(events) > 100:
+        raise ActivityInvalid("events 需是 1 到 100 条活动记录的列表。")
+    db = get_session()
+    now = utcnow()
+    settings = _settings()
+    results = []
+    for event in events:
+        event_id = event.get("id") if isinstance(event, dict) else None
+        try:
+            with db.begin_nested():
+                if not isinstance(event, dict):
+                    raise ActivityInvalid("每条活动记录需是 JSON 对象。")
+                done = service.record_activity(db, current_user, now, event, settings)
+        except RuleBroken as exc:
+            results.append({"id": event_id, "status": "rejected", "code": exc.code,
+                            "message": exc.message})
+            continue
+        message = "活动已记录。" if done.status == "applied" else "这条活动之前已经记录过了。"
+        results.append({"id": done.activity.client_id, "status": done.status, "code": done.status,
+                        "message": message})
+    commit()
+    return jsonify(results=results)

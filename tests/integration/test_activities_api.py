@@ -206,3 +206,35 @@ def test_certificate_page_has_name_hours_number(app, make, people):
     assert 'data-testid="cert-hours">3<' in page and "ZY20261115-" in page
     bad = client.get(f"/api/v1/volunteers/{v['id']}/certificate?from=2026-13-01", headers=lib)
     assert bad.status_code == 422
+
+
+def test_outbox_batch_applies_each_once_and_refuses_one_without_losing_others(app, make, people):
+    h = make.token(people["mama"])
+    client = app.test_client()
+    good, outside = activity(), activity(point="P02")
+    r = client.post("/api/v1/activities/batch", json={"events": [good, outside]}, headers=h)
+    assert r.status_code == 200
+    assert [(x["id"], x["status"]) for x in r.get_json()["results"]] == [
+        (good["id"], "applied"), (outside["id"], "rejected")]
+    again = client.post("/api/v1/activities/batch", json={"events": [good]}, headers=h)
+    assert again.get_json()["results"][0]["status"] == "duplicate"
+    listed = client.get("/api/v1/activities", headers=h).get_json()["activities"]
+    assert [a["id"] for a in listed] == [good["id"]]
+
+
+def test_pages_annual_report_activity_form_and_volunteers(app, make, people):
+    client = app.test_client()
+    make.login(client, people["mama"])
+    page = client.get("/activities/new").get_data(as_text=True)
+    assert "记录阅读活动" in page and "故事会" in page and 'name="children"' in page
+    page = client.get("/volunteers").get_data(as_text=True)
+    assert "登记志愿者" in page
+    assert client.get("/reports/annual/2026").status_code == 403
+    viewer = app.test_client()
+    make.login(viewer, people["viewer"])
+    page = viewer.get("/reports/annual/2026").get_data(as_text=True)
+    assert "2026 年度报告" in page and "2026 年，" in page and "下载 XLSX" in page
+    assert 'href="/reports/annual/"' in viewer.get("/home").get_data(as_text=True)  # in the menu
+    assert viewer.get("/activities/new").status_code == 403
+    bad = viewer.get("/reports/annual/abc")
+    assert bad.status_code == 400 and "年份" in bad.get_data(as_text=True)
