@@ -4,6 +4,7 @@ register, and the annual report (年度报告) with its A4 print."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user
@@ -11,10 +12,11 @@ from sqlalchemy import select
 
 from library_app.access import CIRCULATION, STAFF, roles
 from library_app.db import commit, get_session
-from library_app.domain.activities import FIGURES, VOLUNTEER_KINDS, parse_kinds
+from library_app.domain.activities import FIGURES, VOLUNTEER_KINDS, hours_text, parse_kinds
 from library_app.domain.borrowers import phone_masked_for
 from library_app.domain.errors import RuleBroken
 from library_app.domain.reports import current_month, parse_year
+from library_app.main.home import home_panel
 from library_app.models import Point
 from library_app.services import activities as service
 from library_app.services import annual_report
@@ -113,3 +115,13 @@ def annual_page(year: str):  # type: ignore[no-untyped-def]
         biggest=biggest, now_year=current_month(utcnow(), org_tz()).year,
         can_set_targets=current_user.role == "admin", staff=current_user.role in STAFF,
     )
+
+
+@home_panel
+def activities_panel(user: Any) -> dict[str, Any]:
+    """A manager's home: the year's activities and volunteer minutes beside the loans."""
+    if not getattr(user, "is_authenticated", False) or user.role not in READERS:
+        return {}
+    year, held, minutes = annual_report.year_counters(get_session(), utcnow(), _settings())
+    return {"activity_counter": {"year": year, "activities": held, "volunteer_minutes": minutes,
+                                 "hours": hours_text(minutes)}}

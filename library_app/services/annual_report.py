@@ -20,7 +20,7 @@ from sqlalchemy import and_, case, distinct, func, literal_column, select, union
 from sqlalchemy.orm import Session
 
 from library_app.domain.activities import FIGURES, Figures, summary_paragraph
-from library_app.domain.reports import spreadsheet_safe, year_month_edges
+from library_app.domain.reports import spreadsheet_safe, year_bounds, year_month_edges
 from library_app.domain.settings import LibrarySettings
 from library_app.models import (
     Activity,
@@ -398,3 +398,16 @@ def xlsx_bytes(report: AnnualReport, settings: LibrarySettings) -> bytes:
     body = io.BytesIO()
     wb.save(body)
     return body.getvalue()
+
+
+def year_counters(session: Session, now: datetime, settings: LibrarySettings) -> tuple[int, int, int]:
+    """(year, activities held, volunteer minutes) so far this local year: the home page's counters."""
+    tz = ZoneInfo(settings.timezone)
+    year = now.astimezone(tz).year
+    start, end = year_bounds(year, tz)
+    in_year = [Activity.started_at >= start, Activity.started_at < end]
+    held = session.scalar(select(func.count()).select_from(Activity).where(*in_year)) or 0
+    minutes = session.scalar(select(func.coalesce(func.sum(ActivityVolunteer.minutes), 0))
+                             .join(Activity, Activity.id == ActivityVolunteer.activity_id)
+                             .where(*in_year)) or 0
+    return year, int(held), int(minutes)

@@ -38,6 +38,7 @@ from library_app.models import (
     User,
 )
 
+from .activities_demo import seed_activities
 from .errors import Conflict
 
 DEMO_PASSWORD = "gushihui-demo"
@@ -511,4 +512,5 @@ def seed_demo(
         session.execute(insert(MonthlyTally), tally_rows)
     summary.tallies = len(tally_rows)
     session.flush()
+    seed_activities(session, now, settings, seed=seed)  # a year of reading activities and volunteers
     return summary

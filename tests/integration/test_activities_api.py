@@ -238,3 +238,20 @@ def test_pages_annual_report_activity_form_and_volunteers(app, make, people):
     assert viewer.get("/activities/new").status_code == 403
     bad = viewer.get("/reports/annual/abc")
     assert bad.status_code == 400 and "年份" in bad.get_data(as_text=True)
+
+
+def test_manager_home_shows_the_years_activities_and_volunteer_minutes(app, make, people):
+    lib = make.token(people["lib"])
+    client = app.test_client()
+    client.post("/api/v1/activities", headers=lib, json=activity(
+        volunteers=[{"username": "mama", "minutes": 75}, {"username": "lib"}]))
+    client.post("/api/v1/activities", headers=lib, json=activity(
+        started_at="2025-12-31T23:00:00+08:00", volunteers=[{"username": "mama"}]))  # last year
+    viewer = app.test_client()
+    make.login(viewer, people["viewer"])
+    page = viewer.get("/home").get_data(as_text=True)
+    assert 'data-testid="home-activities">1<' in page
+    assert 'data-testid="home-volunteer-minutes">165<' in page  # 75 + (60 + 30)
+    mother = app.test_client()
+    make.login(mother, people["mama"])
+    assert "home-activities" not in mother.get("/home").get_data(as_text=True)
