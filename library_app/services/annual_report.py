@@ -164,15 +164,16 @@ def _service(session: Session, edges: list[datetime], pid: int | None) -> dict[t
 
 
 def _distinct_volunteers(session: Session, edges: list[datetime], pid: int | None) -> tuple[int, dict[int, int]]:
-    base = (select(Activity.point_id.label("p"), ActivityVolunteer.volunteer_id.label("v"))
-            .join(Activity, Activity.id == ActivityVolunteer.activity_id).where(*_in_year(edges, pid))
-            .distinct().subquery())
-    per_point = {int(p): int(n) for p, n in session.execute(
-        select(base.c.p, func.count()).group_by(base.c.p))}
-    total = session.scalar(select(func.count(distinct(ActivityVolunteer.volunteer_id)))
-                           .join(Activity, Activity.id == ActivityVolunteer.activity_id)
-                           .where(*_in_year(edges, pid))) or 0
-    return int(total), per_point
+    """Distinct volunteers who served, overall and per point: one pass over the (point,
+    volunteer) pairs (a few thousand at most), counted here."""
+    pairs = session.execute(
+        select(Activity.point_id, ActivityVolunteer.volunteer_id)
+        .join(Activity, Activity.id == ActivityVolunteer.activity_id).where(*_in_year(edges, pid))
+        .distinct()).all()
+    per_point: dict[int, int] = {}
+    for p, _v in pairs:
+        per_point[int(p)] = per_point.get(int(p), 0) + 1
+    return len({v for _p, v in pairs}), per_point
 
 
 def _children_served(session: Session, edges: list[datetime], pid: int | None) -> tuple[int, dict[int, int]]:
@@ -184,13 +185,11 @@ def _children_served(session: Session, edges: list[datetime], pid: int | None) -
     attended = (select(Activity.point_id.label("p"), ActivityCard.borrower_id.label("b"))
                 .join(Activity, Activity.id == ActivityCard.activity_id)
                 .where(*_in_year(edges, pid), ActivityCard.borrower_id.is_not(None)))
-    both = union(borrowed, attended).subquery()
-    per_point = {int(p): int(n) for p, n in session.execute(
-        select(both.c.p, func.count()).group_by(both.c.p))}
-    if pid is not None:
-        return per_point.get(pid, 0), per_point
-    total = session.scalar(select(func.count(distinct(both.c.b)))) or 0
-    return int(total), per_point
+    pairs = session.execute(union(borrowed, attended)).all()  # distinct (point, child)
+    per_point: dict[int, int] = {}
+    for p, _b in pairs:
+        per_point[int(p)] = per_point.get(int(p), 0) + 1
+    return len({b for _p, b in pairs}), per_point
 
 
 def _new_borrowers(session: Session, edges: list[datetime], pid: int | None) -> dict[int, int]:
