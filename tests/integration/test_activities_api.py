@@ -255,3 +255,25 @@ def test_manager_home_shows_the_years_activities_and_volunteer_minutes(app, make
     mother = app.test_client()
     make.login(mother, people["mama"])
     assert "home-activities" not in mother.get("/home").get_data(as_text=True)
+
+
+def test_settings_page_sets_activity_kinds_and_preparation_minutes(app, make, people):
+    from tests.integration.test_auth import csrf_from
+    from tests.integration.test_settings import FORM
+
+    admin = app.test_client()
+    make.login(admin, make.user("boss", "admin"))
+    token = csrf_from(admin.get("/admin/settings").data)
+    r = admin.post("/admin/settings", data={**FORM, "csrf_token": token, "volunteer_prep_minutes": "15",
+                                            "activity_kinds": "story=故事会,craft=手工活动"},
+                   content_type="multipart/form-data")
+    assert r.status_code == 302
+    h = make.token(people["lib"])
+    client = app.test_client()
+    r = client.post("/api/v1/activities", json=activity(kind="craft"), headers=h)
+    assert r.status_code == 201 and r.get_json()["volunteers"][0]["minutes"] == 75  # 60 + 15
+    assert client.post("/api/v1/activities", json=activity(kind="parent_child"), headers=h).status_code == 422
+    token = csrf_from(admin.get("/admin/settings").data)
+    r = admin.post("/admin/settings", data={**FORM, "csrf_token": token, "activity_kinds": "故事会"},
+                   content_type="multipart/form-data")
+    assert r.status_code == 422 and "活动类型编号" in r.get_data(as_text=True)
