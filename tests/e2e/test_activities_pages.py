@@ -108,6 +108,8 @@ def test_annual_report_page_prints_on_a4_and_its_xlsx_has_the_figures(app, make,
     assert "共开展故事会等阅读活动 2 场，服务儿童 20 人次" in summary
     shot(page, "annual-report-1280x800")
     pdf = page.pdf(format="A4", print_background=True)
+    if SHOTS.parent.exists():
+        (SHOTS / "annual-report-a4.pdf").write_bytes(pdf)
     import pypdfium2  # noqa: PLC0415
 
     doc = pypdfium2.PdfDocument(pdf)
