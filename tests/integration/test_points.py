@@ -36,7 +36,7 @@ def test_story_mother_cannot_manage_points(client, make):
 
 def test_healthz(client):
     r = client.get("/healthz")
-    assert r.status_code == 200 and r.get_json() == {"status": "ok", "database": "ok"}
+    assert r.status_code == 200 and r.get_json() == {"status": "ok", "database": "ok", "write": "ok"}
 
 
 def test_healthz_reports_a_dead_database(tmp_path):
