@@ -138,6 +138,7 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("reports.year", "年度借阅", ("admin", "librarian", "viewer")),
     ("reports.month", "月度报告", ("admin", "librarian", "viewer")),
     ("points.index", "阅读点", ("admin", "librarian")),
+    ("stocktake.index", "盘点", ("admin", "librarian", "story_mother")),
     ("admin.users", "用户", ("admin",)),
     ("admin.settings", "设置", ("admin",)),
     ("admin.audit", "审计日志", ("admin",)),

@@ -18,6 +18,9 @@
 //   outbox.syncIfPending() -> sync() when something of hers waits (cheap on every page load)
 //   outbox.sync({everyone: true}) also sends events recorded by another account on this phone.
 //
+// Another endpoint (the stocktake's scans): createOutbox({endpoint, field: "scans"}) sends
+// {"scans": [...]} there; its records carry the endpoint and each outbox sees only its own.
+//
 // Every event is written to IndexedDB (durable commit) before anything is sent, so a reload, a
 // closed tab or a phone restart loses nothing. Events go in the order they were recorded, in
 // batches, through POST /api/v1/circulation/events; the server applies each id once, so a
@@ -37,6 +40,7 @@ const FIRST_RETRY_MS = 2000;
 const MAX_RETRY_MS = 5 * 60 * 1000;
 const KEEP_DONE_MS = 30 * 24 * 3600 * 1000; // answers stay visible on the phone for 30 days
 const SESSION_URL = "/api/v1/circulation/offline-session";
+const EVENTS_ENDPOINT = "/api/v1/circulation/events";
 
 export const MESSAGES = {
   offline: "没有网络：记录已保存在这台手机上，联网后会自动上传。",
@@ -124,8 +128,9 @@ function pageUser() {
 }
 
 class Outbox {
-  constructor(endpoint) {
+  constructor(endpoint, field = "events") {
     this.endpoint = endpoint;
+    this.field = field; // the request's list: {"events": [...]} or {"scans": [...]}
     this.csrfToken = "";
     this.user = "";
     this.listeners = [];
@@ -156,16 +161,25 @@ class Outbox {
     };
   }
 
+  // Records of this outbox's endpoint (records stored before endpoints were kept: circulation).
+  ours(record) {
+    return (record.endpoint || EVENTS_ENDPOINT) === this.endpoint;
+  }
+
+  async waiting() {
+    return (await pendingRecords()).filter((r) => this.ours(r));
+  }
+
   mine(record) {
     return this.everyone || !record.by || !this.user || record.by === this.user;
   }
 
   async pending() {
-    return (await pendingRecords()).length;
+    return (await this.waiting()).length;
   }
 
   async status() {
-    const waiting = await pendingRecords();
+    const waiting = await this.waiting();
     const others = waiting.filter((r) => !this.mine(r)).length;
     return {
       state: this.state, pending: waiting.length, others, message: this.message,
@@ -174,7 +188,7 @@ class Outbox {
   }
 
   async list({ limit = 30 } = {}) {
-    return (await allRecords()).reverse().slice(0, limit);
+    return (await allRecords()).filter((r) => this.ours(r)).reverse().slice(0, limit);
   }
 
   setState(state, message = "") {
@@ -195,11 +209,11 @@ class Outbox {
   }
 
   async send(input) {
-    const event = normalise(input);
+    const event = this.field === "events" ? normalise(input) : normaliseOther(input);
     // Recorded with no connection: the server then trusts the device's time for its order.
     if (!navigator.onLine && event.offline === undefined) event.offline = true;
     const record = {
-      id: event.id, event, by: this.user || pageUser(), seq: nextSeq(), state: "pending",
+      id: event.id, event, endpoint: this.endpoint, by: this.user || pageUser(), seq: nextSeq(), state: "pending",
       result: null, attempts: 0, queued_at: new Date().toISOString(), done_at: null, last_error: "",
     };
     // Stored before anything else: from here on the event survives whatever happens.
@@ -209,7 +223,7 @@ class Outbox {
       return found;
     });
     if (existing && existing.state === "done") return existing.result;
-    if (!existing) {
+    if (!existing && this.field === "events") {
       dispatchEvent(new CustomEvent("library:outbox", { detail: { type: "stored", event } }));
       this.changed();
     }
@@ -229,7 +243,7 @@ class Outbox {
   }
 
   async syncIfPending() {
-    if ((await pendingRecords()).some((r) => this.mine(r))) return this.sync();
+    if ((await this.waiting()).some((r) => this.mine(r))) return this.sync();
     return [];
   }
 
@@ -250,7 +264,7 @@ class Outbox {
     this.nextRetryAt = null;
     const results = [];
     for (;;) {
-      const batch = (await pendingRecords()).filter((r) => this.mine(r)).slice(0, BATCH);
+      const batch = (await this.waiting()).filter((r) => this.mine(r)).slice(0, BATCH);
       if (!batch.length) {
         this.failures = 0;
         this.setState(navigator.onLine ? "idle" : "offline", navigator.onLine ? "" : MESSAGES.offline);
@@ -352,7 +366,7 @@ class Outbox {
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRFToken": this.csrfToken || pageCsrfToken() },
-        body: JSON.stringify({ events }),
+        body: JSON.stringify({ [this.field]: events }),
       });
     } catch (error) {
       return { kind: "retry", message: navigator.onLine ? MESSAGES.waiting : MESSAGES.offline };
@@ -432,6 +446,15 @@ function normalise(input) {
   return event;
 }
 
+// A record for another endpoint (a stocktake scan): an id, a time, and what was scanned.
+function normaliseOther(input) {
+  const event = { ...input };
+  if (!event.id) event.id = newEventId();
+  if (!event.at) event.at = deviceTime();
+  if (!event.copy) throw new TypeError("a scan needs a copy");
+  return event;
+}
+
 // The phone keeps masked names only (trust.md): the answer shown at once may name the child,
 // the copy kept for later says 王*明.
 export function maskName(name) {
@@ -490,10 +513,10 @@ async function fetchWithTimeout(url, options) {
 const instances = new Map();
 
 // One outbox per endpoint and page: scan.js and the offline status share it.
-export function createOutbox({ endpoint = "/api/v1/circulation/events", csrfToken = "", user = "" } = {}) {
+export function createOutbox({ endpoint = EVENTS_ENDPOINT, csrfToken = "", user = "", field = "events" } = {}) {
   let outbox = instances.get(endpoint);
   if (!outbox) {
-    outbox = new Outbox(endpoint);
+    outbox = new Outbox(endpoint, field);
     instances.set(endpoint, outbox);
   }
   if (csrfToken) outbox.csrfToken = csrfToken;
