@@ -44,7 +44,9 @@ from library_app.domain.loans import (
 )
 from library_app.domain.reports import local_day
 from library_app.domain.settings import LibrarySettings, validated
-from library_app.domain.stocktake import found_again  # stocktake hook (issue 18), see _return and _loan
+
+# stocktake hook (issue 18): see _return and _loan
+from library_app.domain.stocktake import found_again
 from library_app.models import (
     AuditLog,
     Borrower,
