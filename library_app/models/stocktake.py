@@ -23,6 +23,9 @@ class Stocktake(Base):
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     closed_at: Mapped[datetime | None]
     expected: Mapped[int] = mapped_column(default=0)  # size of the snapshot at open (+ late arrivals)
+    # copies found so far: kept with the scans (same transaction, under the stocktake's lock), so a
+    # scan's answer reads one row instead of counting the snapshot
+    found: Mapped[int] = mapped_column(default=0)
 
     point: Mapped[Point] = relationship()
     opened_by: Mapped[User | None] = relationship(foreign_keys=[opened_by_id])

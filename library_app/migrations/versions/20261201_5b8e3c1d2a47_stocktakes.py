@@ -34,6 +34,7 @@ def upgrade() -> None:
     sa.Column('closed_by_id', sa.Integer(), nullable=True),
     sa.Column('closed_at', UTC_DATETIME, nullable=True),
     sa.Column('expected', sa.Integer(), nullable=False),
+    sa.Column('found', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['closed_by_id'], ['users.id'], name=op.f('fk_stocktakes_closed_by_id_users')),
     sa.ForeignKeyConstraint(['opened_by_id'], ['users.id'], name=op.f('fk_stocktakes_opened_by_id_users')),
     sa.ForeignKeyConstraint(['point_id'], ['points.id'], name=op.f('fk_stocktakes_point_id_points')),
