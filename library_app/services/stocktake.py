@@ -53,6 +53,7 @@ _loans, _points, _titles = _t(Loan), _t(Point), _t(Title)
 _LOCK = select(_stocktakes.c.id).where(_stocktakes.c.id == bindparam("b_id")).with_for_update()
 # the stocktake, its point, and whether the actor works there: one row
 _HEAD = select(_stocktakes.c.id, _stocktakes.c.point_id, _stocktakes.c.status, _points.c.code,
+               _stocktakes.c.found, _stocktakes.c.expected,
                exists().where(user_points.c.user_id == bindparam("b_user"),
                               user_points.c.point_id == _stocktakes.c.point_id).label("mine")) \
     .join(_points, _points.c.id == _stocktakes.c.point_id).where(_stocktakes.c.id == bindparam("b_id"))
@@ -262,9 +263,10 @@ def record_scans(session: Session, actor: Any, now: datetime, stocktake_id: int,
         conn.execute(_TALLY, {"b_st": stocktake_id, "b_found": newly + len(late), "b_late": len(late)})
     if back:
         conn.execute(_BACK, {"b_copies": back})
-    progress = counts(session, stocktake_id)
+    # read under the lock with the head, plus what this batch added
+    tally = head["found"] + newly + len(late)
     for r in results:
-        r.setdefault("found", progress["found"])
+        r.setdefault("found", tally)
     if head["status"] == "closed":
         for r in results:
             r["message"] += "（这次盘点已经结束，扫描仍已记录。）"
