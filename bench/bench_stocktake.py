@@ -129,6 +129,7 @@ def main() -> None:
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - started
+        c = Client(port)  # a new connection: the first one may have idled past the server's timeout
         status, body = c.request("GET", f"/api/v1/stocktakes/{sid}", None, lib)
         summary = json.loads(body)
         t0 = time.perf_counter()

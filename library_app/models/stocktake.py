@@ -22,10 +22,7 @@ class Stocktake(Base):
     opened_at: Mapped[datetime] = mapped_column(default=utcnow)
     closed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     closed_at: Mapped[datetime | None]
-    expected: Mapped[int] = mapped_column(default=0)  # size of the snapshot at open (+ late arrivals)
-    # copies found so far: kept with the scans (same transaction, under the stocktake's lock), so a
-    # scan's answer reads one row instead of counting the snapshot
-    found: Mapped[int] = mapped_column(default=0)
+    expected: Mapped[int] = mapped_column(default=0)  # size of the snapshot when it opened
 
     point: Mapped[Point] = relationship()
     opened_by: Mapped[User | None] = relationship(foreign_keys=[opened_by_id])
@@ -64,6 +61,9 @@ class StocktakeScan(Base):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
+# The found count of a scan's answer: read from this index alone.
+Index("ix_stocktake_items_found", StocktakeItem.stocktake_id,
+      sqlite_where=text("found_at IS NOT NULL"), postgresql_where=text("found_at IS NOT NULL"))
 # At most one open stocktake per point (several points may each have one open).
 Index("uq_stocktakes_open_point", Stocktake.point_id, unique=True,
       sqlite_where=text("status = 'open'"), postgresql_where=text("status = 'open'"))

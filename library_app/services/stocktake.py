@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, exists, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from library_app.domain import stocktake as rules
@@ -41,6 +42,7 @@ from library_app.services.errors import Forbidden, Invalid, NotFound
 
 STAFF_ROLES = ("admin", "librarian")
 FUTURE_SLACK = timedelta(minutes=5)
+RETRIES = 3
 
 
 def _t(model: Any) -> Table:
@@ -51,9 +53,10 @@ _copies, _items, _scans, _stocktakes = _t(Copy), _t(StocktakeItem), _t(Stocktake
 _loans, _points, _titles = _t(Loan), _t(Point), _t(Title)
 
 _LOCK = select(_stocktakes.c.id).where(_stocktakes.c.id == bindparam("b_id")).with_for_update()
+# scans share the stocktake's row (they run side by side; closing waits for them, and they for it)
+_SHARE = select(_stocktakes.c.id).where(_stocktakes.c.id == bindparam("b_id")).with_for_update(read=True)
 # the stocktake, its point, and whether the actor works there: one row
 _HEAD = select(_stocktakes.c.id, _stocktakes.c.point_id, _stocktakes.c.status, _points.c.code,
-               _stocktakes.c.found, _stocktakes.c.expected,
                exists().where(user_points.c.user_id == bindparam("b_user"),
                               user_points.c.point_id == _stocktakes.c.point_id).label("mine")) \
     .join(_points, _points.c.id == _stocktakes.c.point_id).where(_stocktakes.c.id == bindparam("b_id"))
@@ -74,8 +77,6 @@ _COPIES = (
 _FOUND = update(_items).where(_items.c.stocktake_id == bindparam("b_st"),
                               _items.c.copy_id.in_(bindparam("b_copies", expanding=True)),
                               _items.c.found_at.is_(None)).values(found_at=bindparam("b_now"))
-_TALLY = update(_stocktakes).where(_stocktakes.c.id == bindparam("b_st")).values(
-    found=_stocktakes.c.found + bindparam("b_found"), expected=_stocktakes.c.expected + bindparam("b_late"))
 _BACK = update(_copies).where(_copies.c.id.in_(bindparam("b_copies", expanding=True)),
                               _copies.c.status.in_((rules.MISSING, "lost"))).values(status="available")
 
@@ -120,8 +121,7 @@ def open_stocktake(session: Session, actor: User, now: datetime, point_code: str
         raise rules.StocktakeAlreadyOpen(
             f"阅读点 {point.code} 已经有一次正在进行的盘点（第 {running} 号）：请继续那一次，或先结束它。",
             stocktake=running)
-    stocktake = Stocktake(point_id=point.id, status="open", opened_by_id=actor.id, opened_at=now, expected=0,
-                          found=0)
+    stocktake = Stocktake(point_id=point.id, status="open", opened_by_id=actor.id, opened_at=now, expected=0)
     session.add(stocktake)
     session.flush()
     snapshot = select(bindparam("b_st"), _copies.c.id, _copies.c.status).where(
@@ -182,13 +182,33 @@ def record_scans(session: Session, actor: Any, now: datetime, stocktake_id: int,
         parsed.append((scan_id, code, _scan_time(raw.get("at"), now)))
 
     conn = session.connection()
-    if conn.dialect.name == "postgresql":
-        conn.execute(_LOCK, {"b_id": stocktake_id}).all()
+    pg = conn.dialect.name == "postgresql"
+    if pg:
+        conn.execute(_SHARE, {"b_id": stocktake_id}).all()
     head = _head(session, stocktake_id, actor.id)
-    point_id = head["point_id"]
     if actor.role not in STAFF_ROLES and not head["mine"]:
         raise NotYourPoint(f"您不是阅读点 {head['code']} 的故事妈妈，不能在这里盘点：请联系图书管理员为您添加。")
+    if not pg:  # SQLite: this transaction holds the write lock; nobody else is writing
+        return _record(conn, actor, now, head, parsed)
+    # PostgreSQL: phones scan side by side; the unique scan id and the one-counted-scan-per-copy
+    # index decide a race. The loser's writes are undone (savepoint) and the batch is decided
+    # again on what the winner committed: its twin scan is then "duplicate".
+    for attempt in range(RETRIES):
+        savepoint = conn.begin_nested()
+        try:
+            results = _record(conn, actor, now, head, parsed)
+            savepoint.commit()
+            return results
+        except IntegrityError:
+            savepoint.rollback()
+            if attempt == RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
 
+
+def _record(conn: Any, actor: Any, now: datetime, head: Any,
+            parsed: list[tuple[str, str, datetime]]) -> list[dict[str, Any]]:
+    stocktake_id, point_id = head["id"], head["point_id"]
     ids = sorted({p[0] for p in parsed})
     known = set(conn.execute(_KNOWN_ONE, {"b_id": ids[0]}).scalars() if len(ids) == 1
                 else conn.execute(_KNOWN, {"b_ids": ids}).scalars())
@@ -220,6 +240,7 @@ def record_scans(session: Session, actor: Any, now: datetime, stocktake_id: int,
     late: list[tuple[int, str]] = []
     back: list[int] = []
     seen_ids: set[str] = set()
+    effects: list[tuple[rules.CopyFacts | None, rules.Verdict]] = []  # one per row
     for scan_id, raw_code, at in parsed:
         if scan_id in known or scan_id in seen_ids:
             results.append({"id": scan_id, "status": "duplicate", "code": "scan_repeated",
@@ -236,10 +257,7 @@ def record_scans(session: Session, actor: Any, now: datetime, stocktake_id: int,
                                      already_scanned=copy is not None and copy.id in counted)
         if copy is not None and verdict.status in rules.COUNTED:
             counted.add(copy.id)
-            if verdict.status == "found":
-                (late.append((copy.id, copy.status)) if verdict.late else found.append(copy.id))
-            if verdict.back:
-                back.append(copy.id)
+        effects.append((copy, verdict))
         rows.append({"scan_id": scan_id, "stocktake_id": stocktake_id, "copy_code": code or raw_code,
                      "copy_id": copy.id if copy else None, "status": verdict.status, "where": verdict.where,
                      "scanned_at": at, "received_at": now, "actor_id": actor.id})
@@ -252,19 +270,29 @@ def record_scans(session: Session, actor: Any, now: datetime, stocktake_id: int,
         results.append(result)
 
     if rows:
-        conn.execute(insert(_scans), rows)
-    newly = 0
+        lost: dict[str, dict[str, str]] = {}
+        if conn.dialect.name == "postgresql":
+            lost = _insert_scans(conn, rows)
+        else:  # SQLite: this transaction holds the write lock, so nothing can have raced it
+            conn.execute(insert(_scans), rows)
+        by_id = {r["id"]: r for r in results}
+        for row, (copy, verdict) in zip(rows, effects, strict=True):
+            if row["scan_id"] in lost:  # another phone's scan of this copy (or this very scan) won
+                by_id[row["scan_id"]].update(lost[row["scan_id"]])
+                by_id[row["scan_id"]].pop("where", None)
+                continue
+            if copy is not None and verdict.status == "found":
+                (late.append((copy.id, copy.status)) if verdict.late else found.append(copy.id))
+            if copy is not None and verdict.back:
+                back.append(copy.id)
     if found:
-        newly = conn.execute(_FOUND, {"b_st": stocktake_id, "b_copies": found, "b_now": now}).rowcount
+        conn.execute(_FOUND, {"b_st": stocktake_id, "b_copies": found, "b_now": now})
     if late:
         conn.execute(insert(_items), [{"stocktake_id": stocktake_id, "copy_id": cid, "status_at_open": status,
                                        "found_at": now} for cid, status in late])
-    if newly or late:  # the running tally, so that no answer counts the snapshot again
-        conn.execute(_TALLY, {"b_st": stocktake_id, "b_found": newly + len(late), "b_late": len(late)})
     if back:
         conn.execute(_BACK, {"b_copies": back})
-    # read under the lock with the head, plus what this batch added
-    tally = head["found"] + newly + len(late)
+    tally = conn.execute(_FOUND_COUNT, {"b_st": stocktake_id}).scalar_one()
     for r in results:
         r.setdefault("found", tally)
     if head["status"] == "closed":
@@ -273,12 +301,42 @@ def record_scans(session: Session, actor: Any, now: datetime, stocktake_id: int,
     return results
 
 
-_COUNTS = select(_stocktakes.c.expected, _stocktakes.c.found).where(_stocktakes.c.id == bindparam("b_st"))
+def _insert_scans(conn: Any, rows: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """PostgreSQL: store the scans, letting the unique indexes settle a race with another phone
+    without an error: a scan whose copy another phone counted meanwhile is stored as
+    ``duplicate``; a scan id stored meanwhile (its twin request) is not stored again. Returns
+    the answers that changed, by scan id."""
+    from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+    stored = set(conn.execute(pg_insert(_scans).on_conflict_do_nothing().returning(_scans.c.scan_id),
+                              rows).scalars())
+    changed: dict[str, dict[str, str]] = {}
+    again = [dict(r, status="duplicate", where="") for r in rows if r["scan_id"] not in stored]
+    if not again:
+        return changed
+    stored_again = set(conn.execute(pg_insert(_scans).on_conflict_do_nothing().returning(_scans.c.scan_id),
+                                    again).scalars())
+    for r in again:
+        if r["scan_id"] in stored_again:
+            changed[r["scan_id"]] = {"status": "duplicate", "code": "duplicate",
+                                     "message": "这本书刚才已经由别的手机扫过了，不用再扫。"}
+        else:
+            changed[r["scan_id"]] = {"status": "duplicate", "code": "scan_repeated",
+                                     "message": "这次扫描已经记录过了。"}
+    return changed
+
+
+# expected: the snapshot (and copies that arrived after it, found); found: the items seen. Counted
+# on the (partial) indexes of stocktake_items, so there is no counter row for phones to queue on.
+_FOUND_COUNT = select(func.count()).select_from(_items).where(_items.c.stocktake_id == bindparam("b_st"),
+                                                              _items.c.found_at.is_not(None))
+_EXPECTED_COUNT = select(func.count()).select_from(_items).where(_items.c.stocktake_id == bindparam("b_st"))
 
 
 def counts(session: Session, stocktake_id: int) -> dict[str, int]:
-    row = session.execute(_COUNTS, {"b_st": stocktake_id}).one()
-    return {"expected": int(row[0]), "found": int(row[1])}
+    conn = session.connection()
+    return {"expected": int(conn.execute(_EXPECTED_COUNT, {"b_st": stocktake_id}).scalar_one()),
+            "found": int(conn.execute(_FOUND_COUNT, {"b_st": stocktake_id}).scalar_one())}
 
 
 # ---------------------------------------------------------------- close
@@ -396,12 +454,13 @@ def history(session: Session, point_id: int) -> list[dict[str, Any]]:
     """A point's stocktakes, newest first, with their counts."""
     found = select(func.count()).where(_items.c.stocktake_id == _stocktakes.c.id,
                                        _items.c.found_at.is_not(None)).scalar_subquery()
+    expected = select(func.count()).where(_items.c.stocktake_id == _stocktakes.c.id).scalar_subquery()
     missing = select(func.count()).where(_items.c.stocktake_id == _stocktakes.c.id, _items.c.found_at.is_(None),
                                          _items.c.missing_at.is_not(None)).scalar_subquery()
     users = _t(User)
     rows = session.execute(
         select(_stocktakes.c.id, _stocktakes.c.status, _stocktakes.c.opened_at, _stocktakes.c.closed_at,
-               _stocktakes.c.expected, found.label("found"), missing.label("missing"),
+               expected.label("expected"), found.label("found"), missing.label("missing"),
                users.c.display_name.label("opened_by"))
         .outerjoin(users, users.c.id == _stocktakes.c.opened_by_id)
         .where(_stocktakes.c.point_id == point_id).order_by(_stocktakes.c.opened_at.desc(), _stocktakes.c.id.desc())

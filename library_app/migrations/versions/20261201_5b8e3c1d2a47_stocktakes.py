@@ -22,6 +22,7 @@ depends_on = None
 UTC_DATETIME = library_app.models.base.UTCDateTime(timezone=True)
 COUNTED = sa.text("status IN ('found', 'elsewhere', 'on_loan')")
 OPEN = sa.text("status = 'open'")
+FOUND = sa.text("found_at IS NOT NULL")
 
 
 def upgrade() -> None:
@@ -34,7 +35,6 @@ def upgrade() -> None:
     sa.Column('closed_by_id', sa.Integer(), nullable=True),
     sa.Column('closed_at', UTC_DATETIME, nullable=True),
     sa.Column('expected', sa.Integer(), nullable=False),
-    sa.Column('found', sa.Integer(), nullable=False),
     sa.ForeignKeyConstraint(['closed_by_id'], ['users.id'], name=op.f('fk_stocktakes_closed_by_id_users')),
     sa.ForeignKeyConstraint(['opened_by_id'], ['users.id'], name=op.f('fk_stocktakes_opened_by_id_users')),
     sa.ForeignKeyConstraint(['point_id'], ['points.id'], name=op.f('fk_stocktakes_point_id_points')),
@@ -59,6 +59,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('stocktake_items', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_stocktake_items_copy_id'), ['copy_id'], unique=False)
+        batch_op.create_index('ix_stocktake_items_found', ['stocktake_id'], unique=False,
+                              sqlite_where=FOUND, postgresql_where=FOUND)
 
     op.create_table('stocktake_scans',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -92,6 +94,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_stocktake_scans_stocktake_id'))
     op.drop_table('stocktake_scans')
     with op.batch_alter_table('stocktake_items', schema=None) as batch_op:
+        batch_op.drop_index('ix_stocktake_items_found')
         batch_op.drop_index(batch_op.f('ix_stocktake_items_copy_id'))
     op.drop_table('stocktake_items')
     with op.batch_alter_table('stocktakes', schema=None) as batch_op:
