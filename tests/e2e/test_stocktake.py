@@ -120,6 +120,10 @@ def test_two_phones_one_offline_then_close(app, make, live_server, browser):
     librarian.click("#close")
     librarian.wait_for_selector(".flash-success:has-text('1 本登记为缺失')")
     screenshot(librarian, "stocktake-results")
+    # printable on A4: the lists, without the menu or the buttons
+    pdf = librarian.pdf(format="A4", print_background=True)
+    assert pdf.startswith(b"%PDF")
+    (screenshot(librarian, "stocktake-results").parent / "stocktake-results.pdf").write_bytes(pdf)
     missing = shelf[5]
     assert q(app, select(Copy.status).where(Copy.id == missing.id)) == "missing"
     assert q(app, select(Copy.status).where(Copy.id == shelf[0].id)) == "available"
