@@ -65,9 +65,10 @@ def register_blueprints(app: Flask) -> None:
     from .offline.views import bp as offline_bp
     from .points.views import bp as points_bp
     from .reports.views import bp as reports_bp
+    from .stocktake.views import bp as stocktake_bp
 
     for bp in (main_bp, auth_bp, points_bp, admin_bp, catalog_bp, borrowers_bp,
-               circulation_bp, reports_bp, activities_bp, offline_bp, api_bp):
+               circulation_bp, reports_bp, activities_bp, offline_bp, stocktake_bp, api_bp):
         app.register_blueprint(bp)
 
 

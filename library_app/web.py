@@ -202,6 +202,7 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("activities.new", "记录活动", CIRCULATION),
     ("activities.volunteers", "志愿者", CIRCULATION),
     ("points.index", "阅读点", STAFF),
+    ("stocktake.index", "盘点", CIRCULATION),
     ("admin.users", "用户", (Role.ADMIN,)),
     ("admin.settings", "设置", (Role.ADMIN,)),
     ("admin.audit", "审计日志", (Role.ADMIN,)),

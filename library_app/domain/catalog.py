@@ -19,7 +19,7 @@ CATEGORIES = ("绘本", "桥梁书", "科普", "文学", "历史", "艺术", "�
 COPY_SOURCES = ("purchase", "donation")
 STATUS_NAMES = {
     "available": "在馆可借", "on_loan": "借出中", "lost": "遗失", "damaged": "损坏",
-    "withdrawn": "已剔除",
+    "withdrawn": "已剔除", "missing": "缺失",
 }
 SOURCE_NAMES = {"purchase": "采购", "donation": "捐赠"}
 MAX_COPIES_AT_ONCE = 200
@@ -159,11 +159,11 @@ class CopyAction:
 COPY_ACTIONS: dict[str, CopyAction] = {
     a.name: a
     for a in (
-        CopyAction("lost", "标记遗失", ("available", "on_loan", "damaged"), "lost", "已标记为遗失。"),
+        CopyAction("lost", "标记遗失", ("available", "on_loan", "damaged", "missing"), "lost", "已标记为遗失。"),
         CopyAction("damaged", "标记损坏", ("available",), "damaged", "已标记为损坏。"),
-        CopyAction("found", "已找到", ("lost",), "available", "已找到，恢复为在馆可借。"),
+        CopyAction("found", "已找到", ("lost", "missing"), "available", "已找到，恢复为在馆可借。"),
         CopyAction("repaired", "恢复可借", ("damaged", "withdrawn"), "available", "已恢复为在馆可借。"),
-        CopyAction("withdraw", "剔除", ("available", "damaged", "lost"), "withdrawn", "已剔除，不再外借。"),
+        CopyAction("withdraw", "剔除", ("available", "damaged", "lost", "missing"), "withdrawn", "已剔除，不再外借。"),
     )
 }
 

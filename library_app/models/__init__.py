@@ -15,13 +15,14 @@ from .catalog import Copy, Title, Transfer, TransferItem
 from .circulation import CirculationEvent, Loan, LoanRenewal, ReviewItem
 from .lookup import LookupSourceRow
 from .points import Point
+from .stocktake import Stocktake, StocktakeItem, StocktakeScan
 from .users import ApiToken, LoginThrottle, User, UserSession, user_points
 
 __all__ = [
     "Activity", "ActivityCard", "ActivityTitle", "ActivityVolunteer", "FigureTarget", "Volunteer",
     "ApiToken", "AuditLog", "Base", "Borrower", "Card", "CirculationEvent", "Copy", "HealthCheck",
     "Loan", "LoanRenewal", "LoginThrottle", "LookupSourceRow", "MonthlyTally", "Point", "ReviewItem",
-    "Setting", "Title", "Transfer",
+    "Setting", "Stocktake", "StocktakeItem", "StocktakeScan", "Title", "Transfer",
     "TransferItem",
     "User", "UserSession", "YearTarget", "user_points", "utcnow",
 ]

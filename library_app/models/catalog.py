@@ -9,7 +9,7 @@ from .base import Base, utcnow
 from .points import Point
 from .users import User
 
-COPY_STATUSES = ("available", "on_loan", "lost", "damaged", "withdrawn")
+COPY_STATUSES = ("available", "on_loan", "lost", "damaged", "withdrawn", "missing")
 COPY_SOURCES = ("purchase", "donation")
 AGE_BANDS = ("0-3", "3-6", "6-9", "9-12", "12+")
 CATEGORIES = ("绘本", "桥梁书", "科普", "文学", "历史", "艺术", "漫画", "工具书", "其他")

@@ -45,6 +45,9 @@ from library_app.domain.loans import (
 from library_app.domain.offline_cache import mask_name
 from library_app.domain.reports import local_day
 from library_app.domain.settings import LibrarySettings, validated
+
+# stocktake hook (issue 18): see _return and _loan
+from library_app.domain.stocktake import found_again
 from library_app.models import (
     AuditLog,
     Borrower,
@@ -599,6 +602,8 @@ def _loan(b: _Batch, event: Event, point_id: int, scan: Scan) -> dict[str, Any]:
         message = f"《{copy.title}》已借给{name}。应还日期：{words}。"
     if plan.found:
         message += " 这本书原登记为遗失，现已找到。"
+    if found_again(copy.status):  # stocktake hook (issue 18): lent, so no longer missing (now on_loan)
+        message += " 这本书盘点时登记为缺失，现已找到。"
     loan = _loan_json(b, loan_id=loan_id, copy=copy, borrower=name, card=card.code, point=event.point,
                       lent_at=at, due_at=plan.due_at)
     return _finish(b, event, point_id, status="applied", code=code, message=message, loan_id=loan_id,
@@ -634,13 +639,16 @@ def _return(b: _Batch, event: Event, point_id: int, scan: Scan) -> dict[str, Any
     reasons = list(plan.review) + ([clock] if clock else [])
     c = b.conn
     if plan.action == "not_on_loan":
-        if plan.set_available:
+        back = found_again(copy.status)  # stocktake hook (issue 18): a copy marked missing (缺失) is back
+        if plan.set_available or back:
             c.execute(_COPY_STATE, {"b_copy": copy.id, "b_status": "available", "b_point": point_id})
         else:
             c.execute(_COPY_HERE, {"b_copy": copy.id, "b_point": point_id})
         message = f"《{copy.title}》没有借出，不用归还。要借出请先扫借阅证。"
         if plan.found:
             message = f"《{copy.title}》原登记为遗失，现已找到，已放回在架。"
+        if back:  # stocktake hook (issue 18)
+            message = f"《{copy.title}》盘点时登记为缺失，现已找到，已恢复在馆可借。"
         if plan.set_available:
             b.audit("circulation.return", "", point_id, event=event.id, copy=copy.code, not_on_loan=True)
         return _finish(b, event, point_id, status="applied", code="not_on_loan", message=message,

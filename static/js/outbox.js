@@ -18,6 +18,10 @@
 //   outbox.syncIfPending() -> sync() when something of hers waits (cheap on every page load)
 //   outbox.sync({everyone: true}) also sends events recorded by another account on this phone.
 //
+// Another endpoint: createOutbox({endpoint}) for activities ({"events": [...]} there), and
+// createOutbox({endpoint, field: "scans"}) for a stocktake ({"scans": [...]}); records carry
+// their endpoint and each outbox sees only its own.
+//
 // Every event is written to IndexedDB (durable commit) before anything is sent, so a reload, a
 // closed tab or a phone restart loses nothing. Events go in the order they were recorded, in
 // batches, through POST /api/v1/circulation/events; the server applies each id once, so a
@@ -130,7 +134,8 @@ function pageUser() {
 }
 
 class Outbox {
-  constructor(endpoint) {
+  constructor(endpoint, field = "events") {
+    this.field = field; // the request's list: {"events": [...]} or {"scans": [...]}
     this.endpoint = endpoint;
     this.csrfToken = "";
     this.user = "";
@@ -207,7 +212,7 @@ class Outbox {
   }
 
   async send(input) {
-    const event = normalise(input, this.endpoint);
+    const event = this.field === "scans" ? normaliseScan(input) : normalise(input, this.endpoint);
     // Recorded with no connection: the server then trusts the device's time for its order.
     if (!navigator.onLine && event.offline === undefined) event.offline = true;
     const record = {
@@ -221,7 +226,7 @@ class Outbox {
       return found;
     });
     if (existing && existing.state === "done") return existing.result;
-    if (!existing) {
+    if (!existing && this.field === "events") { // stocktake scans are not shown as offline records
       dispatchEvent(new CustomEvent("library:outbox", { detail: { type: "stored", event } }));
       this.changed();
     }
@@ -364,7 +369,7 @@ class Outbox {
         method: "POST",
         credentials: "same-origin",
         headers: { "Content-Type": "application/json", "X-CSRFToken": this.csrfToken || pageCsrfToken() },
-        body: JSON.stringify({ events }),
+        body: JSON.stringify({ [this.field]: events }),
       });
     } catch (error) {
       return { kind: "retry", message: navigator.onLine ? MESSAGES.waiting : MESSAGES.offline };
@@ -433,6 +438,15 @@ class Outbox {
       console.error("outbox prune", error);
     }
   }
+}
+
+// A stocktake scan: an id, a time, and what was scanned.
+function normaliseScan(input) {
+  const event = { ...input };
+  if (!event.id) event.id = newEventId();
+  if (!event.at) event.at = deviceTime();
+  if (!event.copy) throw new TypeError("a scan needs a copy");
+  return event;
 }
 
 function normalise(input, endpoint = DEFAULT_ENDPOINT) {
@@ -505,10 +519,10 @@ async function fetchWithTimeout(url, options) {
 const instances = new Map();
 
 // One outbox per endpoint and page: scan.js and the offline status share it.
-export function createOutbox({ endpoint = DEFAULT_ENDPOINT, csrfToken = "", user = "" } = {}) {
+export function createOutbox({ endpoint = DEFAULT_ENDPOINT, csrfToken = "", user = "", field = "events" } = {}) {
   let outbox = instances.get(endpoint);
   if (!outbox) {
-    outbox = new Outbox(endpoint);
+    outbox = new Outbox(endpoint, field);
     instances.set(endpoint, outbox);
   }
   if (csrfToken) outbox.csrfToken = csrfToken;

@@ -1,0 +1,1 @@
+"""Stocktake pages (盘点): a point's stocktakes, the scan page for phones, the results."""
