@@ -6,4 +6,15 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from . import activities, auth, borrowers, catalog, circulation, lookup, offline, points, reports, stocktake  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    activities,
+    auth,
+    borrowers,
+    catalog,
+    circulation,
+    lookup,
+    offline,
+    points,
+    reports,
+    stocktake,
+)

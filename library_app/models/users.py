@@ -11,7 +11,7 @@ from library_app.domain.roles import ALL_ROLES
 from .base import Base, utcnow
 from .points import Point
 
-ROLES: tuple[str, ...] = tuple(ALL_ROLES)
+ROLES: tuple[str, ...] = tuple(role.value for role in ALL_ROLES)  # plain strings (click.Choice)
 
 user_points = Table(
     "user_points",
