@@ -23,6 +23,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 ALL_ROLES = ("admin", "librarian", "story_mother", "viewer")
 STAFF = ("admin", "librarian")
 CIRCULATION = ("admin", "librarian", "story_mother")
+KIOSK_ROLE = "kiosk"  # a self-service kiosk's token (not a user): only @kiosk_route routes
 
 
 def roles(*allowed: str) -> Callable[[F], F]:
@@ -55,6 +56,22 @@ def lean_actor(view: F) -> F:
     return view
 
 
+def kiosk_route(view: F) -> F:
+    """A route a self-service kiosk's token may use (its own endpoints only). Every other
+    route refuses a kiosk, public ones included; user roles still come from ``@roles``."""
+    view._kiosk = True  # type: ignore[attr-defined]
+    return view
+
+
+def _refuse_kiosk(view: Callable[..., Any]) -> None:
+    """A kiosk principal (role ``kiosk``, see services.kiosk) outside its own routes: 403."""
+    if getattr(view, "_kiosk", False):
+        return
+    current_app.logger.warning("403 %s %s kiosk=%s", request.method, request.path,
+                               current_user.username)
+    abort(403)
+
+
 def allowed_roles(view: Callable[..., Any]) -> frozenset[str] | None:
     return getattr(view, "_allowed_roles", None)
 
@@ -78,13 +95,20 @@ def enforce_access() -> None:
         g.writes = True
     if getattr(view, "_lean_actor", False):
         g.lean_actor = True
-    if request.endpoint == "static" or is_public(view):
+    if request.endpoint == "static":
+        return
+    if is_public(view):
+        if request.authorization is not None and getattr(current_user, "role", None) == KIOSK_ROLE:
+            _refuse_kiosk(view)
         return
     allowed = allowed_roles(view)
     if not current_user.is_authenticated:
         if is_api_request():
             abort(401)
         return current_app.login_manager.unauthorized()  # type: ignore[attr-defined,no-any-return]
+    if current_user.role == KIOSK_ROLE:
+        _refuse_kiosk(view)
+        return None
     if allowed is None or current_user.role not in allowed:
         current_app.logger.warning(
             "403 %s %s user=%s role=%s", request.method, request.path,

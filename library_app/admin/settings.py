@@ -32,7 +32,7 @@ TIMEZONES = ["Asia/Shanghai", "Asia/Hong_Kong", "Asia/Macau", "Asia/Taipei", "As
              "Asia/Singapore", "UTC"]
 EDITABLE = ("org_name", "timezone", "public_base_url", "loan_limit", "loan_days", "max_renewals",
             "undo_minutes", "count_metric", "default_year_target", "retention_months",
-            "show_school_fields")
+            "show_school_fields", "kiosk_overdue_blocks")
 
 
 def _number(label: str, low: int, high: int) -> IntegerField:
@@ -59,6 +59,7 @@ class SettingsForm(FlaskForm):
     default_year_target = _number("默认年度目标", 1, 10_000_000)
     retention_months = _number("离开的小读者多少个月后匿名化（0 = 不自动匿名化）", 0, 240)
     show_school_fields = BooleanField("登记小读者的学校和年级")
+    kiosk_overdue_blocks = BooleanField("有逾期未还的书时，不能在自助借书机上借书")
 
 
 def _size_text(n: int) -> str:

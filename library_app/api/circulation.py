@@ -13,7 +13,7 @@ from typing import Any
 from flask import current_app, g, jsonify, request
 from flask_login import current_user
 
-from library_app.access import CIRCULATION, lean_actor, roles
+from library_app.access import CIRCULATION, kiosk_route, lean_actor, roles
 from library_app.circulation import txn
 from library_app.db import commit, get_session, session_factory
 from library_app.domain.codes import parse_code
@@ -37,6 +37,7 @@ def _read_session_for_hot_path(endpoint: str | None, _values: dict[str, Any] | N
 
 @bp.post("/circulation/events")
 @roles(*CIRCULATION)
+@kiosk_route  # a self-service kiosk lends and returns here too (services.kiosk.check_kiosk_event)
 @lean_actor
 def circulation_events():  # type: ignore[no-untyped-def]
     data = json_body()

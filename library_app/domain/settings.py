@@ -27,6 +27,7 @@ class LibrarySettings:
     default_year_target: int = 12000
     retention_months: int = 24   # anonymise children who left this long ago
     show_school_fields: bool = False
+    kiosk_overdue_blocks: bool = True  # an overdue book blocks self-service (kiosk) loans
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -5,12 +5,13 @@ from .base import Base, utcnow
 from .borrowers import Borrower, Card
 from .catalog import Copy, Title, Transfer, TransferItem
 from .circulation import CirculationEvent, Loan, LoanRenewal, ReviewItem
+from .kiosk import Kiosk
 from .lookup import LookupSourceRow
 from .points import Point
 from .users import ApiToken, LoginThrottle, User, UserSession, user_points
 
 __all__ = [
-    "ApiToken", "AuditLog", "Base", "Borrower", "Card", "CirculationEvent", "Copy", "HealthCheck",
+    "ApiToken", "AuditLog", "Base", "Borrower", "Card", "CirculationEvent", "Copy", "HealthCheck", "Kiosk",
     "Loan", "LoanRenewal", "LoginThrottle", "LookupSourceRow", "MonthlyTally", "Point", "ReviewItem",
     "Setting", "Title", "Transfer",
     "TransferItem",
