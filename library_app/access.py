@@ -60,12 +60,18 @@ def kiosk_route(view: F) -> F:
     """A route a self-service kiosk's token may use (its own endpoints only). Every other
     route refuses a kiosk, public ones included; user roles still come from ``@roles``."""
     view._kiosk = True  # type: ignore[attr-defined]
+    if not hasattr(view, "_allowed_roles"):  # kiosk-only: no user role (an outer @roles adds some)
+        view._allowed_roles = frozenset()  # type: ignore[attr-defined]
     return view
+
+
+def is_kiosk_route(view: Callable[..., Any]) -> bool:
+    return bool(getattr(view, "_kiosk", False))
 
 
 def _refuse_kiosk(view: Callable[..., Any]) -> None:
     """A kiosk principal (role ``kiosk``, see services.kiosk) outside its own routes: 403."""
-    if getattr(view, "_kiosk", False):
+    if is_kiosk_route(view):
         return
     current_app.logger.warning("403 %s %s kiosk=%s", request.method, request.path,
                                current_user.username)
