@@ -19,6 +19,7 @@ from library_app.db import commit, get_session, session_factory
 from library_app.domain.codes import parse_code
 from library_app.domain.events import MAX_BATCH
 from library_app.services import circulation as service
+from library_app.services import kiosk as kiosk_service
 from library_app.services.errors import Invalid
 from library_app.services.settings import get_settings
 from library_app.web import json_error, utcnow
@@ -52,6 +53,8 @@ def circulation_events():  # type: ignore[no-untyped-def]
     reader.commit()  # nothing of the reads is held while the write waits its turn
     ip = request.remote_addr or ""
     outcome = txn.write(lambda db, now: service.apply_events(db, actor, now, events, settings, ip=ip))
+    if kiosk_service.kiosk_of(actor) is not None:  # a kiosk is told given names only
+        outcome.results = kiosk_service.redact_results(outcome.results)
     if outcome.reused_ids:
         # Same id, different payload (trust.md): 422. The other events were applied and their
         # results are here too, so a client never loses them.

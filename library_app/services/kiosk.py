@@ -294,6 +294,39 @@ def check_kiosk_event(conn: Connection, principal: KioskPrincipal, *, event_type
                                   overdue_blocks=settings.kiosk_overdue_blocks)
 
 
+def redact_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Event answers as a kiosk may receive them: the child's given name only, and no name
+    at all of another child (an implicit return's previous borrower becomes 别人)."""
+    out = []
+    for result in results:
+        r = dict(result)
+        message = str(r.get("message") or "")
+        previous = r.get("previous")
+        if isinstance(previous, dict):
+            name = (previous.get("borrower") or {}).get("name") or ""
+            if name:
+                message = message.replace(name, "别人")
+            r["previous"] = {**previous, "borrower": {"name": "别人"}}
+        for key in ("loan", "borrower"):
+            holder = r.get(key)
+            if not isinstance(holder, dict):
+                continue
+            holder = dict(holder)
+            target = holder.get("borrower") if key == "loan" else holder
+            if isinstance(target, dict) and target.get("name"):
+                full = str(target["name"])
+                message = message.replace(full, rules.given_name(full))
+                target = {**target, "name": rules.given_name(full)}
+                if key == "loan":
+                    holder["borrower"] = target
+                else:
+                    holder = target
+            r[key] = holder
+        r["message"] = message
+        out.append(r)
+    return out
+
+
 def undo(session: Session, principal: KioskPrincipal, now: datetime, event_id: str,
          settings: LibrarySettings, ip: str = "") -> dict[str, Any]:
     """The screen's 10-second undo: a loan this kiosk made, within the undo window."""

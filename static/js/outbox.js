@@ -17,6 +17,8 @@
 //   outbox.list({limit}) -> recent records {id, event, by, state: "pending"|"done", result, ...}
 //   outbox.syncIfPending() -> sync() when something of hers waits (cheap on every page load)
 //   outbox.sync({everyone: true}) also sends events recorded by another account on this phone.
+// Added for the self-service kiosk: createOutbox({endpoint, authorization: "Bearer …", user})
+//   sends with that header and no session check.
 //
 // Every event is written to IndexedDB (durable commit) before anything is sent, so a reload, a
 // closed tab or a phone restart loses nothing. Events go in the order they were recorded, in
@@ -127,6 +129,7 @@ class Outbox {
   constructor(endpoint) {
     this.endpoint = endpoint;
     this.csrfToken = "";
+    this.authorization = "";
     this.user = "";
     this.listeners = [];
     this.state = navigator.onLine ? "idle" : "offline";
@@ -303,7 +306,7 @@ class Outbox {
       this.setState("signin", MESSAGES.signin);
       return false;
     }
-    if (outcome.kind === "stale" && !retried) {
+    if (outcome.kind === "stale" && !retried && !this.authorization) {
       // 400 or 403: perhaps a token of an older session. Ask who is signed in, then try again.
       this.sessionChecked = false;
       const session = await this.checkSession();
@@ -351,7 +354,10 @@ class Outbox {
       response = await fetchWithTimeout(this.endpoint, {
         method: "POST",
         credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": this.csrfToken || pageCsrfToken() },
+        headers: {
+          "Content-Type": "application/json", "X-CSRFToken": this.csrfToken || pageCsrfToken(),
+          ...(this.authorization ? { Authorization: this.authorization } : {}),
+        },
         body: JSON.stringify({ events }),
       });
     } catch (error) {
@@ -490,13 +496,16 @@ async function fetchWithTimeout(url, options) {
 const instances = new Map();
 
 // One outbox per endpoint and page: scan.js and the offline status share it.
-export function createOutbox({ endpoint = "/api/v1/circulation/events", csrfToken = "", user = "" } = {}) {
+export function createOutbox({ endpoint = "/api/v1/circulation/events", csrfToken = "", user = "", authorization = "" } = {}) {
   let outbox = instances.get(endpoint);
   if (!outbox) {
     outbox = new Outbox(endpoint);
     instances.set(endpoint, outbox);
   }
   if (csrfToken) outbox.csrfToken = csrfToken;
+  // A bearer client with no session (the self-service kiosk, kiosk.js): "Bearer <token>".
+  // It has no session to check (checkSession), its token is who it is.
+  if (authorization) { outbox.authorization = authorization; outbox.sessionChecked = true; }
   if (user || !outbox.user) outbox.user = user || pageUser();
   return outbox.api;
 }

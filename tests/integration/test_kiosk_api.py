@@ -125,6 +125,7 @@ def test_a_kiosk_lends_and_returns_at_its_point_and_the_loan_records_the_kiosk(c
     r = client.post(EVENTS, json={"events": [ev("loan", book, corner["card"])]}, headers=corner["h"])
     [res] = r.get_json()["results"]
     assert res["status"] == "applied", res
+    assert "欧阳" not in r.get_data(as_text=True) and res["loan"]["borrower"]["name"] == "娜娜"
     [(channel, kiosk_id, lent_by)] = q(app, select(Loan.channel, Loan.kiosk_id, Loan.lent_by_id))
     assert (channel, kiosk_id, lent_by) == ("kiosk", corner["kiosk_id"], None)
     r = client.post(EVENTS, json={"events": [ev("return", book)]}, headers=corner["h"])
