@@ -177,7 +177,8 @@ function bookItem(title, dueAt, { fresh = false, overdue = false } = {}) {
   if (overdue) li.classList.add("overdue");
   const cover = document.createElement("span");
   cover.className = "cover";
-  cover.textContent = "书";
+  cover.setAttribute("aria-hidden", "true");
+  cover.innerHTML = '<svg viewBox="0 0 40 50" width="36" height="44"><rect x="3" y="3" width="34" height="44" rx="4" fill="#fff" opacity=".9"/><rect x="9" y="12" width="22" height="4" rx="2" fill="#0ea5e9"/><rect x="9" y="22" width="16" height="4" rx="2" fill="#0ea5e9"/></svg>';
   const words = document.createElement("span");
   const t = document.createElement("span");
   t.className = "title";
@@ -372,6 +373,7 @@ async function openCamera() {
   const video = $("video");
   video.srcObject = camera.stream;
   video.hidden = false;
+  $("aim").hidden = false;
   $("camera").hidden = true;
   await video.play().catch(() => {});
   camera.canvas = camera.canvas || document.createElement("canvas");
@@ -398,6 +400,7 @@ function closeCamera() {
   if (camera.stream) camera.stream.getTracks().forEach((t) => t.stop());
   camera.stream = null;
   $("video").hidden = true;
+  $("aim").hidden = true;
   $("camera").hidden = false;
 }
 
