@@ -28,6 +28,25 @@ bp = Blueprint("kiosk", __name__)
 MANAGERS = ("admin", "librarian")
 
 
+@bp.app_template_global("kiosk_activity")
+def kiosk_activity(point_code: str | None = None) -> dict[str, object]:
+    """For the loans page: today's activity per kiosk (of one point, or all)."""
+    from sqlalchemy import select
+
+    from library_app.web import local
+
+    db = get_session()
+    now = utcnow()
+    today = local(now)
+    assert today is not None
+    since = today.replace(hour=0, minute=0, second=0, microsecond=0)
+    point_ids = None
+    if point_code:
+        point_ids = list(db.scalars(select(Point.id).where(Point.code == point_code)))
+    return {"kiosks": service.activity(db, since, point_ids),
+            "refusals": service.recent_refusals(db, since, point_ids=point_ids)}
+
+
 @bp.get("/kiosk")
 @public
 @kiosk_route
@@ -75,10 +94,9 @@ def kiosks():  # type: ignore[no-untyped-def]
             commit()
             url = url_for("kiosk.screen", _external=True, code=code)
             created = {"kiosk": kiosk, "code": code, "qr": _qr_data_uri(url), "url": url}
-    since = utcnow().replace(hour=0, minute=0, second=0, microsecond=0)
     return render_template("kiosk/admin.html", form=form, created=created,
                            kiosks=service.list_kiosks(db, current_user),
-                           activity={a["id"]: a for a in service.activity(db, since)})
+                           activity={a["id"]: a for a in kiosk_activity()["kiosks"]})
 
 
 @bp.post("/kiosks/<int:kiosk_id>/revoke")
@@ -90,3 +108,18 @@ def revoke(kiosk_id: int):  # type: ignore[no-untyped-def]
     commit()
     flash(f"已停用自助借书机“{kiosk.name}”：它马上不能再借还。", "success")
     return redirect(url_for("kiosk.kiosks"))
+
+
+@bp.post("/borrowers/<int:borrower_id>/self-service")
+@roles(*MANAGERS)
+def set_self_service(borrower_id: int):  # type: ignore[no-untyped-def]
+    """The child's page: allow (or stop) her borrowing alone at a kiosk."""
+    from library_app.services import borrowers as borrowers_service
+
+    db = get_session()
+    borrower = borrowers_service.get_borrower(db, current_user, borrower_id)
+    value = request.form.get("self_service") == "1"
+    service.set_self_service(db, current_user, utcnow(), borrower, value)
+    commit()
+    flash(f"{borrower.name}{'现在可以在自助借书机上自己借书了' if value else '不能再在自助借书机上自己借书'}。", "success")
+    return redirect(url_for("borrowers.detail", borrower_id=borrower.id))

@@ -366,13 +366,17 @@ def activity(session: Session, since: datetime, point_ids: list[int] | None = No
              "refusals": int(r[8] or 0)} for r in session.execute(q)]
 
 
-def recent_refusals(session: Session, since: datetime, limit: int = 20) -> list[dict[str, Any]]:
+def recent_refusals(session: Session, since: datetime, point_ids: list[int] | None = None,
+                    limit: int = 20) -> list[dict[str, Any]]:
     e = CirculationEvent
-    rows = session.execute(
+    q = (
         select(e.received_at, e.type, e.code, e.message, Kiosk.name, Point.code)
         .join(Kiosk, Kiosk.id == e.kiosk_id).join(Point, Point.id == Kiosk.point_id)
         .where(e.status == "rejected", e.received_at >= since)
         .order_by(e.received_at.desc()).limit(limit)
-    ).all()
+    )
+    if point_ids is not None:
+        q = q.where(Kiosk.point_id.in_(point_ids))
+    rows = session.execute(q).all()
     return [{"at": r[0], "type": r[1], "code": r[2], "message": r[3], "kiosk": r[4], "point": r[5]}
             for r in rows]
