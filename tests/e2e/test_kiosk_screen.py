@@ -134,3 +134,21 @@ def test_a_revoked_kiosk_is_signed_out(app, corner, live_server, browser):
     page.reload()
     page.wait_for_selector("#enrol:not([hidden])")  # stays signed out
     shot(page, "tablet-5-revoked")
+
+
+def test_a_return_offline_is_kept_and_sent_when_the_network_is_back(app, corner, make, live_server, browser):
+    book = corner["books"][2]
+    make.loan(book, corner["child"])
+    page = open_kiosk(browser, live_server.url, corner["kiosk"]["enrol_code"], TABLET)
+    page.context.set_offline(True)
+    scan(page, book.code)
+    message(page, "还书成功")
+    page.wait_for_selector("#net:not([hidden])")
+    assert open_loans(app) == [book.id]  # kept on the tablet
+    page.context.set_offline(False)
+    page.wait_for_function("() => document.getElementById('net').hidden", timeout=20000)
+    for _ in range(50):
+        if open_loans(app) == []:
+            break
+        page.wait_for_timeout(200)
+    assert open_loans(app) == []
