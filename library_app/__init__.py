@@ -24,6 +24,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     load_config(app, test_config)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # UTF-8 JSON, readable Chinese
+    from .web import init_requests
+
+    init_requests(app)
     register_extensions(app)
     register_blueprints(app)
     register_commands(app)

@@ -1,37 +1,39 @@
-"""Command-line tasks: flask --app library_app <command>."""
+"""Command-line tasks: flask --app library_app <command>.
+
+The app's own commands are here (create-user, backup, serve; init-db is the database's, in
+``db.py``); each area that has commands of its own keeps them in ``<area>/commands.py`` with a
+``register(app)``, and ``register`` below imports and calls each of them by name, so a module
+that goes missing fails at start-up instead of silently dropping its commands.
+"""
 
 from __future__ import annotations
 
-import importlib
 import sqlite3
 from pathlib import Path
 
 import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
-from sqlalchemy.engine import make_url
 
 from library_app.db import session_factory
 from library_app.domain.errors import RuleBroken
 from library_app.models.users import ROLES
 from library_app.web import utcnow
 
-# Areas that add their own commands expose ``register(app)`` in <area>/commands.py.
-AREA_COMMANDS = ["catalog", "borrowers", "circulation", "reports", "ops"]
-
 
 def register(app: Flask) -> None:
+    """Every command of the app and of its areas (called by ``create_app``)."""
+    from library_app.borrowers import commands as borrowers
+    from library_app.catalog import commands as catalog
+    from library_app.demo import commands as demo
+    from library_app.ops import commands as ops
+    from library_app.reports import commands as reports
+
     app.cli.add_command(create_user_command)
     app.cli.add_command(backup_command)
     app.cli.add_command(serve_command)
-    for area in AREA_COMMANDS:
-        try:
-            module = importlib.import_module(f"library_app.{area}.commands")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"library_app.{area}.commands" and exc.name != f"library_app.{area}":
-                raise
-            continue
-        module.register(app)
+    for area in (catalog, borrowers, reports, demo, ops):
+        area.register(app)
 
 
 @click.command("create-user")
@@ -68,13 +70,6 @@ def backup_command(path: Path) -> None:
     except (OSError, sqlite3.Error, RuntimeError) as exc:
         raise click.ClickException(f"备份失败：{exc}") from exc
     click.echo(f"备份完成：{path}")
-
-
-def sqlite_path(url: str) -> Path | None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database:
-        return None
-    return Path(parsed.database)
 
 
 # waitress's defaults (100 connections, 120 s idle) let ~100 idle or slow connections shut out

@@ -95,9 +95,7 @@ class Database:
         # the last write probe of /healthz (``can_write``): {"ok": bool, "at": datetime}
         app.extensions["library_write_probe"] = {}
         app.extensions["library_sessions"] = {
-            # read_only: nothing in it writes, so services may read beside it on other
-            # connections (services.parallel_reads)
-            "read": sessionmaker(bind=self.engine, expire_on_commit=False, info={"read_only": True}),
+            "read": sessionmaker(bind=self.engine, expire_on_commit=False),
             "write": sessionmaker(bind=writer(self.engine), expire_on_commit=False),
             "single_reads": sessionmaker(bind=single_reads(self.engine), expire_on_commit=False),
         }

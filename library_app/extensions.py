@@ -11,7 +11,10 @@ babel = Babel()
 
 
 def select_locale() -> str:
+    """Chinese, or English where the page is fully translated and the reader chose it."""
+    from .web import ENGLISH_PAGES
+
     lang = request.cookies.get("lang")
-    if lang in ("zh_CN", "en"):
-        return lang
+    if lang == "en" and request.endpoint in ENGLISH_PAGES:
+        return "en"
     return "zh_CN"

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, g, jsonify, render_template, request, url_for
+from flask import Flask, Request, current_app, g, jsonify, render_template, request, url_for
+from flask import json as flask_json
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
+from .domain import jsontext
 from .domain.errors import RuleBroken
 from .domain.settings import LibrarySettings
 from .domain.text import mask_phone
@@ -90,6 +94,62 @@ def wants_json() -> bool:
     )
 
 
+# ---------------------------------------------------------------- what comes in
+
+class LibraryRequest(Request):
+    """Every ``request.get_json()`` parses with :mod:`library_app.domain.jsontext` (no lone
+    surrogates, bounded depth and integers, no control characters) and refuses with a 400
+    ``bad_json`` carrying the Chinese reason, instead of a 500 further down."""
+
+    _json = SimpleNamespace(loads=jsontext.loads, dumps=flask_json.dumps)
+
+    # Flask's RequestContext sets ``request.json_module = app.json``; the app's provider stays
+    # lenient (it also reads the session cookie), request bodies are read by the strict one.
+    @property
+    def json_module(self) -> Any:  # type: ignore[override]
+        return self._json
+
+    @json_module.setter
+    def json_module(self, value: Any) -> None:
+        pass
+
+    def on_json_loading_failed(self, e: ValueError | None) -> Any:
+        from .api.util import BadJson
+
+        raise BadJson(e.message if isinstance(e, jsontext.BadJsonText) else None)
+
+
+class BoundedInt(IntegerConverter):
+    """``<int:...>`` in every route: at most a signed 64-bit integer (2**63 and beyond is 404,
+    not an OverflowError in the database driver)."""
+
+    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:  # noqa: A002 - werkzeug's name
+        kwargs.setdefault("max", jsontext.INT_MAX)
+        super().__init__(map, *args, **kwargs)
+
+
+QUERY_INT_MAX = 1_000_000
+
+
+def query_int(name: str, default: int = 1, *, low: int = 1, high: int = QUERY_INT_MAX,
+              values: Any = None) -> int:
+    """An integer query parameter (``?page=``; or form field, with ``values=request.form``):
+    the default when missing or not a number, held within [low, high] (a page of 2**63 is
+    the last page, not an OverflowError in the database driver)."""
+    raw = str((request.args if values is None else values).get(name, "") or "")
+    try:
+        value = int(raw.strip()) if raw.strip() else default
+    except ValueError:
+        value = default
+    return max(low, min(value, high))
+
+
+def init_requests(app: Flask) -> None:
+    """Before any blueprint is registered (the converter is bound when rules are added)."""
+    app.request_class = LibraryRequest
+    app.url_map.converters["int"] = BoundedInt
+
+
 def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(RuleBroken)
     def rule_broken(exc: RuleBroken):  # type: ignore[no-untyped-def]
@@ -142,6 +202,9 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("admin.settings", "设置", ("admin",)),
     ("admin.audit", "审计日志", ("admin",)),
 ]
+# Pages whose every string is in the English catalog (translations/en). English is offered, and
+# used, only there: elsewhere a half-translated page (English menu over Chinese content) helps nobody.
+ENGLISH_PAGES = frozenset({"auth.login"})
 ROLE_NAMES = {"admin": "管理员", "librarian": "图书管理员", "story_mother": "故事妈妈", "viewer": "查看者"}
 
 
@@ -160,16 +223,39 @@ def format_local(dt: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.strftime(fmt) if value is not None else ""
 
 
+# The one date style of every page: 2026-12-01, and 2026-12-01 14:05 where the time matters.
+DATE_FORMAT = "%Y-%m-%d"
+DATETIME_FORMAT = "%Y-%m-%d %H:%M"
+
+
+def format_date(dt: datetime | None) -> str:
+    """A day in the organisation's time zone, in the pages' one date style."""
+    return format_local(dt, DATE_FORMAT)
+
+
+def format_datetime(dt: datetime | None, seconds: bool = False) -> str:
+    """A moment in the organisation's time zone; ``seconds`` where an audit needs them."""
+    return format_local(dt, DATETIME_FORMAT + (":%S" if seconds else ""))
+
+
 def init_templates(app: Flask) -> None:
     from flask_babel import get_locale
 
+    from .domain.timezones import zone_name
+
     app.jinja_env.globals.update(nav_items=nav_items, ROLE_NAMES=ROLE_NAMES, get_locale=get_locale)
-    app.jinja_env.filters["localtime"] = format_local
+    app.jinja_env.filters["date"] = format_date
+    app.jinja_env.filters["datetime"] = format_datetime
+    app.jinja_env.filters["localtime"] = format_local  # kept for templates not yet on date/datetime
+    app.jinja_env.filters["zone_name"] = zone_name
     app.jinja_env.filters["mask_phone"] = mask_phone
 
     @app.context_processor
     def inject() -> dict[str, Any]:
-        values: dict[str, Any] = {"org_name": current_settings().org_name, "org_logo_url": None}
+        settings = current_settings()
+        values: dict[str, Any] = {"org_name": settings.org_name, "org_logo_url": None,
+                                  "public_base_url": settings.public_base_url,
+                                  "english_offered": request.endpoint in ENGLISH_PAGES}
         if current_user.is_authenticated and "admin.logo_image" in app.view_functions:
             from .admin.logo import logo_version
 

@@ -11,6 +11,7 @@ from flask import render_template, request
 from library_app.access import roles
 from library_app.db import get_session
 from library_app.services import audit
+from library_app.web import query_int
 
 from .views import bp
 
@@ -49,7 +50,7 @@ def audit_log():  # type: ignore[no-untyped-def]
     db = get_session()
     action = (request.args.get("action") or "").strip()[:48]
     username = (request.args.get("user") or "").strip()[:64]
-    page = request.args.get("page", 1, type=int) or 1
+    page = query_int("page")
     rows, total = audit.search(db, action=action, username=username, page=page, per_page=PER_PAGE)
     return render_template(
         "admin/audit.html", rows=rows, page=AuditPage(max(page, 1), PER_PAGE, total),

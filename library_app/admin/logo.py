@@ -18,8 +18,14 @@ from PIL import Image, UnidentifiedImageError
 from library_app.domain.errors import RuleBroken
 
 ALLOWED_FORMATS = {"PNG", "JPEG", "WEBP", "GIF"}
-MAX_PIXELS = 40_000_000  # beyond this Pillow would spend seconds and hundreds of MB
+# Checked on the declared size (Image.open reads only the header), before anything is decoded.
+# A logo needs 512 px; 4096 × 4096 leaves room for a photo of one and decodes in < 70 MB.
+# (40 MP was allowed: a 64 KB WebP of 6000 × 6000 cost +0.6 GB.)
+MAX_PIXELS = 4096 * 4096
 MAX_SIDE = 512
+# Pillow's own guard for every image this process opens: a warning beyond this, an error at
+# twice it (its default, 89 MP, is far more than anything the app reads).
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
 class LogoRefused(RuleBroken):
@@ -54,20 +60,25 @@ def checked_logo(data: bytes, max_bytes: int) -> bytes:
                 if kind not in ALLOWED_FORMATS:
                     raise LogoRefused("只支持 PNG、JPEG、WebP 或 GIF 图片。")
                 if width * height > MAX_PIXELS:
-                    raise LogoRefused("图片尺寸太大，请缩小后再上传。")
+                    raise LogoRefused(f"图片尺寸太大（{width}×{height} 像素），请缩小到 "
+                                      f"4096×4096 以内再上传（显示时只用 {MAX_SIDE} 像素）。")
                 probe.verify()
             with Image.open(io.BytesIO(data)) as img:
+                if img.size != (width, height):  # not the file that was checked
+                    raise LogoRefused("这个文件不是可用的图片（按内容检查，不看文件名）。")
                 img.seek(0)  # first frame of a GIF
-                img.load()
+                img.thumbnail((MAX_SIDE, MAX_SIDE))  # JPEG: decoded at a reduced scale (draft)
                 rgba = img.convert("RGBA")
-            rgba.thumbnail((MAX_SIDE, MAX_SIDE))
             out = io.BytesIO()
             rgba.save(out, format="PNG", optimize=True)
             return out.getvalue()
     except LogoRefused:
         raise
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError,
-            OSError, SyntaxError, ValueError) as exc:
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        # Pillow's own check on the declared size (Image.MAX_IMAGE_PIXELS), at Image.open
+        raise LogoRefused("图片尺寸太大，请缩小到 4096×4096 像素以内再上传"
+                          f"（显示时只用 {MAX_SIDE} 像素）。") from exc
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise LogoRefused("这个文件不是可用的图片（按内容检查，不看文件名）。") from exc
 
 

@@ -32,7 +32,7 @@ from library_app.services.errors import Invalid
 from library_app.services.kiosk import set_self_service
 from library_app.services.qr import qr_png
 from library_app.services.settings import get_settings
-from library_app.web import utcnow
+from library_app.web import query_int, utcnow
 
 from . import bp
 from .util import json_body
@@ -70,10 +70,16 @@ def borrower_json(b: Borrower, loans: service.LoansOverview) -> dict[str, Any]:
     return data
 
 
+FIELDS = ("name", "type", "birth_year", "guardian_name", "guardian_phone", "school", "grade")
+
+
 def _fields(data: dict[str, Any]) -> dict[str, Any]:
-    return {key: data.get(key) for key in
-            ("name", "type", "birth_year", "guardian_name", "guardian_phone", "school", "grade")
-            if key in data}
+    return {key: data.get(key) for key in FIELDS if key in data}
+
+
+def _new_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """A new child's fields: a missing name is the rule's "请填写姓名", not a TypeError."""
+    return {"name": "", **_fields(data)}
 
 
 @bp.post("/borrowers")
@@ -81,7 +87,7 @@ def _fields(data: dict[str, Any]) -> dict[str, Any]:
 def create_borrower():  # type: ignore[no-untyped-def]
     data = json_body()
     db = get_session()
-    fields = _fields(data)
+    fields = _new_fields(data)
     duplicates = service.find_duplicates(db, str(fields.get("name") or ""),
                                          str(fields.get("guardian_phone") or ""))
     borrower, card = service.register_borrower(
@@ -109,7 +115,7 @@ def list_borrowers():  # type: ignore[no-untyped-def]
         get_session(), current_user, q=request.args.get("q", ""),
         point_code=request.args.get("point", "").strip().upper(),
         status=request.args.get("status", "").strip(),
-        page=request.args.get("page", 1, type=int) or 1,
+        page=query_int("page"),
     )
     return jsonify(borrowers=[borrower_summary(b) for b in page.items], total=page.total,
                    page=page.number, pages=page.pages)
@@ -210,7 +216,7 @@ def card_qr(code: str):  # type: ignore[no-untyped-def]
     parsed = parse_code(code, expect="card")
     card = cards_service.find_card(get_session(), parsed.code)
     settings = get_settings(get_session(), current_app.config)
-    box = max(2, min(request.args.get("box", 10, type=int) or 10, 40))
+    box = query_int("box", 10, low=2, high=40)
     return Response(qr_png(qr_content(card.code, settings.public_base_url), box_size=box),
                     mimetype="image/png",
                     headers={"Cache-Control": "private, max-age=86400"})
@@ -238,7 +244,7 @@ def bind_card(code: str):  # type: ignore[no-untyped-def]
     else:
         borrower, card = service.register_borrower(
             db, current_user, now, point_code=str(data.get("point") or ""),
-            consent=data.get("consent"), card_code=card.code, **_fields(data),
+            consent=data.get("consent"), card_code=card.code, **_new_fields(data),
         )
         status = 201
     commit()

@@ -7,18 +7,17 @@ from typing import Any
 from flask import Response, current_app, jsonify, request, url_for
 from flask_login import current_user
 
-from library_app.access import ALL_ROLES, STAFF, roles
+from library_app.access import ALL_ROLES, STAFF, roles, writes
 from library_app.db import commit, get_session
-from library_app.domain.catalog import STATUS_NAMES, borrower_visibility
+from library_app.domain.catalog import STATUS_NAMES
 from library_app.domain.codes import qr_content
-from library_app.domain.offline_cache import mask_name
 from library_app.models import Copy, Loan, Title
 from library_app.services import catalog as service
-from library_app.services import catalog_import
+from library_app.services import catalog_import, scope
 from library_app.services import points as points_service
 from library_app.services.qr import qr_png, qr_svg
 from library_app.services.settings import get_settings
-from library_app.web import json_error, utcnow
+from library_app.web import json_error, query_int, utcnow
 
 from . import bp
 from .util import json_body
@@ -50,16 +49,13 @@ def _card_code(loan: Loan) -> str | None:
 def loan_json(loan: Loan | None) -> dict[str, Any] | None:
     if loan is None:
         return None
-    borrower = loan.borrower
-    seen = borrower_visibility(
-        current_user.role, current_user.point_codes(), loan.point.code,
-        borrower.home_point.code if borrower is not None else "",
-    )
+    seen = scope.see_holder(get_session(), current_user, utcnow(), loan, via="api_copy",
+                            ip=request.remote_addr or "")
     person: dict[str, Any] | None = None
-    if borrower is not None and seen == "full":
-        person = {"name": borrower.name, "card": _card_code(loan)}
-    elif borrower is not None and seen == "masked":
-        person = {"name": mask_name(borrower.name), "card": None}
+    if seen is not None and seen.full:
+        person = {"name": seen.name, "card": _card_code(loan)}
+    elif seen is not None and seen.level == scope.MASKED:
+        person = {"name": seen.name, "card": None}
     return {
         "borrower": person,
         "lent_at": loan.lent_at.isoformat(),
@@ -111,8 +107,8 @@ def list_titles():  # type: ignore[no-untyped-def]
         return jsonify(titles=[title_json(t, counts.get(t.id, service.CopyCounts())) for t in titles],
                        total=len(titles), page=1, pages=1)
     page = service.search_titles(
-        db, request.args.get("q", ""), page=request.args.get("page", 1, type=int) or 1,
-        per_page=request.args.get("per_page", service.PER_PAGE, type=int) or service.PER_PAGE,
+        db, request.args.get("q", ""), page=query_int("page"),
+        per_page=query_int("per_page", service.PER_PAGE, high=200),
         category=request.args.get("category", ""), age_band=request.args.get("age_band", ""),
     )
     counts = service.copy_counts(db, [t.id for t in page.items])
@@ -166,10 +162,13 @@ def add_copies(title_id: int):  # type: ignore[no-untyped-def]
 
 @bp.get("/copies/<code>")
 @roles(*ALL_ROLES)
+@writes
 def get_copy(code: str):  # type: ignore[no-untyped-def]
     db = get_session()
     copy = service.get_copy(db, code)
-    return jsonify(copy_json(copy, service.open_loan(db, copy)))
+    body = copy_json(copy, service.open_loan(db, copy))
+    commit()  # the logged view of the holder, if any
+    return jsonify(body)
 
 
 def _qr(code: str, fmt: str) -> Response:
@@ -238,7 +237,7 @@ def import_titles():  # type: ignore[no-untyped-def]
     try:
         result = catalog_import.import_titles(
             db, current_user, utcnow(), data, name, partial=partial,
-            copies=request.args.get("copies", 0, type=int) or 0,
+            copies=query_int("copies", 0, low=0),
             point=request.args.get("point", ""),
             marc_syntax=(request.args.get("marc", "") or "").lower().replace("cnmarc", "unimarc"),
         )

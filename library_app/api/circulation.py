@@ -13,7 +13,7 @@ from typing import Any
 from flask import current_app, g, jsonify, request
 from flask_login import current_user
 
-from library_app.access import CIRCULATION, kiosk_route, lean_actor, roles
+from library_app.access import CIRCULATION, kiosk_route, lean_actor, roles, writes
 from library_app.circulation import txn
 from library_app.db import commit, get_session, session_factory
 from library_app.domain.codes import parse_code
@@ -81,15 +81,27 @@ def circulation_undo():  # type: ignore[no-untyped-def]
 
 @bp.get("/circulation/cards/<code>")
 @roles(*CIRCULATION)
+@writes
 def circulation_card(code: str):  # type: ignore[no-untyped-def]
+    """The card's child through the data scope (services.scope): own children in full, the view
+    logged; another point's child masked."""
+    g.personal_data = True
     db = get_session()
     parsed = parse_code(code, expect="card")
-    return jsonify(service.card_summary(db, utcnow(), parsed.code, get_settings(db, current_app.config)))
+    body = service.card_summary(db, current_user, utcnow(), parsed.code, get_settings(db, current_app.config),
+                                ip=request.remote_addr or "")
+    commit()
+    return jsonify(body)
 
 
 @bp.get("/circulation/copies/<code>")
 @roles(*CIRCULATION)
+@writes
 def circulation_copy(code: str):  # type: ignore[no-untyped-def]
+    g.personal_data = True
     db = get_session()
     parsed = parse_code(code, expect="copy")
-    return jsonify(service.copy_summary(db, utcnow(), parsed.code, get_settings(db, current_app.config)))
+    body = service.copy_summary(db, current_user, utcnow(), parsed.code, get_settings(db, current_app.config),
+                                ip=request.remote_addr or "")
+    commit()
+    return jsonify(body)

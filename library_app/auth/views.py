@@ -2,16 +2,29 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext
 from flask_login import current_user, login_user, logout_user
 
 from library_app.access import ALL_ROLES, public, roles
 from library_app.db import commit, get_session
 from library_app.domain.accounts import wait_message
+from library_app.domain.errors import RuleBroken
+from library_app.domain.settings import LibrarySettings, is_loopback_url, validated
 from library_app.models import User
 from library_app.services import audit, sessions, users
 from library_app.services.errors import Invalid
+from library_app.services.settings import update_settings
 from library_app.web import utcnow
 
 from . import throttle
@@ -127,18 +140,39 @@ def setup():  # type: ignore[no-untyped-def]
     if users.count_users(db) > 0:
         abort(404)
     form = SetupForm()
+    if request.method == "GET":
+        # propose the address she used; not ticked when it is this computer's own address
+        form.public_base_url.data = request.host_url.rstrip("/")
+        form.use_public_url.data = not is_loopback_url(form.public_base_url.data)
     if form.validate_on_submit():
-        try:
-            user = users.create_user(
-                db, None, utcnow(), username=form.username.data or "",
-                password=form.password.data or "", role="admin",
-                display_name=form.display_name.data or "",
-            )
-        except Invalid as exc:
-            form.password.errors = [*form.password.errors, exc.message]
-        else:
-            sign_in(db, user)
-            commit()
-            flash("管理员账号已创建。", "success")
-            return redirect(url_for("main.home"))
-    return render_template("auth/setup.html", form=form)
+        base_url = _setup_public_url(form)
+        if base_url is not None:
+            now = utcnow()
+            try:
+                user = users.create_user(
+                    db, None, now, username=form.username.data or "",
+                    password=form.password.data or "", role="admin",
+                    display_name=form.display_name.data or "",
+                )
+            except Invalid as exc:
+                form.password.errors = [*form.password.errors, exc.message]
+            else:
+                if base_url:
+                    update_settings(db, user, now, {"public_base_url": base_url}, current_app.config)
+                sign_in(db, user)
+                commit()
+                flash("管理员账号已创建。", "success")
+                return redirect(url_for("main.home"))
+    return render_template("auth/setup.html", form=form, loopback=is_loopback_url(form.public_base_url.data or ""))
+
+
+def _setup_public_url(form: SetupForm) -> str | None:
+    """The public URL she confirmed ("" if she did not), or None with the field's error set."""
+    if not form.use_public_url.data:
+        return ""
+    url = (form.public_base_url.data or "").strip().rstrip("/")
+    try:
+        return validated(LibrarySettings(), {"public_base_url": url}).public_base_url
+    except RuleBroken as exc:
+        form.public_base_url.errors = [*form.public_base_url.errors, exc.message]
+        return None

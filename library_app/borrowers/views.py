@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-from datetime import datetime, time
 from typing import Any
 
 from flask import (
@@ -33,7 +32,9 @@ from library_app.domain.borrowers import (
     phone_masked_for,
 )
 from library_app.domain.codes import qr_content
+from library_app.domain.dates import day_start, parse_day
 from library_app.domain.errors import RuleBroken
+from library_app.domain.jsontext import INT_MAX
 from library_app.models import Borrower, Card, Point, User
 from library_app.services import borrowers as service
 from library_app.services import card_image, privacy
@@ -42,7 +43,7 @@ from library_app.services.errors import Invalid
 from library_app.services.points import list_points
 from library_app.services.qr import qr_svg
 from library_app.services.settings import get_settings
-from library_app.web import org_tz, utcnow
+from library_app.web import org_tz, query_int, utcnow
 
 from .forms import BatchForm, BorrowerForm, RegisterForm
 
@@ -77,7 +78,7 @@ def index():  # type: ignore[no-untyped-def]
     if status not in BORROWER_STATUSES:
         status = ""
     page = service.search_borrowers(db, current_user, q=q, point_code=point, status=status,
-                                    page=request.args.get("page", 1, type=int) or 1)
+                                    page=query_int("page"))
     points = (current_user.points if current_user.role == "story_mother" else list_points(db))
     return render_template("borrowers/index.html", page=page, q=q, point=point, status=status,
                            points=points)
@@ -321,7 +322,7 @@ def card_page(code: str):  # type: ignore[no-untyped-def]
 def bind(code: str):  # type: ignore[no-untyped-def]
     db = get_session()
     card = cards_service.find_card(db, code)
-    borrower_id = request.form.get("borrower_id", type=int)
+    borrower_id = query_int("borrower_id", 0, low=0, high=INT_MAX, values=request.form)
     if not borrower_id:
         raise Invalid("请选择要绑定的小读者。")
     borrower = service.get_borrower(db, current_user, borrower_id)
@@ -390,11 +391,7 @@ def _sheet_cards() -> list[Card]:
             q = q.join(Point, Point.id == Borrower.home_point_id).where(Point.code == point)
             chosen = True
         if since:
-            try:
-                day = datetime.strptime(since, "%Y-%m-%d").date()
-            except ValueError as exc:
-                raise Invalid("日期格式应为 2026-01-31。") from exc
-            q = q.where(Card.bound_at >= datetime.combine(day, time(), org_tz()))
+            q = q.where(Card.bound_at >= day_start(parse_day(since), org_tz()))
             chosen = True
         if not chosen:
             raise Invalid("请选择要打印哪些借阅证：批次、阅读点、登记日期或借阅证编号。")

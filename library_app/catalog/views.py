@@ -21,21 +21,21 @@ from flask import (
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
-from library_app.access import ALL_ROLES, STAFF, roles
+from library_app.access import ALL_ROLES, STAFF, roles, writes
 from library_app.db import commit, get_session
 from library_app.domain import catalog as rules
 from library_app.domain.codes import qr_content
+from library_app.domain.dates import parse_day
 from library_app.domain.errors import InvalidIsbn, RuleBroken
 from library_app.domain.isbn import format_isbn
-from library_app.domain.offline_cache import mask_name
 from library_app.models import Copy, Title
 from library_app.services import catalog as service
-from library_app.services import catalog_export, catalog_import
+from library_app.services import catalog_export, catalog_import, scope
 from library_app.services import labels as labels_service
 from library_app.services import points as points_service
 from library_app.services.errors import Invalid, NotFound
 from library_app.services.settings import get_settings
-from library_app.web import org_tz, utcnow
+from library_app.web import org_tz, query_int, utcnow
 
 from .forms import AddCopiesForm, ImportForm, MoveForm, TitleForm, TransferForm
 
@@ -72,7 +72,7 @@ def titles():  # type: ignore[no-untyped-def]
     q = request.args.get("q", "").strip()
     category = request.args.get("category", "").strip()
     age_band = request.args.get("age_band", "").strip()
-    page = service.search_titles(db, q, page=request.args.get("page", 1, type=int) or 1,
+    page = service.search_titles(db, q, page=query_int("page"),
                                  category=category, age_band=age_band)
     counts = service.copy_counts(db, [t.id for t in page.items])
     return render_template(
@@ -186,6 +186,7 @@ def add_copies(title_id: int):  # type: ignore[no-untyped-def]
 
 @bp.get("/copies/<code>")
 @roles(*ALL_ROLES)
+@writes
 def copy_page(code: str):  # type: ignore[no-untyped-def]
     db = get_session()
     try:
@@ -196,23 +197,20 @@ def copy_page(code: str):  # type: ignore[no-untyped-def]
         return render_template("errors/error.html", status=400, message=exc.message), 400
     loan = service.open_loan(db, copy)
     person = None
-    if loan is not None and loan.borrower is not None:
-        seen = rules.borrower_visibility(
-            current_user.role, current_user.point_codes(), loan.point.code,
-            loan.borrower.home_point.code,
-        )
-        if seen == "full":
+    seen = scope.see_holder(db, current_user, utcnow(), loan, via="copy_page", ip=request.remote_addr or "")
+    if loan is not None and seen is not None:
+        if seen.full:
             url = None
             if "borrowers.detail" in current_app.view_functions:
                 url = url_for("borrowers.detail", borrower_id=loan.borrower.id)
-            person = {"name": loan.borrower.name, "card": service.card_of(loan) or "",
-                      "url": url}
-        elif seen == "masked":
-            person = {"name": mask_name(loan.borrower.name), "card": "", "url": None}
+            person = {"name": seen.name, "card": service.card_of(loan) or "", "url": url}
+        elif seen.level == scope.MASKED:
+            person = {"name": seen.name, "card": "", "url": None}
     staff = current_user.role in STAFF
     move_form = MoveForm()
     if staff:
         move_form.point.choices = [c for c in _point_choices() if c.value != copy.current_point.code]
+    commit()  # the logged view of the holder, if any
     return render_template(
         "catalog/copy.html", copy=copy, loan=loan, person=person, staff=staff,
         actions=rules.actions_for(copy.status) if staff else [], move_form=move_form,
@@ -289,7 +287,7 @@ def new_transfer():  # type: ignore[no-untyped-def]
 @roles(*STAFF)
 def transfers():  # type: ignore[no-untyped-def]
     db = get_session()
-    page = service.list_transfers(db, page=request.args.get("page", 1, type=int) or 1)
+    page = service.list_transfers(db, page=query_int("page"))
     details = service.transfer_details(db, page.items)
     return render_template("catalog/transfers.html", page=page, **details)
 
@@ -452,10 +450,7 @@ def label_sheet():  # type: ignore[no-untyped-def]
     try:
         since = None
         if args["mode"] == "since":
-            try:
-                since = date.fromisoformat(args["since"])
-            except ValueError:
-                raise Invalid("日期格式应为 2026-01-31。") from None
+            since = parse_day(args["since"])
         if args["mode"] == "title":
             title, candidates = _resolve_title(db, args["title"])
             if title is None and not candidates:

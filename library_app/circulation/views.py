@@ -24,15 +24,17 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from library_app.access import CIRCULATION, STAFF, roles
+from library_app.access import CIRCULATION, STAFF, roles, writes
 from library_app.db import commit, get_session
 from library_app.domain.codes import parse_code
 from library_app.domain.errors import RuleBroken
 from library_app.domain.loans import LoanRules, days_overdue, due_in_words
+from library_app.domain.offline_cache import mask_name
 from library_app.models import Borrower, Card, Copy, Loan, Point, ReviewItem, Title, User
 from library_app.services import circulation as service
+from library_app.services import scope
 from library_app.services.settings import get_settings
-from library_app.web import utcnow
+from library_app.web import query_int, utcnow
 
 from . import txn
 
@@ -62,10 +64,34 @@ def chosen_point(points: list[Point], wanted: str | None) -> Point | None:
 
 
 def current_child() -> dict[str, Any] | None:
+    """The child made current from a card's page. The session cookie is signed, not encrypted
+    (anyone holding it can read it), so it keeps only the card code, the point and the time:
+    never the child's name (issue 13.9)."""
     value = session.get(CURRENT_KEY)
     if not value or time.time() - value.get("at", 0) > CURRENT_MINUTES * 60:
         return None
-    return dict(value)
+    return {"card": value.get("card", ""), "point": value.get("point", ""), "at": value.get("at", 0)}
+
+
+@bp.app_context_processor
+def _current_child_for_pages() -> dict[str, Any]:
+    def scan_current() -> dict[str, Any] | None:
+        """The current child for a page (the copy page's 借给 button): the name read on the
+        server, through the data scope (masked for another point's child)."""
+        current = current_child() if current_user.is_authenticated else None
+        if current is None:
+            return None
+        db = get_session()
+        row = db.execute(
+            select(Borrower.name, Point.code).join(Card, Card.borrower_id == Borrower.id)
+            .join(Point, Point.id == Borrower.home_point_id).where(Card.code == current["card"])
+        ).first()
+        if row is not None:
+            level = scope.level(current_user, row[1])
+            current["name"] = row[0] if level == scope.FULL else mask_name(row[0]) if level == scope.MASKED else ""
+        return current
+
+    return {"scan_current": scan_current}
 
 
 def rules(db: Session) -> LoanRules:
@@ -87,10 +113,14 @@ def apply_one(kind: str, copy: str, point: str, card: str | None = None, *, now:
     return outcome.results[0]
 
 
-def safe_back(default: str) -> str:
+def safe_next_arg(value: str | None) -> str | None:
     from library_app.auth.views import safe_next
 
-    return safe_next(request.form.get("next")) or default
+    return safe_next(value)
+
+
+def safe_back(default: str) -> str:
+    return safe_next_arg(request.form.get("next")) or default
 
 
 # ---------------------------------------------------------------- scan screen
@@ -125,8 +155,7 @@ def make_current():  # type: ignore[no-untyped-def]
     if point is None:
         flash("请先选择阅读点。" if points else "您还没有负责的阅读点，请联系图书管理员。", "error")
         return redirect(url_for("circulation.scan", card=card))
-    name = db.scalar(select(Borrower.name).join(Card, Card.borrower_id == Borrower.id).where(Card.code == card))
-    session[CURRENT_KEY] = {"card": card, "name": name or "", "point": point.code, "at": time.time()}
+    session[CURRENT_KEY] = {"card": card, "point": point.code, "at": time.time()}
     session["scan_point"] = point.code
     return redirect(url_for("circulation.scan", card=card, point=point.code))
 
@@ -176,7 +205,8 @@ def act():  # type: ignore[no-untyped-def]
 
 def _loan_query(status: str, point: str | None, now: datetime) -> Any:
     q = (
-        select(Loan, Copy.code, Title.title, Borrower.name, Borrower.id, Card.code, Point.code, User.username)
+        select(Loan, Copy.code, Title.title, Borrower.name, Borrower.id, Card.code, Point.code,
+               func.coalesce(func.nullif(User.display_name, ""), User.username).label("lent_by"))
         .outerjoin(Copy, Copy.id == Loan.copy_id).outerjoin(Title, Title.id == Loan.title_id)
         .outerjoin(Borrower, Borrower.id == Loan.borrower_id).outerjoin(Card, Card.id == Loan.card_id)
         .join(Point, Point.id == Loan.point_id).outerjoin(User, User.id == Loan.lent_by_id)
@@ -202,7 +232,7 @@ def loans():  # type: ignore[no-untyped-def]
     if status not in STATUS_WORDS:
         status = "open"
     point = (request.args.get("point") or "").strip().upper() or None
-    page = max(1, request.args.get("page", 1, type=int) or 1)
+    page = query_int("page")
     q = _loan_query(status, point, now)
     total = db.scalar(select(func.count()).select_from(q.subquery())) or 0
     order = Loan.returned_at.desc() if status == "returned" else Loan.lent_at.desc()
@@ -217,10 +247,34 @@ def loans():  # type: ignore[no-untyped-def]
     )
 
 
+OUTCOME_WORDS = {"lost": "遗失", "damaged": "损坏"}
+
+
+@bp.get("/circulation/loans/<int:loan_id>/mark")
+@roles(*STAFF)
+def mark_confirm(loan_id: int):  # type: ignore[no-untyped-def]
+    """The step between a tap on 遗失 / 损坏 and the end of the loan: what will happen, and to which book."""
+    outcome = request.args.get("outcome", "")
+    if outcome not in OUTCOME_WORDS:
+        abort(400)
+    db = get_session()
+    row = db.execute(_loan_query("all", None, utcnow()).where(Loan.id == loan_id)).first()
+    if row is None:
+        abort(404)
+    back = safe_next_arg(request.args.get("next")) or url_for("circulation.loans")
+    g.personal_data = True
+    return render_template("circulation/mark_confirm.html", row=row, outcome=outcome,
+                           word=OUTCOME_WORDS[outcome], back=back)
+
+
 @bp.post("/circulation/loans/<int:loan_id>/mark")
 @roles(*STAFF)
 def mark(loan_id: int):  # type: ignore[no-untyped-def]
     outcome = request.form.get("outcome", "")
+    back = safe_back(url_for("circulation.loans"))
+    if request.form.get("confirm") != "yes":
+        # one tap must not end a loan: without the confirmation step's answer, show that step
+        return redirect(url_for("circulation.mark_confirm", loan_id=loan_id, outcome=outcome, next=back))
     try:
         service.mark_loan_outcome(get_session(), current_user, utcnow(), loan_id, outcome,
                                   ip=request.remote_addr or "")
@@ -229,11 +283,12 @@ def mark(loan_id: int):  # type: ignore[no-untyped-def]
     else:
         commit()
         flash("已标记为遗失，借阅已结束。" if outcome == "lost" else "已标记为损坏，借阅已结束。", "success")
-    return redirect(safe_back(url_for("circulation.loans")))
+    return redirect(back)
 
 
 @bp.get("/circulation/overdue")
 @roles(*CIRCULATION)
+@writes
 def overdue():  # type: ignore[no-untyped-def]
     """Overdue loans grouped by child: a call list (phone masked for story mothers)."""
     db = get_session()
@@ -243,9 +298,11 @@ def overdue():  # type: ignore[no-untyped-def]
     point = (request.args.get("point") or "").strip().upper() or None
     if point and point not in codes:
         abort(403)
+    home = Point.__table__.alias("home")
     q = (
         select(Borrower.id, Borrower.name, Borrower.guardian_name, Borrower.guardian_phone, Point.code,
-               Title.title, Copy.code, Loan.due_at, Loan.lent_at)
+               Title.title, Copy.code, Loan.due_at, Loan.lent_at, home.c.code, home.c.id)
+        .join(home, home.c.id == Borrower.home_point_id)
         .join(Loan, Loan.borrower_id == Borrower.id).join(Copy, Copy.id == Loan.copy_id)
         .join(Title, Title.id == Copy.title_id).join(Point, Point.id == Loan.point_id)
         .where(Loan.returned_at.is_(None), Loan.due_at < now, Loan.undone_at.is_(None))
@@ -254,15 +311,30 @@ def overdue():  # type: ignore[no-untyped-def]
     q = q.where(Point.code == point) if point else q.where(Point.code.in_(codes or {""}))
     tz = rules(db).tz
     people: dict[int, dict[str, Any]] = {}
-    for bid, name, guardian, phone, pcode, title, copy, due_at, _lent in db.execute(q):
+    ip = request.remote_addr or ""
+    for bid, name, guardian, phone, pcode, title, copy, due_at, _lent, home_code, home_id in db.execute(q).all():
+        if bid not in people:
+            # Each child on the call list is a logged view. Lent at her point to a child of
+            # another point: the book is hers to chase, the child is not hers to identify (masked,
+            # no guardian, no phone); the child's own point calls the guardian.
+            seen = scope.see(db, current_user, now, borrower_id=bid, name=name, home_point=home_code,
+                             home_point_id=home_id, via="overdue", ip=ip)
+            name = seen.name
+            if not seen.full:
+                guardian, phone = "", ""
         person = people.setdefault(bid, {"name": name, "guardian": guardian, "phone": phone, "point": pcode,
                                          "books": [], "days": 0})
         late = days_overdue(due_at, now, tz)
         person["books"].append({"title": title, "code": copy, "days": late})
         person["days"] = max(person["days"], late)
+    commit()
     g.personal_data = True
     full_phone = current_user.role in STAFF
-    return render_template("circulation/overdue.html", people=list(people.values()), point=point,
+    # a call list: the longest overdue first (then by name, stable for a printed list)
+    ordered = sorted(people.values(), key=lambda p: (-p["days"], p["name"] or ""))
+    shown = next((p for p in allowed if p.code == point), None) if point else (
+        allowed[0] if len(allowed) == 1 else None)
+    return render_template("circulation/overdue.html", people=ordered, point=point, shown_point=shown,
                            points=allowed, full_phone=full_phone, now=now)
 
 

@@ -353,19 +353,19 @@ def short_title(title: str, limit: int = 16) -> str:
 
 # ------------------------------------------------------------------ who sees the borrower of a copy
 
-def borrower_visibility(role: str, my_points: Iterable[str], loan_point: str, home_point: str) -> str:
-    """How much of the child who has a copy a user may see: "full" (name and card), "masked"
-    (王*明, no card) or "none".
+def borrower_visibility(role: str, my_points: Iterable[str], home_point: str) -> str:
+    """How much of a child a user may see: "full" (name, card, details), "masked" (王*明, no
+    card, no id) or "none".
 
-    Staff see everything; a story mother sees the child of a loan made at, or a child living at,
-    one of her points (she may look that child up anyway), else only a masked name; a viewer
-    (aggregate reports only) sees no one.
+    Staff see everyone; a story mother sees in full the children who live at one of her points
+    (trust.md: she reaches only her points' children), any other child only masked, even one
+    who borrowed at her point (she may still take the book back); a viewer (aggregate reports
+    only) sees no one.
     """
     if role in ("admin", "librarian"):
         return "full"
     if role == "story_mother":
-        mine = set(my_points)
-        return "full" if loan_point in mine or home_point in mine else "masked"
+        return "full" if home_point and home_point in set(my_points) else "masked"
     return "none"
 
 

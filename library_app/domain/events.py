@@ -69,6 +69,9 @@ class Event:
     device_at: str = ""  # the device's time as it read (ISO 8601), kept for a librarian
     device_time: datetime | None = None  # the same, parsed (UTC); ``at`` once settled may differ
     clock: str | None = None  # why the device's time was not used (``device_clock``), or None
+    # a loan of a copy on loan to another borrower: "" closes that loan and lends (the implicit
+    # return); "return_only" (an online scan, the story mother not asked yet) only closes it
+    if_on_loan_elsewhere: str = ""
 
 
 def event_id(raw: Any) -> str:
@@ -86,6 +89,8 @@ def payload_hash(raw: dict[str, Any]) -> str:
     """SHA-256 of what the event says (not how it travelled)."""
     keys = ("type", "copy", "card", "point", "at")
     canonical = {k: (str(raw.get(k)).strip() if raw.get(k) is not None else None) for k in keys}
+    if raw.get("if_on_loan_elsewhere") is not None:  # only when given: older events keep their hash
+        canonical["if_on_loan_elsewhere"] = str(raw.get("if_on_loan_elsewhere")).strip()
     canonical["type"] = (canonical["type"] or "").lower()
     canonical["point"] = (canonical["point"] or "").upper()
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
@@ -180,11 +185,15 @@ def parse_event(raw: dict[str, Any], tz: ZoneInfo) -> Event:
         if not raw_card.strip():
             raise InvalidEvent("借出需要借阅证编码（card）：请先扫借阅证。")
         card = parse_code(raw_card, expect="card").code
+    elsewhere = raw.get("if_on_loan_elsewhere")
+    if elsewhere not in (None, "", "return_only") or (elsewhere and kind != "loan"):
+        raise InvalidEvent("if_on_loan_elsewhere 只能用于借出，取值只能是 return_only（只归还，不借出）。")
     offline = raw.get("offline")
     device_at = at.isoformat() if _EARLIEST < at < _LATEST else str(raw.get("at")).strip()
     return Event(id=eid, type=kind, copy=copy, card=card, point=point, at=at,
                  payload_hash=payload_hash(raw), offline=offline if isinstance(offline, bool) else None,
-                 raw_copy=raw_copy, raw_card=raw_card, device_at=device_at, device_time=at)
+                 raw_copy=raw_copy, raw_card=raw_card, device_at=device_at, device_time=at,
+                 if_on_loan_elsewhere=elsewhere or "")
 
 
 def apply_order(events: list[tuple[int, Event]]) -> list[tuple[int, Event]]:

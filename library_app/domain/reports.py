@@ -154,7 +154,7 @@ def counts(loan: LoanFact) -> bool:
 def count_by_month(
     loans: Iterable[LoanFact], tz: ZoneInfo, metric: str = "loans"
 ) -> dict[tuple[str, str], int]:
-    """The rules written plainly: {(YYYY-MM, point): count}. The SQL in services/reports.py
+    """The rules written plainly: {(YYYY-MM, point): count}. The SQL in services/reports/
     must agree with this on any set of loans (tests compare them)."""
     result: dict[tuple[str, str], int] = {}
     seen: set[tuple[Any, str, date]] = set()

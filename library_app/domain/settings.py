@@ -33,6 +33,14 @@ class LibrarySettings:
         return asdict(self)
 
 
+def is_loopback_url(url: str) -> bool:
+    """http://127.0.0.1:5000 or http://localhost: an address only this computer can open."""
+    from urllib.parse import urlsplit
+
+    host = (urlsplit(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.") or host.endswith(".localhost")
+
+
 def validated(base: LibrarySettings, changes: dict[str, Any]) -> LibrarySettings:
     """A new settings value with ``changes`` applied, each checked; unknown keys refused."""
     known = {f.name: f for f in fields(LibrarySettings)}

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import re
 
+MAX_SEARCH = 100  # characters of a search box kept (a name, a card code, a title, an ISBN)
+
+
+def search_text(q: str | None) -> str:
+    """What a search looks for: spaces collapsed, at most MAX_SEARCH characters (a 50,000-
+    character query is cut, not sent to the database as a LIKE pattern too long for it)."""
+    return " ".join((q or "")[: MAX_SEARCH * 4].split())[:MAX_SEARCH]
+
 
 def mask_phone(phone: str | None) -> str:
     """138****5678: keep the first three and last four digits of a mobile number."""

@@ -79,7 +79,7 @@ Index(
     postgresql_where=text("returned_at IS NULL"),
 )
 Index("ix_loans_point_lent_at", Loan.point_id, Loan.lent_at)
-# Reports (services/reports.py): the columns the counts read, so a year or a month is counted
+# Reports (services/reports/): the columns the counts read, so a year or a month is counted
 # from the index alone; returns and late returns by return time; open loans by due date. The
 # partial indexes also carry the columns of their own WHERE: SQLite still checks those terms of
 # a query, and reads the table for them unless the index has them.
@@ -101,7 +101,7 @@ Index(
 # Late returns by due date, for "overdue at the end" of a month years back (few late loans were
 # due before it; ix_loans_late would walk every late return since). PostgreSQL's planner picks
 # between the two by their statistics; SQLite's, without histograms, cannot, so the report tells
-# it which by the month's place in the library's history (services.reports._late_by_due).
+# it which by the month's place in the library's history (services.reports.overdue.late_by_due_for).
 Index(
     "ix_loans_late_by_due",
     Loan.due_at, Loan.returned_at, Loan.point_id, Loan.undone_at,
@@ -142,7 +142,7 @@ class LoanRenewal(Base):
     loan: Mapped[Loan] = relationship()
 
 
-# Overdue at a moment T (services/reports.py): renewals after T of loans already overdue at T,
+# Overdue at a moment T (services/reports/overdue.py): renewals after T of loans already overdue at T,
 # which can only be renewals of an overdue loan (due date before the renewal): few of them.
 Index(
     "ix_loan_renewals_late",

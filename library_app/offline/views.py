@@ -21,7 +21,7 @@ bp = Blueprint("offline", __name__)
 
 # What the scan screen needs before it can run with no network. Its HTML and the modules it
 # imports statically are found by the worker itself (it reads /scan); these are what the page
-# does not name. A camera decoder is not here: it is loaded, and then kept, when the camera opens.
+# does not name. The camera decoder is named by the scan page (rel="offline-keep").
 SHELL_FILES = ("css/app.css", "img/icon-192.png", "img/icon-512.png")
 # Files whose change must reach phones: everything the worker may have kept.
 VERSIONED_DIRS = ("js", "css", "img", "vendor")

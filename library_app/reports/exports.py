@@ -13,6 +13,7 @@ from flask import Response
 from library_app.domain.reports import spreadsheet_safe
 from library_app.domain.settings import LibrarySettings
 from library_app.services.reports import MonthReport, month_rows
+from library_app.services.xlsx import safe_row
 
 
 def _filename(report: MonthReport, ext: str) -> str:
@@ -53,7 +54,8 @@ def xlsx_bytes(report: MonthReport, settings: LibrarySettings) -> bytes:
         ws.column_dimensions[col].width = 14
     bold = Font(bold=True)
     previous_blank = True
-    for row in safe_rows(report, settings):
+    rows = month_rows(report, settings.org_name, ZoneInfo(settings.timezone))
+    for row in (safe_row(r) for r in rows):  # no control character, never a formula
         if row and previous_blank:  # the first row of each section is its header
             cells = []
             for value in row:

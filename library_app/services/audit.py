@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from library_app.models import AuditLog, User
@@ -39,7 +39,7 @@ def search(
     session: Session, *, action: str = "", username: str = "", page: int = 1, per_page: int = 50,
 ) -> tuple[list[AuditLog], int]:
     """Audit lines, newest first, filtered by action (exact, or a prefix ending in '.') and by
-    the actor's username; returns (lines of the page, total count)."""
+    the actor's login name or display name; returns (lines of the page, total count)."""
     query = select(AuditLog)
     if action:
         query = query.where(
@@ -47,7 +47,8 @@ def search(
         )
     if username:
         query = query.join(User, User.id == AuditLog.actor_id).where(
-            func.lower(User.username) == username.strip().lower()
+            or_(func.lower(User.username) == username.strip().lower(),
+                User.display_name == username.strip())
         )
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(

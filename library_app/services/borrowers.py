@@ -23,7 +23,7 @@ from library_app.domain.borrowers import (
 )
 from library_app.domain.codes import parse_code
 from library_app.domain.errors import InvalidCode
-from library_app.domain.text import pinyin_keys
+from library_app.domain.text import pinyin_keys, search_text
 from library_app.models import AuditLog, Borrower, Card, Copy, Loan, Point, Title, User
 
 from . import audit, cards
@@ -203,7 +203,8 @@ def search_borrowers(
     session: Session, actor: User, *, q: str = "", point_code: str = "", status: str = "",
     page: int = 1, per_page: int = PER_PAGE,
 ) -> Page:
-    """By name, pinyin (full or initials), card code; filtered by point and status.
+    """By name, pinyin (full or initials, of the whole name or the given name alone), card code,
+    the last 4 digits of the guardian's phone; filtered by point and status.
     A story mother finds only the children of her own points."""
     query = select(Borrower).where(Borrower.anonymised_at.is_(None))
     if actor.role == "story_mother":
@@ -217,13 +218,24 @@ def search_borrowers(
         query = query.join(Point, Point.id == Borrower.home_point_id).where(Point.code == point_code)
     if status:
         query = query.where(Borrower.status == status)
-    text = " ".join((q or "").split())
+    text = search_text(q)
     if text:
         conditions = [Borrower.name.contains(text, autoescape=True)]
-        compact = text.replace(" ", "").lower()
-        if compact.isascii():
+        compact = text.replace(" ", "").replace("-", "").lower()
+        if compact.isdigit() and (len(compact) == 4 or (len(compact) >= 7 and actor.role != "story_mother")):
+            # a child without her card: the last 4 digits of a guardian's phone (phones are
+            # stored as digits); staff, who see whole numbers, may type the whole number
+            conditions.append(Borrower.guardian_phone.endswith(compact, autoescape=True))
+        elif compact.isascii():
             conditions.append(Borrower.search_pinyin.startswith(compact, autoescape=True))
             conditions.append(Borrower.search_initials.startswith(compact, autoescape=True))
+            if len(compact) >= 2 and compact.isalpha():
+                # the given name alone: 王小明 ← "xiaoming" (inside the full pinyin) or "xm"
+                # (the initials after a one- or two-character surname)
+                conditions.append(Borrower.search_pinyin.contains(compact, autoescape=True))
+                escaped = _escape_like(compact)
+                conditions.append(Borrower.search_initials.like(f"_{escaped}%", escape="\\"))
+                conditions.append(Borrower.search_initials.like(f"__{escaped}%", escape="\\"))
         try:
             code = parse_code(text, expect="card").code
         except InvalidCode:
@@ -320,16 +332,19 @@ ACTION_NAMES = {
 def access_log(session: Session, borrower: Borrower, limit: int = 30) -> list[tuple[datetime, str, str]]:
     """The latest (when, who, what) about this child: views, exports, changes (for admins)."""
     rows = session.execute(
-        select(AuditLog.at, User.username, AuditLog.action, AuditLog.details)
+        select(AuditLog.at, func.coalesce(func.nullif(User.display_name, ""), User.username),
+               AuditLog.action, AuditLog.details)
         .outerjoin(User, User.id == AuditLog.actor_id)
         .where(AuditLog.target_type == "borrower", AuditLog.target_id == str(borrower.id))
         .order_by(AuditLog.at.desc(), AuditLog.id.desc()).limit(limit)
     ).all()
     out = []
-    for at, username, action, details in rows:
+    for at, who, action, details in rows:
         what = ACTION_NAMES.get(action, action)
         via = (details or {}).get("via")
         if action == "borrower.view" and via and via != "page":
-            what += {"card": "（借阅证页）", "api": "（接口）", "card_image": "（借阅证图片）"}.get(via, "")
-        out.append((at, username or "系统", what))
+            what += {"card": "（借阅证页）", "api": "（接口）", "card_image": "（借阅证图片）",
+                     "scan": "（扫借阅证）", "scan_copy": "（扫书）", "copy_page": "（书的页面）",
+                     "api_copy": "（接口）", "overdue": "（逾期名单）"}.get(via, "")
+        out.append((at, who or "系统", what))
     return out

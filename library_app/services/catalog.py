@@ -22,7 +22,7 @@ from library_app.domain.codes import make_code, parse_code, sequence_number
 from library_app.domain.errors import RuleBroken
 from library_app.domain.isbn import clean as clean_isbn
 from library_app.domain.isbn import looks_like_isbn, normalize_isbn
-from library_app.domain.text import pinyin_keys
+from library_app.domain.text import pinyin_keys, search_text
 from library_app.models import Copy, Loan, Point, Title, Transfer, TransferItem, User
 
 from . import audit
@@ -222,7 +222,7 @@ def search_titles(
     One scan of the table answers both the page and the total (``count(*) OVER ()``): fast
     enough on 20,000 titles without a text index (bench/bench_catalog.py).
     """
-    q = " ".join((q or "").split())[:100]
+    q = search_text(q)
     sqlite = session.get_bind().dialect.name == "sqlite"
     conds: list[ColumnElement[bool]] = []
     cond = search_condition(q, sqlite)

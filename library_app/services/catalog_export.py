@@ -16,6 +16,8 @@ from library_app.domain.catalog import SOURCE_NAMES, STATUS_NAMES, spreadsheet_s
 from library_app.domain.isbn import format_isbn
 from library_app.models import Copy, Point, Title
 
+from .xlsx import safe_row
+
 TITLE_HEADER = ["ID", "书名", "作者", "ISBN", "出版社", "出版年", "分类", "年龄段", "备注",
                 "馆藏册数", "在馆册数", "拼音"]
 COPY_HEADER = ["编码", "书名", "ISBN", "状态", "来源", "所属阅读点", "当前所在阅读点", "入藏时间", "备注"]
@@ -74,10 +76,10 @@ def to_xlsx(sheet_title: str, header: Sequence[str], rows: Iterator[list[Any]]) 
 
     wb = Workbook(write_only=True)
     ws = wb.create_sheet(sheet_title)
-    ws.append(list(header))
+    ws.append(safe_row(header))
     for row in rows:
-        # Strings are always written as strings; escaped so "=…" is never taken as a formula.
-        ws.append([spreadsheet_safe(v) for v in row])
+        # Strings are always written as strings; no control character, never a formula.
+        ws.append(safe_row(row))
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()

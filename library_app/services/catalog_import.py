@@ -14,6 +14,7 @@ import re
 import secrets
 import time
 import warnings
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,7 +29,7 @@ from library_app.domain import catalog as rules
 from library_app.domain import marc
 from library_app.domain.codes import make_code
 from library_app.domain.errors import RuleBroken
-from library_app.domain.textfiles import decode_csv_bytes
+from library_app.domain.textfiles import BadCsvRow, csv_rows, decode_csv_bytes
 from library_app.models import Copy, Point, Title, User
 
 from . import audit
@@ -84,31 +85,102 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+MAX_COLUMNS = 64  # the template has 10; a header wider than this is read up to here
+MAX_UNPACKED = 64 * 1024 * 1024  # the parts of an XLSX, unzipped (20,000 rows fit in a few MB)
+
+
+def _check_xlsx_archive(data: bytes) -> None:
+    """Refuse on what the zip directory declares, before any XML is parsed: the unpacked size
+    (a zip bomb) and a DTD in any part (no Excel or WPS file has one)."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            parts = archive.infolist()
+            if sum(p.file_size for p in parts) > MAX_UNPACKED:
+                raise rules.BadImportFile(
+                    f"这个 Excel 文件解压后超过 {MAX_UNPACKED // (1024 * 1024)} MB，请删除多余的工作表、"
+                    "行和格式，或另存为 CSV 后再上传。")
+            for part in parts:
+                if part.filename.endswith((".xml", ".rels", ".vml")):
+                    with archive.open(part) as fh:
+                        if b"<!DOCTYPE" in fh.read(64 * 1024):
+                            raise rules.BadImportFile("这个 Excel 文件含有 DTD 声明，不像是 Excel 或 WPS "
+                                                      "保存的文件，请另存为 CSV 后再上传。")
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as exc:
+        raise rules.BadImportFile("这个 Excel 文件无法读取，请另存为 CSV 后再上传。") from exc
+
+
+def _known_width(header: Sequence[str]) -> int:
+    """How many columns to read: up to the last one whose header the import knows."""
+    try:
+        fields = rules.header_fields(header)
+    except rules.BadImportFile:
+        return len(header)  # rows_from_table will say what is wrong with the header
+    known = [i for i, name in enumerate(fields) if name]
+    return max(known) + 1 if known else len(header)
+
+
+def read_xlsx(data: bytes) -> list[list[str]]:
+    """The first sheet of an XLSX as text, streamed (openpyxl read-only): the declared size is
+    checked first, and rows are read only as wide as the columns the import knows, so a blank
+    cell at XFD1048576 costs nothing (it used to pad every row to 16,384 columns)."""
+    from openpyxl import load_workbook
+
+    _check_xlsx_archive(data)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unreadable workbook is the same to the user
+        raise rules.BadImportFile("这个 Excel 文件无法读取，请另存为 CSV 后再上传。") from exc
+    too_many = rules.BadImportFile(
+        f"一次最多导入 {MAX_ROWS} 行：这个表格有更多的行（也可能是很远处有空白但带格式的单元格），"
+        "请删除多余的行或分成几个文件。")
+    try:
+        if not wb.worksheets:
+            raise rules.BadImportFile("这个 Excel 文件里没有工作表。")
+        sheet = wb.worksheets[0]
+        declared = sheet.max_row  # from <dimension>, None when the file has none
+        if declared is not None and declared > MAX_ROWS + 1:
+            raise too_many
+        sheet.reset_dimensions()  # a <dimension> smaller than the data must not cut rows off
+        header_cells = next(sheet.iter_rows(min_row=1, max_row=1, max_col=MAX_COLUMNS,
+                                            values_only=True), ())
+        header = [_cell(v) for v in header_cells]
+        while header and not header[-1]:
+            header.pop()
+        table = [header]
+        width = max(1, _known_width(header))
+        for number, row in enumerate(sheet.iter_rows(min_row=2, max_col=width, values_only=True),
+                                     start=2):
+            if number > MAX_ROWS + 1:
+                raise too_many
+            table.append([_cell(v) for v in row])
+        return table
+    except rules.BadImportFile:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a broken sheet part (bad XML, an entity, …)
+        raise rules.BadImportFile("这个 Excel 文件的内容无法读取，请另存为 CSV 后再上传。") from exc
+    finally:
+        wb.close()
+
+
 def read_table(data: bytes, kind: str) -> list[list[str]]:
     """The rows of a CSV or the first sheet of an XLSX, as text."""
     if kind == "xlsx":
-        from openpyxl import load_workbook
-
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        except Exception as exc:  # noqa: BLE001 - any unreadable workbook is the same to the user
-            raise rules.BadImportFile("这个 Excel 文件无法读取，请另存为 CSV 后再上传。") from exc
-        try:
-            sheet = wb.worksheets[0]
-            return [[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)]
-        finally:
-            wb.close()
+        return read_xlsx(data)
     text = decode_text(data)
     if "\x00" in text:
         raise rules.BadImportFile("这不是 CSV 文本文件，请用模板另存为 CSV 后再上传。")
     first = text.split("\n", 1)[0]
     delimiter = "\t" if first.count("\t") > first.count(",") else ","
-    try:
-        return [list(r) for r in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
-    except csv.Error as exc:
-        raise rules.BadImportFile(f"CSV 格式有误：{exc}") from exc
+    table: list[list[str]] = []
+    for number, row in enumerate(csv_rows(text, delimiter), start=1):
+        if isinstance(row, BadCsvRow):
+            raise rules.BadImportFile(f"第 {number} 行：{row.message}")
+        table.append(row)
+        if len(table) > MAX_ROWS + 1:
+            raise rules.BadImportFile(f"一次最多导入 {MAX_ROWS} 行，请分成几个文件。")
+    return table
 
 
 def rows_from_table(table: Sequence[Sequence[str]]) -> list[rules.ImportRow]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, cast
@@ -42,6 +42,7 @@ from library_app.domain.loans import (
     date_in_words,
     due_in_words,
 )
+from library_app.domain.offline_cache import mask_name
 from library_app.domain.reports import local_day
 from library_app.domain.settings import LibrarySettings, validated
 from library_app.models import (
@@ -108,6 +109,11 @@ _SCAN = (
         .outerjoin(_card_borrower, _card_borrower.c.id == _cards.c.borrower_id)
     )
 )
+_OWN_CHILD = select(user_points.c.point_id).where(
+    user_points.c.user_id == bindparam("b_user"),
+    user_points.c.point_id == select(_borrowers.c.home_point_id)
+    .where(_borrowers.c.id == bindparam("b_borrower")).scalar_subquery(),
+).exists().select()
 _COPY_LOCK = select(_copies.c.id).where(_copies.c.code == bindparam("b_code")).with_for_update()
 # A batch's rows, locked up front in one order (copies, then borrowers; each by id).
 _COPY_LOCKS = (select(_copies.c.id).where(_copies.c.code.in_(bindparam("b_codes", expanding=True)))
@@ -199,6 +205,7 @@ class _Batch:
         self.tz = self.rules.tz
         self.ip = ip
         self.pg = session.get_bind().dialect.name == "postgresql"
+        self.own_children: dict[int, bool] = {}
         self.locked: set[str] = set()  # copy codes this transaction holds locked (PostgreSQL)
         # KIOSK (issue 17): a self-service kiosk's events; actor.id is None for a kiosk, and the
         # kiosk is recorded as the channel (channel/kiosk_id on loans and events) instead.
@@ -234,11 +241,26 @@ class _Batch:
         return Scan(
             point=(r[0], bool(r[1]), bool(r[2])) if r[0] is not None else None,
             copy=CopyRow(*r[3:10]) if r[3] is not None else None,
+            # The previous holder is another child: her name is never given in full (issue 13.9).
             open_loan=(OpenLoan(id=r[10], borrower_id=r[11], lent_at=r[12], due_at=r[13], renewals=r[14],
-                                point_id=r[15], borrower_name=r[16] or "") if r[10] is not None else None),
-            card=(CardRow(r[17], r[18], r[19], r[20], r[21], r[22] or "", r[23] or "active", int(r[24] or 0))
+                                point_id=r[15], borrower_name=mask_name(r[16])) if r[10] is not None else None),
+            card=(CardRow(r[17], r[18], r[19], r[20], r[21], self.card_name(r[21], r[22]), r[23] or "active",
+                          int(r[24] or 0))
                   if r[17] is not None else None),
         )
+
+    def card_name(self, borrower_id: int | None, name: str | None) -> str:
+        """The card's child as the answer names her: in full to staff and to a story mother of
+        the child's point, else masked (data scope, services.scope)."""
+        if borrower_id is None or self.role in ("admin", "librarian"):
+            return name or ""
+        if self.kiosk is not None:  # KIOSK (issue 17): its own point's children only; given name
+            return kiosk_service.given_name(name or "")
+        mine = self.own_children.get(borrower_id)
+        if mine is None:
+            mine = self.own_children[borrower_id] = bool(self.conn.execute(_OWN_CHILD, {
+                "b_user": self.actor_id, "b_borrower": borrower_id}).scalar())
+        return (name or "") if mine else mask_name(name)
 
     # ---- writes
     def audit(self, action: str, target_id: object, point_id: int | None, **details: Any) -> None:
@@ -527,9 +549,17 @@ def _loan(b: _Batch, event: Event, point_id: int, scan: Scan) -> dict[str, Any]:
     card = scan.card
     if card is None:
         raise rules_mod.UnknownCard()
+    open_loan = scan.open_loan
+    if (event.if_on_loan_elsewhere == "return_only" and open_loan is not None
+            and open_loan.borrower_id != card.borrower_id and not ev_rules.is_offline(event, b.now)):
+        # Scanned online with another child current: the book was handed back, so it is returned
+        # now and lent only when the story mother taps "借给…" (product.md, Scanning).
+        returned = _return(b, replace(event, type="return", card=None), point_id, scan)
+        if returned["code"] == "returned":
+            returned["code"] = "returned_not_lent"
+        return returned
     event = _settled(b, event, card_bound_at=card.bound_at, copy_created_at=copy.created_at)
     clock = event.clock
-    open_loan = scan.open_loan
     at, offline = _when(b, event, clock, open_loan)
     plan = rules_mod.plan_loan(copy=copy.state(), card=card.state(), open_loan=open_loan,
                                open_count=card.open_count, at=at, point_id=point_id, rules=b.rules,
@@ -768,21 +798,32 @@ def _reopen(loan: Loan) -> None:
 
 # ---------------------------------------------------------------- look-ups for the scan screen
 
-def card_summary(session: Session, now: datetime, code: str, settings: LibrarySettings) -> dict[str, Any]:
+def card_summary(session: Session, actor: User, now: datetime, code: str, settings: LibrarySettings,
+                 ip: str = "") -> dict[str, Any]:
     """A card as the scan screen shows it: the child, open loans, how many more allowed.
 
     Refusals that a lend would meet (revoked, unbound, suspended) come back in ``refusal``.
+    Data scope (``services.scope``): a child the actor may see in full is shown and the view
+    logged; a child of another point comes back masked (王*明, no id, no home point, open loans
+    as copy codes and due dates without titles), so a visiting child can still borrow.
     """
+    from . import scope
+
     rules = LoanRules.from_settings(settings)
     row = session.execute(
-        select(Card.code, Card.status, Borrower.id, Borrower.name, Borrower.status, Point.code)
+        select(Card.code, Card.status, Borrower.id, Borrower.name, Borrower.status, Point.code, Point.id)
         .outerjoin(Borrower, Borrower.id == Card.borrower_id)
         .outerjoin(Point, Point.id == Borrower.home_point_id)
         .where(Card.code == code)
     ).first()
     if row is None:
         raise rules_mod.UnknownCard()
-    card_code, status, borrower_id, name, borrower_status, home = row
+    card_code, status, borrower_id, name, borrower_status, home, home_id = row
+    seen = None
+    if borrower_id is not None and status != "revoked":
+        seen = scope.see(session, actor, now, borrower_id=borrower_id, name=name, home_point=home,
+                         home_point_id=home_id, via="scan", ip=ip)
+        name = seen.name
     refusal: dict[str, str] | None = None
     try:
         rules_mod.check_card(CardState(code=card_code, status=status, borrower_id=borrower_id,
@@ -790,11 +831,15 @@ def card_summary(session: Session, now: datetime, code: str, settings: LibrarySe
                              rules_mod.Verdict(offline=False))
     except RuleBroken as exc:
         refusal = {"code": exc.code, "message": exc.message}
-    loans = open_loans_of(session, borrower_id, now, rules) if borrower_id else []
+    loans = open_loans_of(session, borrower_id, now, rules) if borrower_id and status != "revoked" else []
+    borrower: dict[str, Any] | None = None
+    if seen is not None and seen.full:
+        borrower = {"id": borrower_id, "name": name, "point": home, "status": borrower_status}
+    elif seen is not None and seen.level == scope.MASKED:
+        borrower = {"id": None, "name": name, "point": None, "status": borrower_status, "masked": True}
+        loans = [{**loan, "id": None, "title": ""} for loan in loans]
     body: dict[str, Any] = {
-        "code": card_code, "status": status,
-        "borrower": ({"id": borrower_id, "name": name, "point": home, "status": borrower_status}
-                     if borrower_id else None),
+        "code": card_code, "status": status, "borrower": borrower,
         "loans": loans, "open_loans": len(loans), "limit": rules.loan_limit,
         "remaining": rules_mod.remaining(len(loans), rules), "refusal": refusal,
     }
@@ -819,7 +864,13 @@ def open_loans_of(session: Session, borrower_id: int, now: datetime, rules: Loan
     } for r in rows]
 
 
-def copy_summary(session: Session, now: datetime, code: str, settings: LibrarySettings) -> dict[str, Any]:
+def copy_summary(session: Session, actor: User, now: datetime, code: str, settings: LibrarySettings,
+                 ip: str = "") -> dict[str, Any]:
+    """A copy as the scan screen shows it, with its open loan. The holder is shown through
+    ``services.scope``: in full (and logged) to staff and to a story mother of the child's point;
+    else masked, without the card."""
+    from . import scope
+
     rules = LoanRules.from_settings(settings)
     row = session.execute(
         select(Copy.id, Copy.code, Copy.status, Title.title, Point.code)
@@ -828,15 +879,26 @@ def copy_summary(session: Session, now: datetime, code: str, settings: LibrarySe
     ).first()
     if row is None:
         raise rules_mod.UnknownCopy()
+    home = _points.alias("home")
     loan = session.execute(
-        select(Loan.id, Borrower.name, Card.code, Loan.lent_at, Loan.due_at)
+        select(Loan.id, Borrower.name, Card.code, Loan.lent_at, Loan.due_at, Borrower.id,
+               home.c.code, home.c.id)
         .outerjoin(Borrower, Borrower.id == Loan.borrower_id).outerjoin(Card, Card.id == Loan.card_id)
+        .outerjoin(home, home.c.id == Borrower.home_point_id)
         .where(Loan.copy_id == row[0], Loan.returned_at.is_(None))
     ).first()
+    holder: dict[str, Any] | None = None
+    if loan is not None and loan[5] is not None:
+        seen = scope.see(session, actor, now, borrower_id=loan[5], name=loan[1], home_point=loan[6],
+                         home_point_id=loan[7], via="scan_copy", ip=ip)
+        if seen.level != scope.NONE:
+            holder = {"name": seen.name, "card": loan[2] if seen.full else None}
+            if not seen.full:
+                holder["masked"] = True
     return {
         "code": row[1], "status": row[2], "title": row[3], "point": row[4],
         "loan": None if loan is None else {
-            "id": loan[0], "borrower": {"name": loan[1], "card": loan[2]}, "lent_at": _iso(loan[3]),
+            "id": loan[0], "borrower": holder, "lent_at": _iso(loan[3]),
             "due_at": _iso(loan[4]), "due_text": due_in_words(loan[4], now, rules.tz),
         },
     }

@@ -24,7 +24,8 @@ from library_app.models import AuditLog, Borrower, Card, CirculationEvent, Kiosk
 from library_app.services import audit
 from library_app.services.errors import Forbidden, Invalid, NotFound
 
-LAST_SEEN_EVERY = timedelta(minutes=1)  # last_seen_at is written at most this often
+LAST_SEEN_EVERY = timedelta(minutes=1)
+given_name = rules.given_name  # last_seen_at is written at most this often
 
 
 def _hash(secret: str) -> str:
@@ -295,8 +296,9 @@ def check_kiosk_event(conn: Connection, principal: KioskPrincipal, *, event_type
 
 
 def redact_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Event answers as a kiosk may receive them: the child's given name only, and no name
-    at all of another child (an implicit return's previous borrower becomes 别人)."""
+    """Event answers as a kiosk may receive them. The child who lends is named by her given
+    name already (services.circulation _Batch.card_name); no other child is named at all: an
+    implicit return's previous borrower becomes 别人, a returned book's borrower 小读者."""
     out = []
     for result in results:
         r = dict(result)
@@ -307,21 +309,12 @@ def redact_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if name:
                 message = message.replace(name, "别人")
             r["previous"] = {**previous, "borrower": {"name": "别人"}}
-        for key in ("loan", "borrower"):
-            holder = r.get(key)
-            if not isinstance(holder, dict):
-                continue
-            holder = dict(holder)
-            target = holder.get("borrower") if key == "loan" else holder
-            if isinstance(target, dict) and target.get("name"):
-                full = str(target["name"])
-                message = message.replace(full, rules.given_name(full))
-                target = {**target, "name": rules.given_name(full)}
-                if key == "loan":
-                    holder["borrower"] = target
-                else:
-                    holder = target
-            r[key] = holder
+        loan = r.get("loan")
+        if isinstance(loan, dict) and isinstance(loan.get("borrower"), dict) and not loan["borrower"].get("card"):
+            name = loan["borrower"].get("name") or ""
+            if name:
+                message = message.replace(name, "小读者")
+            r["loan"] = {**loan, "borrower": {**loan["borrower"], "name": ""}}
         r["message"] = message
         out.append(r)
     return out

@@ -1,7 +1,7 @@
 """Book label sheets: which copies, and each label's QR as an inline SVG path.
 
 The QR content is ``domain.codes.qr_content`` (the /s/<code> URL when a public base URL is set,
-else the bare code), encoded like ``services.qr`` (qrcode, error correction M, 2-module border)
+else the bare code), encoded by ``services.qr`` (qrcode, error correction M, 2-module border)
 and drawn as one SVG path of horizontal runs, so a sheet prints crisp at any size.
 """
 
@@ -20,8 +20,8 @@ from library_app.domain import catalog as rules
 from library_app.domain.codes import make_code, parse_code, qr_content, sequence_number
 from library_app.models import Copy, Point
 
-from . import qrfast
 from .errors import Invalid, NotFound
+from .qr import qr_matrix
 
 MAX_LABELS = 2000
 PRINTABLE = ("available", "on_loan", "damaged")
@@ -48,7 +48,7 @@ class LabelSheets:
 @lru_cache(maxsize=8192)
 def qr_path(content: str) -> tuple[int, str]:
     """(size in modules with the quiet zone, SVG path data) for a QR of ``content``."""
-    matrix = qrfast.matrix(content, border=2)
+    matrix = qr_matrix(content)
     size = len(matrix)
     parts: list[str] = []
     for y, row in enumerate(matrix):

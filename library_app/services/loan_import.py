@@ -8,10 +8,8 @@ its time. All or nothing, unless ``partial``: then the good rows go in and the b
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -19,10 +17,11 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from library_app.domain.codes import parse_code
+from library_app.domain.dates import BadDate, parse_local_time
 from library_app.domain.errors import InvalidCode
 from library_app.domain.reports import local_day
 from library_app.domain.settings import LibrarySettings
-from library_app.domain.textfiles import decode_csv_bytes
+from library_app.domain.textfiles import BadCsvRow, csv_rows, decode_csv_bytes
 from library_app.models import Card, Copy, Loan, Point, Title, User
 
 from . import audit
@@ -36,7 +35,6 @@ HEADERS = {
     "copy": "copy", "图书编码": "copy", "馆藏": "copy", "条码": "copy",
     "title": "title", "书名": "title", "书目": "title",
 }
-TIME_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d %H:%M:%S")
 
 
 class ImportRefused(Invalid):
@@ -67,16 +65,6 @@ def decode_csv(data: bytes) -> str:
     return text
 
 
-def parse_local_time(text: str, tz: ZoneInfo) -> datetime:
-    for fmt in TIME_FORMATS:
-        try:
-            naive = datetime.strptime(text.strip(), fmt)
-        except ValueError:
-            continue
-        return naive.replace(tzinfo=tz).astimezone(UTC)
-    raise ValueError(text)
-
-
 def import_loans(
     session: Session, actor: User | None, now: datetime, data: bytes, settings: LibrarySettings,
     partial: bool = False,
@@ -84,23 +72,28 @@ def import_loans(
     """Read the CSV and add one closed loan per good row (nothing at all if a row is bad and
     ``partial`` is false). Returns how many were created and the errors per row."""
     tz = ZoneInfo(settings.timezone)
-    reader = csv.reader(io.StringIO(decode_csv(data)))
-    try:
-        header = next(reader)
-    except StopIteration as exc:  # pragma: no cover - decode_csv refuses empty files
-        raise ImportRefused("文件是空的。") from exc
+    reader = csv_rows(decode_csv(data))
+    header = next(reader, None)
+    if header is None:  # pragma: no cover - decode_csv refuses empty files
+        raise ImportRefused("文件是空的。")
+    if isinstance(header, BadCsvRow):
+        raise ImportRefused(f"第 1 行（列名）：{header.message}")
     columns = [HEADERS.get(h.strip().lower(), HEADERS.get(h.strip(), "")) for h in header]
     if "time" not in columns or "point" not in columns:
         raise ImportRefused("第一行需要列名，至少包括 time（时间）和 point（阅读点）。")
     rows = []
+    unreadable: list[dict[str, Any]] = []
     for number, cells in enumerate(reader, start=2):
+        if isinstance(cells, BadCsvRow):
+            unreadable.append({"row": number, "message": cells.message})
+            continue
         if not any(c.strip() for c in cells):
             continue
         rows.append((number, {col: (cells[i].strip() if i < len(cells) else "")
                               for i, col in enumerate(columns) if col}))
         if len(rows) > MAX_ROWS:
             raise ImportRefused(f"一次最多导入 {MAX_ROWS} 行，请分开上传。")
-    if not rows:
+    if not rows and not unreadable:
         raise ImportRefused("文件里没有数据行。")
 
     points = {p.code.upper(): p for p in session.scalars(select(Point))}
@@ -134,6 +127,8 @@ def import_loans(
             values.append(_row_values(row, tz, now, points, names, cards, copies, titles))
         except ValueError as exc:
             result.errors.append({"row": number, "message": str(exc)})
+    if unreadable:
+        result.errors = sorted(result.errors + unreadable, key=lambda e: e["row"])
     if result.errors and not partial:
         return result
     if values:
@@ -154,8 +149,8 @@ def _row_values(
         raise ValueError("缺少借出时间（time）。")
     try:
         at = parse_local_time(row["time"], tz)
-    except ValueError:
-        raise ValueError(f"时间“{row['time']}”格式不对，应为 YYYY-MM-DD HH:MM，例如 2025-03-08 15:30。") from None
+    except BadDate as exc:
+        raise ValueError(exc.message) from None
     if at > now:
         raise ValueError(f"时间“{row['time']}”还没有到，不能导入将来的借阅。")
     raw_point = row.get("point", "")

@@ -16,6 +16,11 @@ def _qr(content: str) -> qrcode.QRCode:
     return qr
 
 
+def qr_matrix(content: str) -> list[list[bool]]:
+    """The QR symbol's modules (True = dark), quiet zone included, as the images draw them."""
+    return [[bool(v) for v in row] for row in _qr(content).get_matrix()]
+
+
 def qr_png(content: str, box_size: int = 10) -> bytes:
     qr = _qr(content)
     qr.box_size = box_size

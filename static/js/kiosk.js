@@ -6,12 +6,13 @@
 //   book, no turn     → returned ("还书成功，请放进还书箱")
 //   "完成" or KIOSK_IDLE_SECONDS (60) without a scan → the turn ends, the screen is cleared
 // Codes come from a keyboard-wedge scanner (the hidden field keeps the focus) or the camera
-// (jsQR, as on the scan screen; codes read by codes.js). Loans and returns go through the
+// (decoder.js's BarcodeDetector, as on the scan screen; codes read by codes.js). Loans and returns go through the
 // outbox (outbox.js) with the kiosk's token, so they are kept on the device when offline.
 // A 401 anywhere means the kiosk was revoked: its token is forgotten and the enrol screen shown.
 
 import { createOutbox, deviceTime, newEventId } from "./outbox.js";
 import { readCode } from "./codes.js";
+import { createDecoder } from "./decoder.js";
 
 const root = document.getElementById("kiosk");
 const $ = (id) => document.getElementById(id);
@@ -68,7 +69,7 @@ function show(kind, title, text = "", { undo = null, ms = 4000 } = {}) {
   $("message-text").textContent = text;
   box.hidden = false;
   tone(kind);
-  say(title);
+  say(text && text.length <= 20 ? `${title}，${text}` : title);
   clearTimeout(state.messageTimer);
   clearUndo();
   if (undo) startUndo(undo);
@@ -341,29 +342,17 @@ function handle(raw) {
   }
 }
 
-// ------------------------------------------------------------------ camera (jsQR, as scan.js)
+// ------------------------------------------------------------------ camera (decoder.js, as scan.js)
 
-let jsqrLoading = null;
-function loadDecoder() {
-  if (window.jsQR) return Promise.resolve(window.jsQR);
-  jsqrLoading = jsqrLoading || new Promise((resolve, reject) => {
-    const s = document.createElement("script");
-    s.src = root.dataset.jsqr;
-    s.onload = () => resolve(window.jsQR);
-    s.onerror = () => { jsqrLoading = null; reject(new Error("decoder not loaded")); };
-    document.head.append(s);
-  });
-  return jsqrLoading;
-}
+const decoder = createDecoder({ script: root.dataset.decoder, wasm: root.dataset.wasm });
 
 const camera = { stream: null, timer: null, canvas: null };
 
 async function openCamera() {
   if (camera.stream || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return;
-  let decode;
   try {
-    [decode, camera.stream] = await Promise.all([
-      loadDecoder(),
+    [, camera.stream] = await Promise.all([
+      decoder.ready(),
       navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false }),
     ]);
   } catch (e) {
@@ -378,7 +367,7 @@ async function openCamera() {
   await video.play().catch(() => {});
   camera.canvas = camera.canvas || document.createElement("canvas");
   const ctx = camera.canvas.getContext("2d", { willReadFrequently: true });
-  const tick = () => {
+  const tick = async () => {
     if (!camera.stream) return;
     if (video.readyState >= 2 && video.videoWidth) {
       const scale = Math.min(1, 640 / video.videoWidth);
@@ -387,8 +376,8 @@ async function openCamera() {
       camera.canvas.width = w;
       camera.canvas.height = h;
       ctx.drawImage(video, 0, 0, w, h);
-      const found = decode(ctx.getImageData(0, 0, w, h).data, w, h, { inversionAttempts: "dontInvert" });
-      if (found && found.data) handle(found.data);
+      const text = await decoder.decode(ctx.getImageData(0, 0, w, h)).catch(() => null);
+      if (text) handle(text);
     }
     camera.timer = setTimeout(tick, 200);
   };

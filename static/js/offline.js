@@ -9,6 +9,7 @@ import { cacheInfo, lookupCard, lookupCopy, refreshCache } from "./offline-cache
 
 const REFRESH_MS = 10 * 60 * 1000;
 const SHOWN_RECORDS = 8;
+const SEND_WAIT_MS = 8000; // outbox.js: a scan waits this long for the server before it is kept
 const TYPE_WORDS = { loan: "借出", return: "归还", renew: "续借" };
 const STATUS_WORDS = {
   applied: ["已上传", "ok"],
@@ -20,7 +21,8 @@ const STATUS_WORDS = {
 
 const root = document.getElementById("offline-status");
 const outbox = createOutbox();
-const cachedRecords = new Set(); // records that waited on the phone at some point (this page)
+const cachedRecords = new Set(); // records pending on the phone at some point (this page)
+const troubled = new Set(); // … of them, pending while the network or the login failed
 
 if ("serviceWorker" in navigator) {
   navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch((error) => {
@@ -58,10 +60,19 @@ async function describe(record) {
   return what + who;
 }
 
+function waited(record) {
+  if (troubled.has(record.id) || (record.event && record.event.offline === true)) return true;
+  const kept = Date.parse(record.queued_at);
+  const done = Date.parse(record.done_at);
+  return !Number.isFinite(done) || !Number.isFinite(kept) || done - kept >= SEND_WAIT_MS;
+}
+
 let recordsOpen = null; // her own choice to open or close the list, kept across re-renders
 
 async function renderRecords(records) {
-  const shown = records.filter((r) => r.state === "pending" || cachedRecords.has(r.id)).slice(0, SHOWN_RECORDS);
+  // Only what really waited on the phone (recorded offline, or kept because the server did not
+  // answer in time): a loan made online and answered at once is not an offline record.
+  const shown = records.filter((r) => r.state === "pending" || (cachedRecords.has(r.id) && waited(r))).slice(0, SHOWN_RECORDS);
   if (!shown.length) return null;
   const items = [];
   const counts = {};
@@ -85,7 +96,7 @@ async function renderRecords(records) {
   const attention = Boolean(counts.rejected || counts.review);
   const summary = Object.entries(counts).map(([status, n]) => `${(STATUS_WORDS[status] || [status])[0]} ${n}`).join("，");
   const details = el("details", { class: "offline-details" },
-    el("summary", {}, `离线记录：${summary}`), el("ul", { class: "offline-records" }, ...items));
+    el("summary", {}, `离线保存的记录：${summary}`), el("ul", { class: "offline-records" }, ...items));
   details.open = recordsOpen === null ? attention : recordsOpen || counts.rejected > 0 || counts.review > 0;
   details.addEventListener("toggle", () => { recordsOpen = details.open; });
   return details;
@@ -95,8 +106,12 @@ async function render() {
   if (!root) return;
   const status = await outbox.status();
   const records = await outbox.list({ limit: 200 });
-  for (const r of records) if (r.state === "pending") cachedRecords.add(r.id);
   const offline = !navigator.onLine || status.state === "offline";
+  for (const r of records) {
+    if (r.state !== "pending") continue;
+    cachedRecords.add(r.id);
+    if (offline || !["idle", "syncing"].includes(status.state)) troubled.add(r.id);
+  }
   const info = await cacheInfo();
   const tone = offline || status.state === "waiting" ? "warn" : status.state === "signin" || status.state === "forbidden" ? "bad" : "ok";
   let title = "在线";

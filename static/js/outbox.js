@@ -37,7 +37,12 @@ const REQUEST_TIMEOUT_MS = 20000;
 const SEND_WAIT_MS = 8000; // a scan waits this long for the server before it is shown as kept
 const FIRST_RETRY_MS = 2000;
 const MAX_RETRY_MS = 5 * 60 * 1000;
-const KEEP_DONE_MS = 30 * 24 * 3600 * 1000; // answers stay visible on the phone for 30 days
+// Answers are kept on the phone only as long as she needs them (trust.md: the phone keeps codes,
+// titles and masked names, briefly): an applied one until the next day, one that asks for her
+// attention (refused, sent for review) a week. What is kept is masked (see masked()).
+const KEEP_DONE_MS = 24 * 3600 * 1000;
+const KEEP_NOTICE_MS = 7 * 24 * 3600 * 1000;
+const NOTICE = new Set(["rejected", "review"]);
 const SESSION_URL = "/api/v1/circulation/offline-session";
 
 export const MESSAGES = {
@@ -416,10 +421,11 @@ class Outbox {
 
   async prune() {
     try {
-      const cutoff = Date.now() - KEEP_DONE_MS;
+      const now = Date.now();
       await inStore("readwrite", async (store) => {
         for (const record of await req(store.index("state").getAll("done"))) {
-          if (Date.parse(record.done_at) < cutoff) store.delete(record.id);
+          const keep = NOTICE.has(record.result && record.result.status) ? KEEP_NOTICE_MS : KEEP_DONE_MS;
+          if (!(Date.parse(record.done_at) >= now - keep)) store.delete(record.id);
         }
       });
     } catch (error) {
@@ -455,6 +461,7 @@ function masked(result) {
       names.add(holder.borrower.name);
       holder.borrower.name = maskName(holder.borrower.name);
     }
+    if (holder && holder.borrower) delete holder.borrower.card; // the event keeps the code it needs
   };
   hide(copy);
   hide(copy.loan);

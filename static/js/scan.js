@@ -1,14 +1,16 @@
 // The scan screen: one screen where the code decides (product.md "Scanning").
 //   card scanned            → that child becomes current (name, books out, how many more)
-//   book, current child     → lend it (a book already lent to this child: nothing happens)
-//   book, no child / 归还模式 → return it
+//   book, current child     → lend it; a book on loan to another child is only returned (online),
+//                             and lent on the tap "借给…"; a book already hers offers "归还这本"
+//   book, no child / 只还书   → return it
 // Codes come from the keyboard-wedge field (<input name="code"> + Enter, keeps the focus), the
-// in-page camera (jsQR, loaded only when the camera opens), a photo decoded in the page, or
+// in-page camera and photos (BarcodeDetector via decoder.js, loaded on first use), or
 // ?card= from a card's page. Every event goes through outbox.js's send(): online it answers at
 // once; offline it answers {status:"queued"} and the screen says so and carries on.
 
 import { createOutbox, deviceTime, newEventId } from "./outbox.js";
 import { readCode } from "./codes.js";
+import { createDecoder } from "./decoder.js";
 import { lookupCard as cachedCard, lookupCopy as cachedCopy } from "./offline-cache.js";
 
 const root = document.getElementById("scan");
@@ -23,7 +25,7 @@ const UNDO_MS = Number(root.dataset.undoMinutes || 10) * 60 * 1000;
 const LIMIT = Number(root.dataset.limit || 3);
 const TYPE_WORDS = { loan: "借出", return: "归还", renew: "续借" };
 
-const state = { current: null, returnMode: false, seen: new Map(), undo: null, busy: Promise.resolve() };
+const state = { current: null, returnMode: false, seen: new Map(), undo: null, action: null, busy: Promise.resolve() };
 const input = $("code");
 
 // ------------------------------------------------------------------ small helpers
@@ -65,7 +67,9 @@ function feedback(tone) {
   } catch (error) { /* no sound on this phone: the colour still says it */ }
 }
 
-function show(tone, title, message, due = "", { undo = null, quiet = false } = {}) {
+// One box per scan: the result box, or for a card the child's own box (see selectCard).
+// action: {label, run} puts one big button on the result (借给…, 归还这本).
+function show(tone, title, message, due = "", { undo = null, quiet = false, action = null } = {}) {
   const box = $("result");
   box.hidden = false;
   box.className = `result ${tone}`;
@@ -76,10 +80,27 @@ function show(tone, title, message, due = "", { undo = null, quiet = false } = {
   $("result-due").textContent = due ? `应还日期：${due}` : "";
   state.undo = undo ? { id: undo, until: Date.now() + UNDO_MS } : null;
   $("undo").hidden = !undo;
+  state.action = action;
+  $("result-action").hidden = !action;
+  $("result-action").textContent = action ? action.label : "";
+  log(tone, title, message, quiet);
+}
+
+function log(tone, title, message, quiet = false) {
   const time = new Date().toTimeString().slice(0, 5);
   $("history").prepend(el("li", { class: tone }, el("time", {}, time), `${title}${message ? "：" + message : ""}`));
   while ($("history").children.length > 20) $("history").lastChild.remove();
   if (!quiet) feedback(tone);
+}
+
+function hideResult() {
+  $("result").hidden = true;
+  state.undo = null;
+  state.action = null;
+}
+
+function childName(c = state.current) {
+  return c && c.borrower ? c.borrower.name : "这位小读者";
 }
 
 // ------------------------------------------------------------------ current child
@@ -96,13 +117,20 @@ function renderCurrent() {
   const box = $("current");
   box.hidden = !c;
   if (!c) { $("hint").textContent = hintText(); return; }
-  box.classList.toggle("blocked", Boolean(c.refusal));
+  const count = c.loans ? c.loans.length : (c.open_loans || 0);
+  const full = !c.offline && count >= (c.limit || LIMIT);
+  // red only for a card that cannot lend at all; a child who reached the limit is shown calmly
+  const blocked = Boolean(c.refusal) && c.refusal.code !== "limit_reached";
+  box.classList.toggle("blocked", blocked);
+  box.classList.toggle("full", !blocked && full);
   box.dataset.card = c.code;
   $("current-name").textContent = c.borrower ? c.borrower.name : c.code;
-  const count = c.loans ? c.loans.length : (c.open_loans || 0);
-  $("current-count").textContent = c.refusal ? c.refusal.message
+  $("current-count").textContent = blocked ? c.refusal.message
     : c.offline ? `离线：已借 ${count} 本（联网后核对）`
+    : full ? `已借满 ${count} 本：要再借，先还一本（扫TA要还的书，点“归还这本”）`
     : `已借 ${count} 本，还可以借 ${Math.max(0, (c.limit || LIMIT) - count)} 本`;
+  $("current-list").hidden = !(c.loans && c.loans.length);
+  $("current-list-summary").textContent = `TA借的书（${c.loans ? c.loans.length : 0}）`;
   const list = $("current-loans");
   list.replaceChildren(...(c.loans || []).map((loan) => el("li", { class: loan.overdue ? "late" : "", "data-copy": loan.copy },
     el("span", {}, `《${loan.title}》 ${loan.due_text ? "· " + loan.due_text : ""}`),
@@ -111,9 +139,10 @@ function renderCurrent() {
 }
 
 function hintText() {
-  if (state.returnMode) return "归还模式：扫到的书都会还回来。扫借阅证可回到借书。";
-  if (state.current) return `现在扫书就借给${state.current.borrower ? state.current.borrower.name : "这位小读者"}；扫另一张借阅证换人。`;
-  return "先扫借阅证，再扫书；没有借阅证时扫书就是还书。";
+  if (state.returnMode) return "只还书：扫到的书都会还回来，不会借出。扫借阅证回到借还。";
+  if (state.current && !navigator.onLine) return `现在扫书就借给${childName()}（没有网络时，别的小读者借的书也直接转借给TA）。扫另一张借阅证换人。`;
+  if (state.current) return `现在扫书就借给${childName()}；别的小读者借的书会先还回来。扫另一张借阅证换人。`;
+  return "扫借阅证选小读者，再扫书就借给TA；没选小读者时扫书是还书。";
 }
 
 async function fetchCard(code) {
@@ -143,14 +172,22 @@ async function selectCard(code, { quiet = false } = {}) {
   }
   state.current = info;
   saveCurrent();
+  // the child's own box is this scan's answer: no second box above it
+  hideResult();
   renderCurrent();
+  const box = $("current");
+  box.classList.remove("fresh");
+  void box.offsetWidth; // restart the highlight
+  box.classList.add("fresh");
+  box.dataset.scan = String(Number(box.dataset.scan || 0) + 1);
   const name = info.borrower ? info.borrower.name : `借阅证 ${code}`;
-  if (info.refusal) {
-    show("bad", name, info.refusal.message, "", { quiet });
+  if (info.refusal && info.refusal.code !== "limit_reached") {
+    log("bad", name, info.refusal.message, quiet);
   } else if (info.offline) {
-    show("info", name, "没有网络：借阅证编码正确，现在扫书借给TA，记录会保存在手机上。", "", { quiet });
+    $("current-count").textContent = "没有网络：借阅证编码正确，现在扫书借给TA，记录会保存在手机上。";
+    log("info", name, "没有网络：现在扫书借给TA，记录保存在手机上。", quiet);
   } else {
-    show("ok", `当前小读者：${name}`, `已借 ${info.open_loans} 本，还可以借 ${info.remaining} 本。现在扫书就借给TA。`, "", { quiet });
+    log("ok", `当前小读者：${name}`, $("current-count").textContent, quiet);
   }
 }
 
@@ -172,6 +209,7 @@ function clearCurrent() {
   fetch(root.dataset.clearUrl, { method: "POST", credentials: "same-origin",
     headers: { "X-CSRFToken": csrf, Accept: "application/json" } }).catch(() => {});
   show("info", "下一位", "请扫下一位小读者的借阅证。", "", { quiet: true });
+  setListFolded();
 }
 
 // ------------------------------------------------------------------ books
@@ -187,16 +225,40 @@ async function scanBook(code) {
   const c = state.current;
   let type = "return";
   if (!state.returnMode && c) {
-    if (c.loans && c.loans.some((loan) => loan.copy === code)) {
-      const loan = c.loans.find((l) => l.copy === code);
-      show("ok", "已经借给TA了", `《${loan.title}》已经借给了${c.borrower ? c.borrower.name : "这位小读者"}，不用再借。`, loan.due_text, { quiet: true });
+    const loan = c.loans && c.loans.find((l) => l.copy === code);
+    if (loan) {
+      alreadyHers(code, `《${loan.title}》`, loan.due_text);
       return;
     }
     type = "loan";
   }
   const event = { id: newEventId(), type, copy: code, point: at, at: deviceTime() };
-  if (type === "loan") event.card = c.code;
+  if (type === "loan") {
+    event.card = c.code;
+    // online, a book on loan to another child is only returned: lent on the tap "借给…" (the
+    // server ignores this for events recorded offline, where the implicit return stays)
+    event.if_on_loan_elsewhere = "return_only";
+  }
   await sendEvent(event);
+}
+
+// A book already lent to the current child, scanned again after the repeat window.
+function alreadyHers(code, title, due) {
+  show("info", "已经借给TA了", `${title}已经借给了${childName()}，不用再借。要还这本，点“归还这本”。`, due, {
+    action: { label: "归还这本", run: () => returnOne(code) },
+  });
+}
+
+async function returnOne(code) {
+  const at = point();
+  if (!at) { show("bad", "请先选择阅读点", "在上方选择您所在的阅读点，再扫码。"); return; }
+  await sendEvent({ id: newEventId(), type: "return", copy: code, point: at, at: deviceTime() });
+}
+
+async function lendAfterAll(code, card) {
+  const at = point();
+  if (!at) { show("bad", "请先选择阅读点", "在上方选择您所在的阅读点，再扫码。"); return; }
+  await sendEvent({ id: newEventId(), type: "loan", copy: code, card, point: at, at: deviceTime() });
 }
 
 async function sendEvent(event) {
@@ -225,6 +287,18 @@ async function showResult(event, result) {
       show("info", `已保存（${words}）`, `${await bookTitle(event.copy)}：已保存，联网后自动同步。`);
       break;
     case "applied": {
+      if (result.code === "returned_not_lent") {
+        // a book handed back across the table: returned, and lent only if she taps
+        const owner = result.loan && result.loan.borrower && result.loan.borrower.name;
+        const c = state.current;
+        show("warn", "已归还，还没借出",
+          `${result.message}${owner && !String(result.message).includes(owner) ? `（${owner}借的）` : ""} 还没有借给${childName(c)}：要借给TA，点下面的按钮。`, "", {
+            undo: canUndo,
+            action: c && c.code === event.card
+              ? { label: `借给 ${childName(c)}`, run: () => lendAfterAll(event.copy, event.card) } : null,
+          });
+        break;
+      }
       let title = { loan: "借出成功", return: "归还成功", renew: "续借成功" }[event.type];
       let tone = "ok";
       if (result.code === "implicit_return") title = "借出成功（已先归还上一位）";
@@ -236,13 +310,20 @@ async function showResult(event, result) {
       break;
     }
     case "duplicate":
-      show("ok", result.code === "already_lent" ? "已经借给TA了" : "已经记录过了", result.message, due);
+      if (result.code === "already_lent" && event.type === "loan") {
+        alreadyHers(event.copy, result.loan && result.loan.title ? `《${result.loan.title}》` : await bookTitle(event.copy), due);
+        break;
+      }
+      show("ok", "已经记录过了", result.message, due);
       break;
     case "review":
       show("warn", `${words}已记录，待管理员复核`, result.message, due, { undo: canUndo });
       break;
-    default:
-      show("bad", `不能${words}`, result.message || "服务器拒绝了这次操作。");
+    default: {
+      let message = result.message || "服务器拒绝了这次操作。";
+      if (result.code === "limit_reached") message += " 要还书：扫TA要还的那本书，再点“归还这本”。";
+      show("bad", `不能${words}`, message);
+    }
   }
 }
 
@@ -266,7 +347,7 @@ async function undo() {
       body: JSON.stringify({ event_id: id }),
     });
     const body = await response.json().catch(() => ({}));
-    if (response.ok) show("info", "已撤销", body.message);
+    if (response.ok) show("info", "已撤销", String(body.message || "").replace(/^已撤销[：:]\s*/, ""));
     else show("bad", "不能撤销", (body.error && body.error.message) || "撤销失败，请稍后再试。");
   } catch (error) {
     show("bad", "不能撤销", "没有网络：联网后再撤销，或请图书管理员更正。");
@@ -306,22 +387,16 @@ function setMode(returnMode) {
   $("hint").textContent = hintText();
 }
 
-// ------------------------------------------------------------------ camera and photo (jsQR, lazily)
+// ------------------------------------------------------------------ camera and photo (one decoder)
 
-let jsqrLoading = null;
-function loadDecoder() {
-  if (window.jsQR) return Promise.resolve(window.jsQR);
-  jsqrLoading = jsqrLoading || new Promise((resolve, reject) => {
-    const s = document.createElement("script");
-    s.src = root.dataset.jsqr;
-    s.onload = () => resolve(window.jsQR);
-    s.onerror = () => { jsqrLoading = null; reject(new Error("decoder not loaded")); };
-    document.head.append(s);
-  });
-  return jsqrLoading;
+const decoder = createDecoder({ script: root.dataset.decoder, wasm: root.dataset.wasm });
+const camera = { stream: null, timer: null, canvas: null, torch: false };
+
+// While the camera is open its viewfinder is first on the screen and stays in view (sticky);
+// the child's list folds so results sit right under it.
+function setListFolded() {
+  $("current-list").open = !camera.stream;
 }
-
-const camera = { stream: null, timer: null, canvas: null };
 
 async function openCamera() {
   if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
@@ -329,13 +404,14 @@ async function openCamera() {
     show("warn", "不能直接用摄像头", "这个网址需要 https 才能用摄像头：请点“拍照识别”，或用微信“扫一扫”扫标签。");
     return;
   }
-  let decode;
   try {
-    [decode, camera.stream] = await Promise.all([
-      loadDecoder(),
+    [, camera.stream] = await Promise.all([
+      decoder.ready(),
       navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false }),
     ]);
   } catch (error) {
+    if (camera.stream) camera.stream.getTracks().forEach((t) => t.stop());
+    camera.stream = null;
     show("bad", "摄像头打不开", "请允许这个网页使用摄像头，或改用“拍照识别”。");
     return;
   }
@@ -343,10 +419,14 @@ async function openCamera() {
   video.srcObject = camera.stream;
   $("camera").hidden = false;
   $("camera-open").hidden = true;
+  document.body.classList.add("camera-on");
+  setListFolded();
+  offerTorch();
   await video.play().catch(() => {});
+  window.scrollTo({ top: 0 });
   camera.canvas = camera.canvas || document.createElement("canvas");
   const ctx = camera.canvas.getContext("2d", { willReadFrequently: true });
-  const tick = () => {
+  const tick = async () => {
     if (!camera.stream) return;
     if (video.readyState >= 2 && video.videoWidth) {
       const scale = Math.min(1, 640 / video.videoWidth);
@@ -355,17 +435,42 @@ async function openCamera() {
       camera.canvas.width = w;
       camera.canvas.height = h;
       ctx.drawImage(video, 0, 0, w, h);
-      const found = decode(ctx.getImageData(0, 0, w, h).data, w, h, { inversionAttempts: "dontInvert" });
-      if (found && found.data) {
-        const parsed = readCode(found.data);
+      const text = await decoder.decode(ctx.getImageData(0, 0, w, h)).catch(() => null);
+      if (text) {
+        const parsed = readCode(text);
         // keep a code that stays in view "just seen", so it is not taken again and again
         if (!parsed.error && Date.now() - (state.seen.get(parsed.code) || 0) < REPEAT_MS) state.seen.set(parsed.code, Date.now());
-        else handle(found.data, "camera");
+        else handle(text, "camera");
       }
     }
-    camera.timer = setTimeout(tick, 180);
+    if (camera.stream) camera.timer = setTimeout(tick, 180);
   };
   tick();
+}
+
+// The torch, where the camera has one (reading points are often dim).
+function offerTorch() {
+  const track = camera.stream && camera.stream.getVideoTracks()[0];
+  let caps = {};
+  try { caps = track && track.getCapabilities ? track.getCapabilities() : {}; } catch (error) { caps = {}; }
+  camera.torch = false;
+  $("torch").hidden = !caps.torch;
+  $("torch").setAttribute("aria-pressed", "false");
+  $("torch").textContent = "打开手电筒";
+}
+
+async function toggleTorch() {
+  const track = camera.stream && camera.stream.getVideoTracks()[0];
+  if (!track) return;
+  const on = !camera.torch;
+  try {
+    await track.applyConstraints({ advanced: [{ torch: on }] });
+    camera.torch = on;
+    $("torch").setAttribute("aria-pressed", String(on));
+    $("torch").textContent = on ? "关闭手电筒" : "打开手电筒";
+  } catch (error) {
+    $("torch").hidden = true;
+  }
 }
 
 function closeCamera() {
@@ -374,13 +479,14 @@ function closeCamera() {
   camera.stream = null;
   $("camera").hidden = true;
   $("camera-open").hidden = false;
+  document.body.classList.remove("camera-on");
+  setListFolded();
   refocus();
 }
 
 async function decodePhoto(file) {
-  let decode;
   try {
-    decode = await loadDecoder();
+    await decoder.ready();
   } catch (error) {
     show("bad", "识别工具没有加载", "请联网后再试，或手动输入标签下方的编码。");
     return;
@@ -399,8 +505,8 @@ async function decodePhoto(file) {
     canvas.width = Math.round(bitmap.width * scale);
     canvas.height = Math.round(bitmap.height * scale);
     ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-    const found = decode(ctx.getImageData(0, 0, canvas.width, canvas.height).data, canvas.width, canvas.height);
-    if (found && found.data) { await handle(found.data, "photo"); return; }
+    const text = await decoder.decode(ctx.getImageData(0, 0, canvas.width, canvas.height)).catch(() => null);
+    if (text) { await handle(text, "photo"); return; }
   }
   show("bad", "照片里没有找到二维码", "请对准标签、靠近一点再拍；也可以手动输入标签下方的编码。");
 }
@@ -431,6 +537,17 @@ $("current-loans").addEventListener("click", (e) => {
 });
 $("camera-open").addEventListener("click", openCamera);
 $("camera-close").addEventListener("click", closeCamera);
+$("torch").addEventListener("click", () => { toggleTorch().finally(refocus); });
+$("result-action").addEventListener("click", () => {
+  const action = state.action;
+  if (!action) return;
+  state.action = null;
+  $("result-action").hidden = true;
+  state.busy = state.busy.then(action.run).catch((error) => {
+    console.error(error);
+    show("bad", "出错了", "这次操作没有处理好，请再试一次。");
+  }).finally(refocus);
+});
 $("photo").addEventListener("change", (e) => {
   const file = e.target.files && e.target.files[0];
   e.target.value = "";
@@ -450,7 +567,9 @@ if (pointSelect && pointSelect.tagName === "SELECT") {
 if (!window.isSecureContext || !navigator.mediaDevices) $("camera-note").hidden = false;
 
 // back online after a card was read offline: show the child's real name and books
+window.addEventListener("offline", () => { $("hint").textContent = hintText(); });
 window.addEventListener("online", async () => {
+  $("hint").textContent = hintText();
   if (!state.current || !state.current.offline) return;
   try {
     const info = await fetchCard(state.current.code);
@@ -475,4 +594,6 @@ if (Number.isFinite(serverTime) && Math.abs(Date.now() - serverTime) > 5 * 60 * 
   }
   root.dataset.ready = "1";
   refocus();
+  // the story mother's home page opens the scan screen with the camera on (?camera=1)
+  if (new URLSearchParams(location.search).get("camera") === "1" && window.isSecureContext && navigator.mediaDevices) openCamera();
 }());

@@ -48,11 +48,18 @@ self.addEventListener("fetch", (event) => {
   if (request.mode === "navigate" && WIPE_ON.has(url.pathname)) {
     // Someone signs in or out: the kept scan page (her name, her CSRF token) must go.
     event.waitUntil(caches.delete(PAGES));
+    if (request.method === "GET") event.respondWith(fetch(request).catch(() => offlinePage()));
     return;
   }
   if (request.method !== "GET" || url.pathname.startsWith("/api/")) return;
   if (request.mode === "navigate" && CONFIG.pages.includes(url.pathname)) {
     event.respondWith(page(event, url));
+    return;
+  }
+  if (request.mode === "navigate") {
+    // Any other page: from the network; with none, a Chinese page that leads back to the scan
+    // screen (kept on the phone) instead of the browser's own English one.
+    event.respondWith(fetch(request).catch(() => offlinePage()));
     return;
   }
   if (url.pathname.startsWith(CONFIG.static_prefix) || url.pathname === MANIFEST) {
@@ -91,7 +98,7 @@ async function asset(request) {
   if (kept) return kept;
   const response = await fetch(request);
   if (response.ok && response.type === "basic") {
-    // Kept on first use, e.g. the camera's decoder: it is fetched only when the camera opens.
+    // Kept on first use: a file no kept page names.
     const cache = await caches.open(SHELL);
     await cache.put(request, response.clone());
   }
@@ -137,7 +144,7 @@ async function keep(cache, url, seen) {
   }
 }
 
-// The page's own scripts, styles, icons and manifest.
+// The page's own scripts, styles, icons and manifest, and what it marks rel="offline-keep".
 function pageAssets(html) {
   const found = [];
   const re = /<(?:script|link)\b[^>]*?\b(?:src|href)="([^"]+)"/gi;
@@ -148,8 +155,8 @@ function pageAssets(html) {
   return found;
 }
 
-// Modules imported with `import … from "./x.js"` or `export … from`, not `import("./x.js")`:
-// what a module loads on demand (the camera's decoder) is kept when it is first used.
+// Modules imported with `import … from "./x.js"` or `export … from`, not `import("./x.js")`.
+// The camera's decoder is named by the page (<link rel="offline-keep">) and so kept at install.
 function staticImports(source, base) {
   const deps = [];
   const re = /(?:^|[;\n}])\s*(?:import|export)\s*(?:[^'"();]*?\sfrom\s*)?["']([^"']+\.m?js)["']/g;
@@ -157,12 +164,22 @@ function staticImports(source, base) {
   return deps;
 }
 
-function offlinePage() {
+// Shown for a page the phone does not keep while there is no network. The scan screen works
+// offline once it was opened online; the link says so when it is not kept yet.
+async function offlinePage() {
+  const scan = CONFIG.pages[0] || "/scan";
+  const kept = await caches.open(PAGES).then((cache) => cache.match(scan)).catch(() => null);
+  const way = kept
+    ? `<p>扫码借还不需要网络：记录保存在手机上，联网后自动上传。</p>
+<p><a href="${scan}" style="display:block;text-align:center;background:#0f766e;color:#fff;padding:.9rem;border-radius:10px;font-size:1.2rem;font-weight:700;text-decoration:none">回到扫码借还</a></p>`
+    : `<p>这台手机上还没有保存扫码页面：请在有网络时打开一次扫码借还，以后没有网络也能用。</p>
+<p><a href="${scan}">扫码借还</a></p>`;
   const html = `<!doctype html><html lang="zh-CN"><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>没有网络</title>
-<body style="font-family:system-ui,sans-serif;padding:1.5rem;line-height:1.6">
+<body style="font-family:system-ui,-apple-system,'PingFang SC','Noto Sans CJK SC',sans-serif;padding:1.5rem;line-height:1.6;max-width:34rem;margin:0 auto;color:#1d2330;background:#f6f7f9">
 <h1 style="font-size:1.4rem">没有网络</h1>
-<p>这台手机上还没有保存扫码页面。请在有网络时打开一次扫码页面，以后没有网络也能使用。</p>
-<p>已经记录的借还不会丢失，联网后会自动上传。</p></body></html>`;
+<p>这一页要联网才能打开。网络恢复后，点浏览器的刷新即可。</p>
+${way}
+<p style="color:#667085">已经记录的借还不会丢失，联网后会自动上传。</p></body></html>`;
   return new Response(html, { status: 503, headers: { "Content-Type": "text/html; charset=utf-8" } });
 }

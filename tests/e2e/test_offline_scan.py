@@ -77,7 +77,7 @@ def test_a_session_offline_reaches_the_server_once(app, reading_point, scan_scre
     phone.context.set_offline(True)
     books, (ming, hong) = reading_point["books"], reading_point["cards"]
     scan(phone, ming)  # the card is known from the phone's cache, by its masked name
-    phone.wait_for_selector("#result-title:has-text('王*明')")
+    phone.wait_for_selector("#current-name:has-text('王*明')")
     for n, book in enumerate(books[:3], start=1):
         scan(phone, book.code)
         wait_pending(phone, n)
@@ -85,7 +85,7 @@ def test_a_session_offline_reaches_the_server_once(app, reading_point, scan_scre
     assert "小蓝和小黄" in phone.locator("#result-message").inner_text()
     screenshot(phone, "offline-scan-lent-three")
     scan(phone, hong)
-    phone.wait_for_selector("#result-title:has-text('李*红')")
+    phone.wait_for_selector("#current-name:has-text('李*红')")
     for n, book in enumerate(books[3:], start=4):
         scan(phone, book.code)
         wait_pending(phone, n)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 import pytest
 
 from library_app.db import session_factory
-from library_app.services.demo import seed_demo
+from library_app.demo import seed_demo
 from library_app.services.settings import get_settings
 from tests.builders import PASSWORD
 from tests.e2e.conftest import ARTIFACTS, login, screenshot

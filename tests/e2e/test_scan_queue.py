@@ -13,7 +13,7 @@ from library_app.db import session_factory
 from library_app.models import Card, Copy, Loan, ReviewItem
 from tests.builders import PASSWORD
 from tests.e2e.conftest import login, screenshot
-from tests.e2e.test_scan import result, scan_page, type_code
+from tests.e2e.test_scan import current, result, scan_page, type_code
 
 
 def open_loans(app: Any) -> set[tuple[int, int]]:
@@ -44,7 +44,7 @@ def test_a_queue_of_five_children(app, make, live_server, phone, desktop):
 
     # 1. 王小明 borrows two books
     type_code(phone, card["王小明"])
-    result(phone, "当前小读者")
+    current(phone, "王小明")
     screenshot(phone, "scan-queue-01-child")
     type_code(phone, b[0].code)
     result(phone, "借出成功")
@@ -56,7 +56,7 @@ def test_a_queue_of_five_children(app, make, live_server, phone, desktop):
     # 2. 李小红 brings back an overdue book and borrows another
     phone.click("#next-child")
     type_code(phone, card["李小红"])
-    result(phone, "当前小读者")
+    current(phone, "李小红")
     assert "已逾期" in phone.locator("#current-loans").inner_text()
     screenshot(phone, "scan-queue-03-overdue-loan")
     phone.click("#mode-return")
@@ -72,21 +72,24 @@ def test_a_queue_of_five_children(app, make, live_server, phone, desktop):
 
     # 3. 陈大卫 is at the limit: the card says so, a book is refused
     type_code(phone, card["陈大卫"])
-    assert "达到上限" in result(phone, "陈大卫")
+    assert "已借满 3 本" in current(phone, "陈大卫")
+    assert "blocked" not in (phone.locator("#current").get_attribute("class") or "")  # calm, not red
     screenshot(phone, "scan-queue-06-limit-card")
     type_code(phone, b[4].code)
     assert "达到上限" in result(phone, "不能借出")
     screenshot(phone, "scan-queue-07-limit-refused")
 
-    # 4. 张美美 picks up a book 王小明 had (implicit return), then the mother undoes it
+    # 4. 张美美 is current when a book 王小明 had is handed back: returned, not lent; the
+    #    mother undoes the return
     type_code(phone, card["张美美"])
-    result(phone, "当前小读者")
+    current(phone, "张美美")
     type_code(phone, b[0].code)
-    text = result(phone, "已先归还上一位")
-    assert "王小明" in text and "张美美" in text
-    screenshot(phone, "scan-queue-08-implicit-return")
+    text = result(phone, "还没借出")
+    assert "王小明" in text and "借给 张美美" in text
+    assert (b[0].id, kids["张美美"].id) not in open_loans(app)
+    screenshot(phone, "scan-queue-08-returned-not-lent")
     phone.click("#undo")
-    result(phone, "已撤销")
+    assert "已撤销：" not in result(phone, "已撤销")
     assert (b[0].id, kids["王小明"].id) in open_loans(app)
     screenshot(phone, "scan-queue-09-undone")
 
@@ -95,7 +98,7 @@ def test_a_queue_of_five_children(app, make, live_server, phone, desktop):
     result(phone, "借阅证不能用")
     screenshot(phone, "scan-queue-10-revoked-card")
     type_code(phone, card["刘洋"])
-    result(phone, "当前小读者")
+    current(phone, "刘洋")
     type_code(phone, b[5].code)
     result(phone, "借出成功")
     type_code(phone, b[5].code)  # scanned again at once: ignored
@@ -115,7 +118,8 @@ def test_a_queue_of_five_children(app, make, live_server, phone, desktop):
     # the signal drops: the card is checked locally, the loan is kept on the phone
     phone.context.set_offline(True)
     type_code(phone, card["王小明"])
-    phone.wait_for_function("() => document.getElementById('result').dataset.tone === 'info'")
+    phone.wait_for_function("() => !document.getElementById('current').hidden"
+                            " && document.getElementById('current-count').textContent.includes('没有网络')")
     type_code(phone, b[6].code)
     assert "联网后自动同步" in result(phone, "已保存")
     screenshot(phone, "scan-queue-13-offline-kept")
@@ -171,5 +175,8 @@ def test_a_queue_of_five_children(app, make, live_server, phone, desktop):
         assert db.scalar(select(ReviewItem.resolution)).startswith("确认无误")
     desktop.goto(live_server.url + "/circulation/loans?status=overdue")
     desktop.locator("button[value=lost]").first.click()
+    desktop.wait_for_load_state()
+    assert "标记为遗失？" in desktop.content()  # one tap opens the confirmation, it does not end the loan
+    desktop.click("text=确认标记为遗失")
     desktop.wait_for_load_state()
     assert "已标记为遗失" in desktop.content()

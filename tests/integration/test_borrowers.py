@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -279,3 +280,41 @@ def test_librarian_edits_suspends_marks_left_and_reactivates(app, client, make):
     edits = audit_rows(app, "borrower.update")
     assert edits[0].details["fields"] == ["birth_year", "guardian_phone", "name", "point"]
     assert "王晓明" not in str(edits[0].details)
+
+
+def test_a_child_without_her_card_is_found_by_phone_tail_or_given_name_and_made_current(app, client, make):
+    make.point("P01", "三灶镇故事会点")
+    make.point("P02")
+    ming = make.borrower("王小明", point="P01", guardian_phone="13812345678")
+    make.borrower("欧阳小梅", point="P01", guardian_phone="13900002222")
+    make.borrower("李明", point="P01", guardian_phone="13700005678")  # same phone tail
+    make.borrower("张小明", point="P02", guardian_phone="13600005678")  # another point
+    mama = make.user("mama", "story_mother", points=["P01"])
+    make.login(client, mama)
+
+    def names(q):
+        page = client.get("/borrowers/", query_string={"q": q}).get_data(as_text=True)
+        return sorted(re.findall(r"<strong>([^<]+)</strong></a>", page))
+
+    assert names("5678") == ["李明", "王小明"]  # not 张小明: another point's child
+    assert names("xiaoming") == ["王小明"]      # the given name's pinyin
+    assert names("xm") == ["欧阳小梅", "王小明"]  # the given name's initials, after 1 or 2 surname characters
+    assert names("xiaomei") == ["欧阳小梅"] and names("xmei") == []
+    assert names("wxm") == ["王小明"] and names("WangXiaoMing") == ["王小明"]  # the whole name still works
+    assert names("1234") == [] and names("138") == []  # 3 digits or a wrong tail find nobody
+    page = client.get("/borrowers/", query_string={"q": "5678"}).get_data(as_text=True)
+    assert page.count(">借书</button>") == 2
+    # 借书 on a result makes her the scan screen's current child, like scanning her card
+    card = make.card_code(ming)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    r = client.post("/scan/current", data={"csrf_token": token, "card": card, "point": "P01"})
+    assert r.status_code == 302 and f"card={card}" in r.headers["Location"]
+    with client.session_transaction() as s:
+        assert s["scan_current"]["card"] == card and "name" not in s["scan_current"]  # no name in a cookie
+    # staff see whole numbers, and may type one
+    lib = app.test_client()
+    make.login(lib, make.user("lib", "librarian"))
+    page = lib.get("/borrowers/", query_string={"q": "136-0000-5678"}).get_data(as_text=True)
+    assert "张小明" in page and "王小明" not in page
+    page = client.get("/borrowers/", query_string={"q": "13600005678"}).get_data(as_text=True)
+    assert "张小明" not in page  # a story mother cannot probe whole numbers

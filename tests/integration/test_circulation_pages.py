@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime, timedelta
 
 from flask import render_template_string
@@ -71,9 +72,12 @@ def test_copy_actions_partial_offers_lend_to_the_current_child(app, make):
     mama, book, child, card = setup(make)
     with app.test_request_context():
         from flask import session
+        from flask_login import login_user
 
-        session["scan_current"] = {"card": card, "name": "王小明", "point": "P01", "at": 0}
+        # the session holds the card only; the name is read on the server (issue 13.9)
+        session["scan_current"] = {"card": card, "point": "P01", "at": time.time()}
         with session_factory()() as db:
+            login_user(db.get(type(mama), mama.id))
             html = render_template_string('{% include "circulation/_copy_actions.html" %}', copy=db.get(Copy, book.id))
     assert "借给 王小明" in html and card in html and 'value="loan"' in html
 
@@ -112,7 +116,7 @@ def test_overdue_call_list_masks_phones_for_story_mothers_and_keeps_to_her_point
     assert "13812345678" in page and "13900001111" in page and "李小红" in page
 
 
-def test_loans_page_filters_and_marks_lost(app, make):
+def test_loans_page_filters_and_marks_lost_only_after_the_confirmation(app, make):
     mama, book, child, card = setup(make)
     loan = make.loan(book, child, lent_at=datetime.now(UTC) - timedelta(days=20))
     make.loan(make.copy(make.title("好饿的毛毛虫"), point="P02"), child, point="P02")
@@ -122,13 +126,46 @@ def test_loans_page_filters_and_marks_lost(app, make):
     assert "猜猜我有多爱你" in page and "好饿的毛毛虫" not in page and "逾期 6 天" in page
     assert "好饿的毛毛虫" in lib.get("/circulation/loans?status=open").get_data(as_text=True)
     csrf = token(page)
+    # the tap on 遗失 in the list opens the confirmation step; the loan is still open
+    step = lib.get(f"/circulation/loans/{loan.id}/mark?outcome=lost&next=/circulation/loans?status=overdue")
+    text = step.get_data(as_text=True)
+    assert step.status_code == 200 and "标记为遗失？" in text and "猜猜我有多爱你" in text and "王小明" in text
+    assert "确认标记为遗失" in text and 'href="/circulation/loans?status=overdue"' in text  # 取消 goes back
+    assert q(app, select(Copy.status).where(Copy.id == book.id)) == [("on_loan",)]
+    # a POST without the confirmation's answer (an old page, a double tap) only shows that step
     r = lib.post(f"/circulation/loans/{loan.id}/mark", data={"csrf_token": csrf, "outcome": "lost"})
-    assert r.status_code == 302
+    assert r.status_code == 302 and f"/circulation/loans/{loan.id}/mark?outcome=lost" in r.headers["Location"]
+    assert q(app, select(Loan.returned_at).where(Loan.id == loan.id)) == [(None,)]
+    assert not q(app, select(AuditLog.action).where(AuditLog.action == "circulation.mark_lost"))
+    # the confirmation ends the loan
+    r = lib.post(f"/circulation/loans/{loan.id}/mark", data={"csrf_token": csrf, "outcome": "lost",
+                                                            "confirm": "yes", "next": "/circulation/loans"})
+    assert r.status_code == 302 and r.headers["Location"].endswith("/circulation/loans")
     assert q(app, select(Copy.status).where(Copy.id == book.id)) == [("lost",)]
     assert q(app, select(Loan.outcome).where(Loan.id == loan.id)) == [("lost",)]
     assert q(app, select(AuditLog.action).where(AuditLog.action == "circulation.mark_lost"))
-    r = lib.post(f"/circulation/loans/{loan.id}/mark", data={"csrf_token": csrf, "outcome": "lost"})
+    assert "已标记为遗失" in lib.get("/circulation/loans").get_data(as_text=True)
+    r = lib.post(f"/circulation/loans/{loan.id}/mark", data={"csrf_token": csrf, "outcome": "lost", "confirm": "yes"})
     assert "已经结束" in lib.get("/circulation/loans").get_data(as_text=True)
+    assert "已经结束" in lib.get(f"/circulation/loans/{loan.id}/mark?outcome=lost").get_data(as_text=True)
+    assert lib.get(f"/circulation/loans/{loan.id}/mark?outcome=eaten").status_code == 400
+    assert lib.get("/circulation/loans/99999/mark?outcome=lost").status_code == 404
+    make.login(lib, mama)
+    assert lib.get(f"/circulation/loans/{loan.id}/mark?outcome=lost").status_code == 403
+
+
+def test_loans_list_shows_who_lent_by_display_name(app, make):
+    mama, book, child, card = setup(make)
+    with app.app_context(), session_factory()() as db:
+        from library_app.models import User
+
+        db.get(User, mama.id).display_name = "陈妈妈"
+        db.commit()
+    make.loan(book, child, lent_by_id=mama.id)
+    lib = app.test_client()
+    make.login(lib, make.user("lib", "librarian"))
+    page = lib.get("/circulation/loans").get_data(as_text=True)
+    assert "陈妈妈" in page and ">mama<" not in page
 
 
 def test_review_queue_accept_and_cancel(app, client, make):
@@ -155,3 +192,24 @@ def test_review_queue_accept_and_cancel(app, client, make):
     assert "孩子当场还了" in lib.get("/circulation/review?show=done").get_data(as_text=True)
     make.login(client, mama)
     assert client.get("/circulation/review").status_code == 403
+
+
+def test_overdue_call_list_puts_the_longest_overdue_first_and_names_its_point(app, client, make):
+    mama, book, child, card = setup(make)
+    now = datetime.now(UTC)
+    make.loan(book, child, lent_at=now - timedelta(days=16))  # 2 days late
+    make.loan(make.copy(point="P01"), make.borrower("陈大文", point="P01"), lent_at=now - timedelta(days=40))
+    make.loan(make.copy(point="P01"), make.borrower("安小雨", point="P01"), lent_at=now - timedelta(days=24))
+    make.login(client, mama)
+    html = client.get("/circulation/overdue").get_data(as_text=True)
+    rows = re.findall(r'<td data-label="小读者">([^ <]+)', html)
+    assert rows == ["陈大文", "安小雨", "王小明"]  # 26, 10, 2 days: not by name
+    title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
+    assert "逾期名单" in title and "P01 三灶镇故事会点" in title  # the printed page's header
+    assert re.search(r"<h1>逾期名单 <span[^>]*>P01 三灶镇故事会点</span>", html)
+    lib = app.test_client()
+    make.login(lib, make.user("lib", "librarian"))
+    assert "全部阅读点" in re.search(r"<title>(.*?)</title>", lib.get("/circulation/overdue").get_data(as_text=True),
+                                  re.S).group(1)
+    html = lib.get("/circulation/overdue?point=P01").get_data(as_text=True)
+    assert "P01 三灶镇故事会点" in re.search(r"<title>(.*?)</title>", html, re.S).group(1)

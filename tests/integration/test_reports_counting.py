@@ -419,7 +419,7 @@ def test_visits_up_to_any_moment_agree_with_the_rules(app, make, zone):
                 if start <= at < end:
                     expected[point] = expected.get(point, 0) + 1
             got: dict[str, int] = {}
-            for (_day, p), n in service._visit_counts(db, start, end, tz).items():
+            for (_day, p), n in service.visit_counts(db, start, end, tz).items():
                 got[codes[p]] = got.get(codes[p], 0) + n
             assert got == expected, (start, end)
 

@@ -2,6 +2,9 @@
 
 Anonymous users are sent to the login page (pages) or get 401 (API); each signed-in role that an
 endpoint does not allow gets 403. New endpoints are covered automatically.
+
+Roles are half of it: test_data_scope.py walks the same URL map as a story mother of P01 against
+a child of P02 (every id and code that reaches that child) and checks no answer names her.
 """
 
 from __future__ import annotations

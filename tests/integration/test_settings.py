@@ -177,3 +177,60 @@ def test_audit_log_lists_newest_first_and_filters(app, admin_client, make):
     assert "查看小读者资料" in by_user and "添加阅读点" not in by_user
     prefix = admin_client.get("/admin/audit?action=borrower.").get_data(as_text=True).split("<tbody>")[1]
     assert "导出" in prefix and "查看" in prefix and "添加阅读点" not in prefix
+
+
+def _setup_post(client, base, **fields):
+    page = client.get("/setup", base_url=base)
+    data = {"csrf_token": csrf_from(page.data), "username": "boss", "display_name": "林老师",
+            "password": "long-enough-1", "confirm": "long-enough-1", **fields}
+    return page, client.post("/setup", data=data, base_url=base)
+
+
+def test_first_run_proposes_the_address_she_used_as_the_public_url_and_stores_it_when_confirmed(app, client):
+    page, r = _setup_post(client, "http://192.168.1.20:8000",
+                          public_base_url="http://192.168.1.20:8000", use_public_url="y")
+    html = page.get_data(as_text=True)
+    assert 'name="public_base_url"' in html and 'value="http://192.168.1.20:8000"' in html
+    assert re.search(r'<input checked id="use_public_url"|id="use_public_url"[^>]*checked', html)
+    assert r.status_code == 302
+    assert _stored(app).public_base_url == "http://192.168.1.20:8000"
+    with app.app_context(), session_factory()() as db:
+        [changes] = db.scalars(select(AuditLog.details).where(AuditLog.action == "settings.update")).all()
+    assert changes["changes"] == {"public_base_url": "http://192.168.1.20:8000"}
+    # the label sheet then prints URLs and no warning
+    labels = client.get("/labels", base_url="http://192.168.1.20:8000")
+    assert labels.status_code == 200 and "还没有设置公开网址" not in labels.get_data(as_text=True)
+
+
+def test_first_run_on_this_computers_own_address_does_not_propose_it(app, client):
+    page, r = _setup_post(client, "http://127.0.0.1:5000", public_base_url="http://127.0.0.1:5000")
+    html = page.get_data(as_text=True)
+    assert "这是本机地址" in html and not re.search(r'id="use_public_url"[^>]*checked|checked id="use_public_url"', html)
+    assert r.status_code == 302 and _stored(app).public_base_url == ""  # not ticked: not stored
+
+
+def test_first_run_refuses_a_confirmed_public_url_that_is_not_a_web_address(app, client):
+    _, r = _setup_post(client, "http://lib.example.org", public_base_url="lib.example.org", use_public_url="y")
+    assert r.status_code == 200 and "公开网址需以 http:// 或 https:// 开头" in r.get_data(as_text=True)
+    from library_app.models import User
+
+    with app.app_context(), session_factory()() as db:
+        assert db.scalar(select(User.id)) is None  # nothing half-made: she fixes it and submits again
+
+
+def test_label_and_card_print_pages_warn_on_screen_while_no_public_url_is_set(app, admin_client, make):
+    make.point("P01")
+    copy = make.copy(make.title("好饿的毛毛虫"))
+    make.borrower("王小明", point="P01")
+    pages = ["/labels", f"/labels/sheet?mode=range&code_from={copy.code}&code_to={copy.code}",
+             "/cards/", "/cards/sheet?point=P01"]
+    for url in pages:
+        r = admin_client.get(url)
+        html = r.get_data(as_text=True)
+        assert r.status_code == 200, url
+        assert 'class="public-url-warning no-print"' in html and "还没有设置公开网址" in html, url
+        assert 'href="/admin/settings#public_base_url"' in html, url
+    _post(admin_client, public_base_url="https://lib.example.org")
+    for url in pages:
+        r = admin_client.get(url)
+        assert r.status_code == 200 and "还没有设置公开网址" not in r.get_data(as_text=True), url
