@@ -23,9 +23,11 @@ from library_app.domain.roles import ALL_ROLES, CIRCULATION, REPORT_READERS, STA
 
 # the role groups are re-exported for the routes' declarations (``@roles(*STAFF)``)
 __all__ = ["ALL_ROLES", "CIRCULATION", "REPORT_READERS", "STAFF", "allowed_roles", "enforce_access",
-           "init_app", "is_api_request", "is_public", "lean_actor", "public", "roles", "writes"]
+           "init_app", "is_api_request", "is_kiosk_route", "is_public", "kiosk_route", "lean_actor", "public",
+           "roles", "writes"]
 
 F = TypeVar("F", bound=Callable[..., Any])
+KIOSK_ROLE = "kiosk"  # a self-service kiosk's token (not a user): only @kiosk_route routes
 
 
 def roles(*allowed: str) -> Callable[[F], F]:
@@ -58,6 +60,28 @@ def lean_actor(view: F) -> F:
     return view
 
 
+def kiosk_route(view: F) -> F:
+    """A route a self-service kiosk's token may use (its own endpoints only). Every other
+    route refuses a kiosk, public ones included; user roles still come from ``@roles``."""
+    view._kiosk = True  # type: ignore[attr-defined]
+    if not hasattr(view, "_allowed_roles"):  # kiosk-only: no user role (an outer @roles adds some)
+        view._allowed_roles = frozenset()  # type: ignore[attr-defined]
+    return view
+
+
+def is_kiosk_route(view: Callable[..., Any]) -> bool:
+    return bool(getattr(view, "_kiosk", False))
+
+
+def _refuse_kiosk(view: Callable[..., Any]) -> None:
+    """A kiosk principal (role ``kiosk``, see services.kiosk) outside its own routes: 403."""
+    if is_kiosk_route(view):
+        return
+    current_app.logger.warning("403 %s %s kiosk=%s", request.method, request.path,
+                               current_user.username)
+    abort(403)
+
+
 def allowed_roles(view: Callable[..., Any]) -> frozenset[str] | None:
     return getattr(view, "_allowed_roles", None)
 
@@ -81,13 +105,20 @@ def enforce_access() -> None:
         g.writes = True
     if getattr(view, "_lean_actor", False):
         g.lean_actor = True
-    if request.endpoint == "static" or is_public(view):
+    if request.endpoint == "static":
+        return
+    if is_public(view):
+        if request.authorization is not None and getattr(current_user, "role", None) == KIOSK_ROLE:
+            _refuse_kiosk(view)
         return
     allowed = allowed_roles(view)
     if not current_user.is_authenticated:
         if is_api_request():
             abort(401)
         return current_app.login_manager.unauthorized()  # type: ignore[attr-defined,no-any-return]
+    if current_user.role == KIOSK_ROLE:
+        _refuse_kiosk(view)
+        return None
     if allowed is None or current_user.role not in allowed:
         current_app.logger.warning(
             "403 %s %s user=%s role=%s", request.method, request.path,

@@ -32,7 +32,8 @@ TIMEZONES = ["Asia/Shanghai", "Asia/Hong_Kong", "Asia/Macau", "Asia/Taipei", "As
              "Asia/Singapore", "UTC"]
 EDITABLE = ("org_name", "timezone", "public_base_url", "loan_limit", "loan_days", "max_renewals",
             "undo_minutes", "count_metric", "default_year_target", "retention_months",
-            "show_school_fields", "activity_kinds", "volunteer_prep_minutes")
+            "show_school_fields", "activity_kinds", "volunteer_prep_minutes",
+            "kiosk_overdue_blocks")
 
 
 def _number(label: str, low: int, high: int) -> IntegerField:
@@ -63,6 +64,7 @@ class SettingsForm(FlaskForm):
     activity_kinds = StringField("阅读活动类型（编号=名称，用逗号分隔）", validators=[Optional(), Length(max=500)])
     volunteer_prep_minutes = IntegerField("志愿者每场活动的准备时间（分钟，计入服务时长）", validators=[
         Optional(), NumberRange(0, 600, "请填写 0 到 600 之间的整数。")])
+    kiosk_overdue_blocks = BooleanField("有逾期未还的书时，不能在自助借书机上借书")
 
 
 def _size_text(n: int) -> str:

@@ -12,6 +12,7 @@ from . import (  # noqa: E402,F401
     borrowers,
     catalog,
     circulation,
+    kiosk,
     lookup,
     offline,
     points,

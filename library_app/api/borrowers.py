@@ -4,7 +4,7 @@
 - ``GET /api/v1/borrowers?q=&point=&status=&page=`` → ``{"borrowers":[...],"total","page","pages"}``
 - ``GET /api/v1/borrowers/{id}`` → the child with open loans (phone masked for a story mother);
   the view is logged.
-- ``PATCH /api/v1/borrowers/{id}`` (staff) fields and/or ``status``.
+- ``PATCH /api/v1/borrowers/{id}`` (staff) fields and/or ``status``, ``self_service`` (kiosk loans).
 - ``POST /api/v1/borrowers/{id}/card`` (staff) → 201 ``{"card","revoked"}``.
 - ``GET /api/v1/borrowers/{id}/export`` (admin, logged) and ``POST /api/v1/borrowers/{id}/erase`` (admin).
 - ``GET /api/v1/cards/{code}`` → ``{"code","status","borrower"}``; a revoked card names no one.
@@ -29,6 +29,7 @@ from library_app.services import borrowers as service
 from library_app.services import cards as cards_service
 from library_app.services import privacy
 from library_app.services.errors import Invalid
+from library_app.services.kiosk import set_self_service
 from library_app.services.qr import qr_png
 from library_app.web import current_settings, query_int, utcnow
 
@@ -63,6 +64,7 @@ def borrower_json(b: Borrower, loans: service.LoansOverview) -> dict[str, Any]:
         ],
         "overdue": loans.overdue,
         "cards": [{"code": c.code, "status": c.status} for c in b.cards],
+        "self_service": b.self_service,
     })
     return data
 
@@ -151,6 +153,8 @@ def update_borrower(borrower_id: int):  # type: ignore[no-untyped-def]
                                 **current)
     if "status" in data:
         service.set_status(db, current_user, now, borrower, str(data["status"]))
+    if "self_service" in data:
+        set_self_service(db, current_user, now, borrower, data["self_service"])
     commit()
     return jsonify(borrower_json(borrower, service.loans_overview(db, current_user, now, borrower)))
 

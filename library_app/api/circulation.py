@@ -13,12 +13,13 @@ from typing import Any
 from flask import current_app, g, jsonify, request
 from flask_login import current_user
 
-from library_app.access import CIRCULATION, lean_actor, roles, writes
+from library_app.access import CIRCULATION, kiosk_route, lean_actor, roles, writes
 from library_app.circulation import txn
 from library_app.db import commit, get_session, session_factory
 from library_app.domain.codes import parse_code
 from library_app.domain.events import MAX_BATCH
 from library_app.services import circulation as service
+from library_app.services import kiosk as kiosk_service
 from library_app.services.errors import Invalid
 from library_app.web import current_settings, json_error, utcnow
 
@@ -36,6 +37,7 @@ def _read_session_for_hot_path(endpoint: str | None, _values: dict[str, Any] | N
 
 @bp.post("/circulation/events")
 @roles(*CIRCULATION)
+@kiosk_route  # a self-service kiosk lends and returns here too (services.kiosk.check_kiosk_event)
 @lean_actor
 def circulation_events():  # type: ignore[no-untyped-def]
     data = json_body()
@@ -50,6 +52,8 @@ def circulation_events():  # type: ignore[no-untyped-def]
     reader.commit()  # nothing of the reads is held while the write waits its turn
     ip = request.remote_addr or ""
     outcome = txn.write(lambda db, now: service.apply_events(db, actor, now, events, settings, ip=ip))
+    if kiosk_service.kiosk_of(actor) is not None:  # a kiosk is told given names only
+        outcome.results = kiosk_service.redact_results(outcome.results)
     if outcome.reused_ids:
         # Same id, different payload (trust.md): 422. The other events were applied and their
         # results are here too, so a client never loses them.

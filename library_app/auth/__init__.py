@@ -34,6 +34,41 @@ def _touch(row_id: int, now: datetime) -> None:
         current_app.logger.warning("could not record the session's last activity", exc_info=True)
 
 
+def _load_kiosk(token: str) -> Any:
+    """A self-service kiosk's token: a kiosk principal (not a user), which the access hook
+    admits only on the routes marked for kiosks (access.kiosk_route)."""
+    from library_app.db import get_session
+    from library_app.services import kiosk
+    from library_app.web import utcnow
+
+    now = utcnow()
+    found = kiosk.principal_for_token(get_session().connection(), token, now)
+    if found is None:
+        return None
+    principal, due = found
+    if due:
+        _touch_with(lambda conn: kiosk.touch(conn, principal.kiosk_id, now))
+    g.bearer_user_id = principal.username  # a bearer client: no CSRF (security.csrf_check)
+    return principal
+
+
+def _touch_with(write: Any) -> None:
+    """A small bookkeeping write: in the request's transaction when it writes, else in a short
+    one of its own (failing quietly: the request itself is still allowed)."""
+    from sqlalchemy.exc import OperationalError
+
+    from library_app.db import SAFE_METHODS, get_engine, get_session, writer
+
+    if request.method not in SAFE_METHODS or g.get("writes"):
+        write(get_session().connection())
+        return
+    try:
+        with writer(get_engine()).begin() as conn:
+            write(conn)
+    except OperationalError:
+        current_app.logger.warning("could not record the kiosk's last activity", exc_info=True)
+
+
 def init_login(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -73,6 +108,10 @@ def init_login(app: Flask) -> None:
         if not header.lower().startswith("bearer "):
             return None
         from library_app.db import get_session
+        from library_app.domain.kiosk import TOKEN_PREFIX
+
+        if header[7:].strip().startswith(TOKEN_PREFIX):
+            return _load_kiosk(header[7:].strip())
         from library_app.services.users import Actor, User, actor_for_token, user_for_token
         from library_app.web import utcnow
 

@@ -31,6 +31,7 @@ class LibrarySettings:
     # each volunteer's time by default (domain/activities.py).
     activity_kinds: str = "story=故事会,reading_club=读书会,parent_child=亲子阅读,other=其他"
     volunteer_prep_minutes: int = 30
+    kiosk_overdue_blocks: bool = True  # an overdue book blocks self-service (kiosk) loans
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -13,6 +13,7 @@ from .base import Base, utcnow
 from .borrowers import Borrower, Card
 from .catalog import Copy, Title, Transfer, TransferItem
 from .circulation import CirculationEvent, Loan, LoanRenewal, ReviewItem
+from .kiosk import Kiosk
 from .lookup import LookupSourceRow
 from .points import Point
 from .stocktake import Stocktake, StocktakeItem, StocktakeScan
@@ -20,7 +21,7 @@ from .users import ApiToken, LoginThrottle, User, UserSession, user_points
 
 __all__ = [
     "Activity", "ActivityCard", "ActivityTitle", "ActivityVolunteer", "FigureTarget", "Volunteer",
-    "ApiToken", "AuditLog", "Base", "Borrower", "Card", "CirculationEvent", "Copy", "HealthCheck",
+    "ApiToken", "AuditLog", "Base", "Borrower", "Card", "CirculationEvent", "Copy", "HealthCheck", "Kiosk",
     "Loan", "LoanRenewal", "LoginThrottle", "LookupSourceRow", "MonthlyTally", "Point", "ReviewItem",
     "Setting", "Stocktake", "StocktakeItem", "StocktakeScan", "Title", "Transfer",
     "TransferItem",

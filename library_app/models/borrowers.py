@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, text
+from sqlalchemy import ForeignKey, Index, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .base import Base, utcnow
@@ -36,6 +36,8 @@ class Borrower(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     left_at: Mapped[datetime | None]
     anonymised_at: Mapped[datetime | None]
+    # May borrow alone at a self-service kiosk (自助借阅); librarians turn it on.
+    self_service: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     home_point: Mapped[Point] = relationship()
     cards: Mapped[list[Card]] = relationship(back_populates="borrower", order_by="Card.id")

@@ -55,6 +55,9 @@ class Loan(Base):
     source: Mapped[str] = mapped_column(String(8), default="scan")
     # Condition noted when the loan ends badly: lost / damaged
     outcome: Mapped[str] = mapped_column(String(16), default="")
+    # Who lent it: "staff" (a signed-in user, lent_by) or "kiosk" (the self-service kiosk_id).
+    channel: Mapped[str] = mapped_column(String(8), default="staff", server_default="staff")
+    kiosk_id: Mapped[int | None] = mapped_column(ForeignKey("kiosks.id"))
 
     copy: Mapped[Copy | None] = relationship()
     title: Mapped[Title | None] = relationship()
@@ -169,6 +172,9 @@ class CirculationEvent(Base):
     message: Mapped[str] = mapped_column(Text, default="")
     loan_id: Mapped[int | None] = mapped_column(ForeignKey("loans.id"))
     undone_at: Mapped[datetime | None]
+    # Sent by a signed-in user ("staff", actor) or a self-service kiosk ("kiosk", kiosk_id).
+    channel: Mapped[str] = mapped_column(String(8), default="staff", server_default="staff")
+    kiosk_id: Mapped[int | None] = mapped_column(ForeignKey("kiosks.id"), index=True)
 
     loan: Mapped[Loan | None] = relationship()
     point: Mapped[Point | None] = relationship()

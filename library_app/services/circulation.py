@@ -63,6 +63,7 @@ from library_app.models import (
     User,
     user_points,
 )
+from library_app.services import kiosk as kiosk_service  # KIOSK (issue 17)
 
 RETRIES = 3
 
@@ -209,6 +210,12 @@ class _Batch:
         self.pg = session.get_bind().dialect.name == "postgresql"
         self.own_children: dict[int, bool] = {}
         self.locked: set[str] = set()  # copy codes this transaction holds locked (PostgreSQL)
+        # KIOSK (issue 17): a self-service kiosk's events; actor.id is None for a kiosk, and the
+        # kiosk is recorded as the channel (channel/kiosk_id on loans and events) instead.
+        self.kiosk = kiosk_service.kiosk_of(actor)
+        self.channel = {"channel": "kiosk" if self.kiosk else "staff",
+                        "kiosk_id": self.kiosk.kiosk_id if self.kiosk else None}
+        self.settings = settings
 
     # ---- locks
     def lock(self, events: list[Event]) -> None:
@@ -250,6 +257,8 @@ class _Batch:
         the child's point, else masked (data scope, services.scope)."""
         if borrower_id is None or self.role in ("admin", "librarian"):
             return name or ""
+        if self.kiosk is not None:  # KIOSK (issue 17): its own point's children only; given name
+            return kiosk_service.given_name(name or "")
         mine = self.own_children.get(borrower_id)
         if mine is None:
             mine = self.own_children[borrower_id] = bool(self.conn.execute(_OWN_CHILD, {
@@ -269,7 +278,7 @@ class _Batch:
         values: dict[str, Any] = {
             "event_id": event_id, "status": status, "code": code, "message": message,
             "point_id": point_id, "loan_id": loan_id, "actor_id": self.actor_id,
-            "received_at": self.now,
+            "received_at": self.now, **self.channel,  # KIOSK (issue 17)
         }
         if event is not None:
             values.update(type=event.type, payload_hash=event.payload_hash, copy_code=event.copy,
@@ -473,9 +482,14 @@ def _apply(b: _Batch, event: Event) -> dict[str, Any]:
     scan = b.scan(event)
     point = scan.point
     try:
+        if b.kiosk is not None:  # KIOSK (issue 17): its own point, and its loan rules
+            kiosk_service.check_kiosk_event(b.conn, b.kiosk, event_type=event.type,
+                                            event_point_id=point[0] if point else None,
+                                            card_code=event.card, now=b.now, settings=b.settings)
         rules_mod.check_point(role=b.role, point_id=point[0] if point else None,
                               point_active=point[1] if point else False,
-                              my_point_ids=frozenset({point[0]}) if point and point[2] else frozenset(),
+                              my_point_ids=(frozenset({point[0]}) if point and (point[2] or b.kiosk)
+                                            else frozenset()),  # KIOSK: its point, checked above
                               point_code=event.point)
     except RuleBroken as exc:
         b.store(event, event_id=event.id, status="rejected", code=exc.code, message=exc.message)
@@ -618,7 +632,7 @@ def _loan_row(b: _Batch, copy: CopyRow, card: CardRow, point_id: int, at: dateti
         "point_id": point_id, "lent_by_id": b.actor_id, "lent_at": at, "lent_day": local_day(at, b.tz),
         "due_at": due, "renewals": 0,
         "returned_at": returned_at, "return_kind": return_kind, "event_id": event_id, "source": "scan",
-        "outcome": "",
+        "outcome": "", **b.channel,  # KIOSK (issue 17)
     }
 
 

@@ -17,6 +17,8 @@
 //   outbox.list({limit}) -> recent records {id, event, by, state: "pending"|"done", result, ...}
 //   outbox.syncIfPending() -> sync() when something of hers waits (cheap on every page load)
 //   outbox.sync({everyone: true}) also sends events recorded by another account on this phone.
+// Added for the self-service kiosk: createOutbox({endpoint, authorization: "Bearer …", user})
+//   sends with that header and no session check.
 //
 // Another endpoint: createOutbox({endpoint}) for activities ({"events": [...]} there), and
 // createOutbox({endpoint, field: "scans"}) for a stocktake ({"scans": [...]}); records carry
@@ -138,6 +140,7 @@ class Outbox {
     this.field = field; // the request's list: {"events": [...]} or {"scans": [...]}
     this.endpoint = endpoint;
     this.csrfToken = "";
+    this.authorization = "";
     this.user = "";
     this.listeners = [];
     this.state = navigator.onLine ? "idle" : "offline";
@@ -320,7 +323,7 @@ class Outbox {
       this.setState("signin", MESSAGES.signin);
       return false;
     }
-    if (outcome.kind === "stale" && !retried) {
+    if (outcome.kind === "stale" && !retried && !this.authorization) {
       // 400 or 403: perhaps a token of an older session. Ask who is signed in, then try again.
       this.sessionChecked = false;
       const session = await this.checkSession();
@@ -368,7 +371,10 @@ class Outbox {
       response = await fetchWithTimeout(this.endpoint, {
         method: "POST",
         credentials: "same-origin",
-        headers: { "Content-Type": "application/json", "X-CSRFToken": this.csrfToken || pageCsrfToken() },
+        headers: {
+          "Content-Type": "application/json", "X-CSRFToken": this.csrfToken || pageCsrfToken(),
+          ...(this.authorization ? { Authorization: this.authorization } : {}),
+        },
         body: JSON.stringify({ [this.field]: events }),
       });
     } catch (error) {
@@ -519,13 +525,16 @@ async function fetchWithTimeout(url, options) {
 const instances = new Map();
 
 // One outbox per endpoint and page: scan.js and the offline status share it.
-export function createOutbox({ endpoint = DEFAULT_ENDPOINT, csrfToken = "", user = "", field = "events" } = {}) {
+export function createOutbox({ endpoint = DEFAULT_ENDPOINT, csrfToken = "", user = "", field = "events", authorization = "" } = {}) {
   let outbox = instances.get(endpoint);
   if (!outbox) {
     outbox = new Outbox(endpoint, field);
     instances.set(endpoint, outbox);
   }
   if (csrfToken) outbox.csrfToken = csrfToken;
+  // A bearer client with no session (the self-service kiosk, kiosk.js): "Bearer <token>".
+  // It has no session to check (checkSession), its token is who it is.
+  if (authorization) { outbox.authorization = authorization; outbox.sessionChecked = true; }
   if (user || !outbox.user) outbox.user = user || pageUser();
   return outbox.api;
 }

@@ -1,0 +1,121 @@
+"""Self-service corner API (shared/spec/api.md "Self-service corner").
+
+Staff: create (with a one-time enrol code), list and revoke kiosks. The device: trade the code
+for its token (no login), then with that token look up a card and undo its own last loan;
+lending and returning go through ``POST /circulation/events`` (also marked for kiosks).
+"""
+
+from __future__ import annotations
+
+from flask import current_app, g, jsonify, request
+from flask_login import current_user
+
+from library_app.access import kiosk_route, public, roles, writes
+from library_app.db import commit, get_session
+from library_app.domain import kiosk as rules
+from library_app.domain.codes import parse_code
+from library_app.domain.errors import RuleBroken
+from library_app.security import csrf_exempt
+from library_app.services import kiosk as service
+from library_app.services.errors import NotFound
+from library_app.services.settings import get_settings
+from library_app.web import json_error, utcnow
+
+from . import bp
+from .util import json_body
+
+MANAGERS = ("admin", "librarian")  # and a point lead at her own points (services.kiosk.may_manage)
+
+
+def _iso(value):  # type: ignore[no-untyped-def]
+    return value.isoformat() if value is not None else None
+
+
+def kiosk_json(k):  # type: ignore[no-untyped-def]
+    return {"id": k.id, "name": k.name, "point": k.point.code, "state": k.state,
+            "created_at": _iso(k.created_at), "enrolled_at": _iso(k.enrolled_at),
+            "revoked_at": _iso(k.revoked_at), "last_seen_at": _iso(k.last_seen_at)}
+
+
+@bp.post("/kiosks")
+@roles(*MANAGERS)
+def create_kiosk():  # type: ignore[no-untyped-def]
+    data = json_body()
+    kiosk, code = service.create_kiosk(get_session(), current_user, utcnow(), name=data.get("name"),
+                                       point_code=data.get("point"))
+    commit()
+    return jsonify(id=kiosk.id, enrol_code=code, expires_at=_iso(kiosk.enrol_expires_at)), 201
+
+
+@bp.get("/kiosks")
+@roles(*MANAGERS)
+def list_kiosks():  # type: ignore[no-untyped-def]
+    return jsonify(kiosks=[kiosk_json(k) for k in service.list_kiosks(get_session(), current_user)])
+
+
+@bp.delete("/kiosks/<int:kiosk_id>")
+@roles(*MANAGERS)
+def revoke_kiosk(kiosk_id: int):  # type: ignore[no-untyped-def]
+    db = get_session()
+    service.revoke(db, current_user, utcnow(), service.get_kiosk(db, kiosk_id))
+    commit()
+    return "", 204
+
+
+@bp.post("/kiosk/enrol")
+@public
+@kiosk_route
+@csrf_exempt
+def enrol_kiosk():  # type: ignore[no-untyped-def]
+    data = json_body()
+    db = get_session()
+    kiosk, token = service.enrol(db, utcnow(), data.get("enrol_code"), ip=request.remote_addr or "")
+    commit()
+    return jsonify(token=token, point=kiosk.point.code, point_name=kiosk.point.name, name=kiosk.name)
+
+
+@bp.get("/kiosk/me")
+@kiosk_route
+def kiosk_me():  # type: ignore[no-untyped-def]
+    """The signed-in kiosk: the screen asks on start and so learns when it has been revoked."""
+    p = current_user
+    return jsonify(name=p.name, point=p.point_code, point_name=p.point_name,
+                   idle_seconds=current_app.config.get("KIOSK_IDLE_SECONDS", 60),
+                   undo_seconds=current_app.config.get("KIOSK_UNDO_SECONDS", 10))
+
+
+@bp.get("/kiosk/cards/<code>")
+@kiosk_route
+@writes  # counts unknown cards and logs the view of a child's data
+def kiosk_card(code: str):  # type: ignore[no-untyped-def]
+    g.personal_data = True
+    db = get_session()
+    now = utcnow()
+    try:
+        card_code = parse_code(code, expect="card").code
+    except RuleBroken:
+        card_code = ""  # counted as an unknown card like any other
+    try:
+        body = service.card_for_kiosk(db, current_user, now, card_code,
+                                      get_settings(db, current_app.config), ip=request.remote_addr or "")
+    except rules.TooManyTries as exc:
+        db.rollback()
+        response, status = json_error(exc.status, exc.code, exc.message, **exc.details)
+        response.headers["Retry-After"] = str(exc.details.get("retry_after", 60))
+        return response, status
+    except NotFound:
+        commit()  # the count of unknown cards stays
+        raise
+    commit()
+    return jsonify(body)
+
+
+@bp.post("/kiosk/undo")
+@kiosk_route
+def kiosk_undo():  # type: ignore[no-untyped-def]
+    data = json_body()
+    db = get_session()
+    result = service.undo(db, current_user, utcnow(), str(data.get("event_id") or ""),
+                          get_settings(db, current_app.config), ip=request.remote_addr or "")
+    commit()
+    return jsonify(result)
