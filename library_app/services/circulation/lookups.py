@@ -28,7 +28,7 @@ def card_summary(session: Session, actor: User, now: datetime, code: str, settin
     logged; a child of another point comes back masked (王*明, no id, no home point, open loans
     as copy codes and due dates without titles), so a visiting child can still borrow.
     """
-    from . import scope
+    from library_app.services import scope
 
     rules = LoanRules.from_settings(settings)
     row = session.execute(
@@ -90,7 +90,7 @@ def copy_summary(session: Session, actor: User, now: datetime, code: str, settin
     """A copy as the scan screen shows it, with its open loan. The holder is shown through
     ``services.scope``: in full (and logged) to staff and to a story mother of the child's point;
     else masked, without the card."""
-    from . import scope
+    from library_app.services import scope
 
     rules = LoanRules.from_settings(settings)
     row = session.execute(
