@@ -32,14 +32,17 @@ def card_summary(session: Session, actor: User, now: datetime, code: str, settin
 
     rules = LoanRules.from_settings(settings)
     row = session.execute(
-        select(Card.code, Card.status, Borrower.id, Borrower.name, Borrower.status, Point.code, Point.id)
+        select(Card.code.label("card_code"), Card.status.label("status"), Borrower.id.label("borrower_id"),
+               Borrower.name.label("name"), Borrower.status.label("borrower_status"),
+               Point.code.label("home"), Point.id.label("home_id"))
         .outerjoin(Borrower, Borrower.id == Card.borrower_id)
         .outerjoin(Point, Point.id == Borrower.home_point_id)
         .where(Card.code == code)
     ).first()
     if row is None:
         raise rules_mod.UnknownCard()
-    card_code, status, borrower_id, name, borrower_status, home, home_id = row
+    card_code, status, borrower_id, name = row.card_code, row.status, row.borrower_id, row.name
+    borrower_status, home, home_id = row.borrower_status, row.home, row.home_id
     seen = None
     if borrower_id is not None and status != "revoked":
         seen = scope.see(session, actor, now, borrower_id=borrower_id, name=name, home_point=home,
@@ -72,16 +75,17 @@ def card_summary(session: Session, actor: User, now: datetime, code: str, settin
 
 def open_loans_of(session: Session, borrower_id: int, now: datetime, rules: LoanRules) -> list[dict[str, Any]]:
     rows = session.execute(
-        select(Loan.id, Copy.code, Title.title, Loan.lent_at, Loan.due_at, Loan.renewals)
+        select(Loan.id.label("id"), Copy.code.label("copy"), Title.title.label("title"),
+               Loan.lent_at.label("lent_at"), Loan.due_at.label("due_at"), Loan.renewals.label("renewals"))
         .join(Copy, Copy.id == Loan.copy_id).join(Title, Title.id == Copy.title_id)
         .where(Loan.borrower_id == borrower_id, Loan.returned_at.is_(None))
         .order_by(Loan.lent_at)
     ).all()
     return [{
-        "id": r[0], "copy": r[1], "title": r[2], "lent_at": _iso(r[3]), "due_at": _iso(r[4]),
-        "due_text": due_in_words(r[4], now, rules.tz), "renewals": r[5],
-        "overdue": rules_mod.days_overdue(r[4], now, rules.tz),
-        "can_renew": r[5] < rules.max_renewals,
+        "id": r.id, "copy": r.copy, "title": r.title, "lent_at": _iso(r.lent_at), "due_at": _iso(r.due_at),
+        "due_text": due_in_words(r.due_at, now, rules.tz), "renewals": r.renewals,
+        "overdue": rules_mod.days_overdue(r.due_at, now, rules.tz),
+        "can_renew": r.renewals < rules.max_renewals,
     } for r in rows]
 
 
@@ -94,7 +98,8 @@ def copy_summary(session: Session, actor: User, now: datetime, code: str, settin
 
     rules = LoanRules.from_settings(settings)
     row = session.execute(
-        select(Copy.id, Copy.code, Copy.status, Title.title, Point.code)
+        select(Copy.id.label("id"), Copy.code.label("code"), Copy.status.label("status"),
+               Title.title.label("title"), Point.code.label("point"))
         .join(Title, Title.id == Copy.title_id).join(Point, Point.id == Copy.current_point_id)
         .where(Copy.code == code)
     ).first()
@@ -102,25 +107,26 @@ def copy_summary(session: Session, actor: User, now: datetime, code: str, settin
         raise rules_mod.UnknownCopy()
     home = _points.alias("home")
     loan = session.execute(
-        select(Loan.id, Borrower.name, Card.code, Loan.lent_at, Loan.due_at, Borrower.id,
-               home.c.code, home.c.id)
+        select(Loan.id.label("id"), Borrower.name.label("name"), Card.code.label("card"),
+               Loan.lent_at.label("lent_at"), Loan.due_at.label("due_at"), Borrower.id.label("borrower_id"),
+               home.c.code.label("home"), home.c.id.label("home_id"))
         .outerjoin(Borrower, Borrower.id == Loan.borrower_id).outerjoin(Card, Card.id == Loan.card_id)
         .outerjoin(home, home.c.id == Borrower.home_point_id)
-        .where(Loan.copy_id == row[0], Loan.returned_at.is_(None))
+        .where(Loan.copy_id == row.id, Loan.returned_at.is_(None))
     ).first()
     holder: dict[str, Any] | None = None
-    if loan is not None and loan[5] is not None:
-        seen = scope.see(session, actor, now, borrower_id=loan[5], name=loan[1], home_point=loan[6],
-                         home_point_id=loan[7], via="scan_copy", ip=ip)
+    if loan is not None and loan.borrower_id is not None:
+        seen = scope.see(session, actor, now, borrower_id=loan.borrower_id, name=loan.name,
+                         home_point=loan.home, home_point_id=loan.home_id, via="scan_copy", ip=ip)
         if seen.level != scope.NONE:
-            holder = {"name": seen.name, "card": loan[2] if seen.full else None}
+            holder = {"name": seen.name, "card": loan.card if seen.full else None}
             if not seen.full:
                 holder["masked"] = True
     return {
-        "code": row[1], "status": row[2], "title": row[3], "point": row[4],
+        "code": row.code, "status": row.status, "title": row.title, "point": row.point,
         "loan": None if loan is None else {
-            "id": loan[0], "borrower": holder, "lent_at": _iso(loan[3]),
-            "due_at": _iso(loan[4]), "due_text": due_in_words(loan[4], now, rules.tz),
+            "id": loan.id, "borrower": holder, "lent_at": _iso(loan.lent_at),
+            "due_at": _iso(loan.due_at), "due_text": due_in_words(loan.due_at, now, rules.tz),
         },
     }
 
