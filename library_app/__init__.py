@@ -54,6 +54,7 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from .activities.views import bp as activities_bp
     from .admin.views import bp as admin_bp
     from .api import bp as api_bp
     from .auth.views import bp as auth_bp
@@ -66,7 +67,7 @@ def register_blueprints(app: Flask) -> None:
     from .reports.views import bp as reports_bp
 
     for bp in (main_bp, auth_bp, points_bp, admin_bp, catalog_bp, borrowers_bp,
-               circulation_bp, reports_bp, offline_bp, api_bp):
+               circulation_bp, reports_bp, activities_bp, offline_bp, api_bp):
         app.register_blueprint(bp)
 
 

@@ -19,10 +19,13 @@ from typing import Any, TypeVar
 from flask import Flask, abort, current_app, g, request
 from flask_login import current_user
 
+from library_app.domain.roles import ALL_ROLES, CIRCULATION, REPORT_READERS, STAFF
+
+# the role groups are re-exported for the routes' declarations (``@roles(*STAFF)``)
+__all__ = ["ALL_ROLES", "CIRCULATION", "REPORT_READERS", "STAFF", "allowed_roles", "enforce_access",
+           "init_app", "is_api_request", "is_public", "lean_actor", "public", "roles", "writes"]
+
 F = TypeVar("F", bound=Callable[..., Any])
-ALL_ROLES = ("admin", "librarian", "story_mother", "viewer")
-STAFF = ("admin", "librarian")
-CIRCULATION = ("admin", "librarian", "story_mother")
 
 
 def roles(*allowed: str) -> Callable[[F], F]:

@@ -15,6 +15,7 @@ from werkzeug.routing import IntegerConverter
 
 from .domain import jsontext
 from .domain.errors import RuleBroken
+from .domain.roles import CIRCULATION, REPORT_READERS, ROLE_NAMES, STAFF, Role
 from .domain.settings import LibrarySettings
 from .domain.text import mask_phone
 
@@ -190,22 +191,24 @@ def register_errorhandlers(app: Flask) -> None:
 
 # Navigation per role: (endpoint, label, roles). Items whose endpoint is not registered are hidden.
 NAV: list[tuple[str, str, tuple[str, ...]]] = [
-    ("circulation.scan", "扫码借还", ("admin", "librarian", "story_mother")),
-    ("borrowers.index", "小读者", ("admin", "librarian", "story_mother")),
-    ("catalog.titles", "书目", ("admin", "librarian")),
-    ("circulation.loans", "借阅记录", ("admin", "librarian")),
-    ("circulation.review", "待复核", ("admin", "librarian")),
-    ("reports.year", "年度借阅", ("admin", "librarian", "viewer")),
-    ("reports.month", "月度报告", ("admin", "librarian", "viewer")),
-    ("points.index", "阅读点", ("admin", "librarian")),
-    ("admin.users", "用户", ("admin",)),
-    ("admin.settings", "设置", ("admin",)),
-    ("admin.audit", "审计日志", ("admin",)),
+    ("circulation.scan", "扫码借还", CIRCULATION),
+    ("borrowers.index", "小读者", CIRCULATION),
+    ("catalog.titles", "书目", STAFF),
+    ("circulation.loans", "借阅记录", STAFF),
+    ("circulation.review", "待复核", STAFF),
+    ("reports.year", "年度借阅", REPORT_READERS),
+    ("reports.month", "月度报告", REPORT_READERS),
+    ("activities.annual", "年度报告", REPORT_READERS),
+    ("activities.new", "记录活动", CIRCULATION),
+    ("activities.volunteers", "志愿者", CIRCULATION),
+    ("points.index", "阅读点", STAFF),
+    ("admin.users", "用户", (Role.ADMIN,)),
+    ("admin.settings", "设置", (Role.ADMIN,)),
+    ("admin.audit", "审计日志", (Role.ADMIN,)),
 ]
 # Pages whose every string is in the English catalog (translations/en). English is offered, and
 # used, only there: elsewhere a half-translated page (English menu over Chinese content) helps nobody.
 ENGLISH_PAGES = frozenset({"auth.login"})
-ROLE_NAMES = {"admin": "管理员", "librarian": "图书管理员", "story_mother": "故事妈妈", "viewer": "查看者"}
 
 
 def nav_items() -> list[tuple[str, str]]:

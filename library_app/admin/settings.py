@@ -32,7 +32,7 @@ TIMEZONES = ["Asia/Shanghai", "Asia/Hong_Kong", "Asia/Macau", "Asia/Taipei", "As
              "Asia/Singapore", "UTC"]
 EDITABLE = ("org_name", "timezone", "public_base_url", "loan_limit", "loan_days", "max_renewals",
             "undo_minutes", "count_metric", "default_year_target", "retention_months",
-            "show_school_fields")
+            "show_school_fields", "activity_kinds", "volunteer_prep_minutes")
 
 
 def _number(label: str, low: int, high: int) -> IntegerField:
@@ -59,6 +59,10 @@ class SettingsForm(FlaskForm):
     default_year_target = _number("默认年度目标", 1, 10_000_000)
     retention_months = _number("离开的小读者多少个月后匿名化（0 = 不自动匿名化）", 0, 240)
     show_school_fields = BooleanField("登记小读者的学校和年级")
+    # Left empty (or absent from an older form): the current value stays.
+    activity_kinds = StringField("阅读活动类型（编号=名称，用逗号分隔）", validators=[Optional(), Length(max=500)])
+    volunteer_prep_minutes = IntegerField("志愿者每场活动的准备时间（分钟，计入服务时长）", validators=[
+        Optional(), NumberRange(0, 600, "请填写 0 到 600 之间的整数。")])
 
 
 def _size_text(n: int) -> str:
@@ -107,6 +111,9 @@ def _save(form: SettingsForm, current: LibrarySettings) -> None:
     wanted["public_base_url"] = (wanted["public_base_url"] or "").strip().rstrip("/")
     wanted["org_name"] = (wanted["org_name"] or "").strip()
     wanted["timezone"] = (wanted["timezone"] or "").strip()
+    for name in ("activity_kinds", "volunteer_prep_minutes"):
+        if wanted[name] is None or wanted[name] == "":
+            wanted[name] = getattr(current, name)
     changes = {k: v for k, v in wanted.items() if getattr(current, k) != v}
     png = None
     upload = form.logo.data

@@ -6,4 +6,4 @@ from flask import Blueprint
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
-from . import auth, borrowers, catalog, circulation, lookup, offline, points, reports  # noqa: E402,F401
+from . import activities, auth, borrowers, catalog, circulation, lookup, offline, points, reports  # noqa: E402,F401

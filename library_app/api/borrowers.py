@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, g, jsonify, request
+from flask import Response, g, jsonify, request
 from flask_login import current_user
 
 from library_app.access import CIRCULATION, STAFF, roles, writes
@@ -30,8 +30,7 @@ from library_app.services import cards as cards_service
 from library_app.services import privacy
 from library_app.services.errors import Invalid
 from library_app.services.qr import qr_png
-from library_app.services.settings import get_settings
-from library_app.web import query_int, utcnow
+from library_app.web import current_settings, query_int, utcnow
 
 from . import bp
 from .util import json_body
@@ -211,7 +210,7 @@ def get_card(code: str):  # type: ignore[no-untyped-def]
 def card_qr(code: str):  # type: ignore[no-untyped-def]
     parsed = parse_code(code, expect="card")
     card = cards_service.find_card(get_session(), parsed.code)
-    settings = get_settings(get_session(), current_app.config)
+    settings = current_settings()
     box = query_int("box", 10, low=2, high=40)
     return Response(qr_png(qr_content(card.code, settings.public_base_url), box_size=box),
                     mimetype="image/png",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, jsonify, request, url_for
+from flask import Response, jsonify, request, url_for
 from flask_login import current_user
 
 from library_app.access import ALL_ROLES, STAFF, roles, writes
@@ -16,8 +16,7 @@ from library_app.services import catalog as service
 from library_app.services import catalog_import, scope
 from library_app.services import points as points_service
 from library_app.services.qr import qr_png, qr_svg
-from library_app.services.settings import get_settings
-from library_app.web import json_error, query_int, utcnow
+from library_app.web import current_settings, json_error, query_int, utcnow
 
 from . import bp
 from .util import json_body
@@ -65,7 +64,7 @@ def loan_json(loan: Loan | None) -> dict[str, Any] | None:
 
 
 def copy_json(c: Copy, loan: Loan | None) -> dict[str, Any]:
-    settings = get_settings(get_session(), current_app.config)
+    settings = current_settings()
     return {
         "code": c.code,
         "status": c.status,
@@ -174,7 +173,7 @@ def get_copy(code: str):  # type: ignore[no-untyped-def]
 def _qr(code: str, fmt: str) -> Response:
     db = get_session()
     copy = service.get_copy(db, code)
-    content = qr_content(copy.code, get_settings(db, current_app.config).public_base_url)
+    content = qr_content(copy.code, current_settings().public_base_url)
     if fmt == "png":
         response = Response(qr_png(content), mimetype="image/png")
     else:

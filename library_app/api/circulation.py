@@ -20,8 +20,7 @@ from library_app.domain.codes import parse_code
 from library_app.domain.events import MAX_BATCH
 from library_app.services import circulation as service
 from library_app.services.errors import Invalid
-from library_app.services.settings import get_settings
-from library_app.web import json_error, utcnow
+from library_app.web import current_settings, json_error, utcnow
 
 from . import bp
 from .util import json_body
@@ -68,7 +67,7 @@ def circulation_events():  # type: ignore[no-untyped-def]
 def circulation_undo():  # type: ignore[no-untyped-def]
     data = json_body()
     db = get_session()
-    settings = get_settings(db, current_app.config)
+    settings = current_settings()
     result = service.undo_event(db, current_user, utcnow(), str(data.get("event_id") or ""), settings,
                                 ip=request.remote_addr or "")
     commit()
@@ -84,7 +83,7 @@ def circulation_card(code: str):  # type: ignore[no-untyped-def]
     g.personal_data = True
     db = get_session()
     parsed = parse_code(code, expect="card")
-    body = service.card_summary(db, current_user, utcnow(), parsed.code, get_settings(db, current_app.config),
+    body = service.card_summary(db, current_user, utcnow(), parsed.code, current_settings(),
                                 ip=request.remote_addr or "")
     commit()
     return jsonify(body)
@@ -97,7 +96,7 @@ def circulation_copy(code: str):  # type: ignore[no-untyped-def]
     g.personal_data = True
     db = get_session()
     parsed = parse_code(code, expect="copy")
-    body = service.copy_summary(db, current_user, utcnow(), parsed.code, get_settings(db, current_app.config),
+    body = service.copy_summary(db, current_user, utcnow(), parsed.code, current_settings(),
                                 ip=request.remote_addr or "")
     commit()
     return jsonify(body)

@@ -3,27 +3,20 @@ and the import of past loans from spreadsheet logs."""
 
 from __future__ import annotations
 
-from flask import current_app, jsonify, request
+from flask import jsonify, request
 from flask_login import current_user
 
-from library_app.access import STAFF, lean_actor, roles
+from library_app.access import REPORT_READERS, STAFF, lean_actor, roles
 from library_app.db import commit, get_session
 from library_app.domain import reports as rules
 from library_app.domain.settings import LibrarySettings
 from library_app.reports import exports
 from library_app.services import loan_import
 from library_app.services import reports as service
-from library_app.services.settings import get_settings
-from library_app.web import utcnow
+from library_app.web import current_settings, utcnow
 
 from . import bp
 from .util import json_body
-
-READERS = ("admin", "librarian", "viewer")
-
-
-def _settings():  # type: ignore[no-untyped-def]
-    return get_settings(get_session(), current_app.config)
 
 
 def _with_people() -> bool:
@@ -31,10 +24,10 @@ def _with_people() -> bool:
 
 
 @bp.get("/reports/year/<year>")
-@roles(*READERS)
+@roles(*REPORT_READERS)
 @lean_actor
 def report_year(year: str):  # type: ignore[no-untyped-def]
-    report = service.year_report(get_session(), utcnow(), rules.parse_year(year), _settings())
+    report = service.year_report(get_session(), utcnow(), rules.parse_year(year), current_settings())
     return jsonify(report.as_json())
 
 
@@ -46,25 +39,25 @@ def _month(month: str, settings: LibrarySettings) -> service.MonthReport:
 
 
 @bp.get("/reports/month/<month>")
-@roles(*READERS)
+@roles(*REPORT_READERS)
 @lean_actor
 def report_month(month: str):  # type: ignore[no-untyped-def]
-    return jsonify(_month(month, _settings()).as_json())
+    return jsonify(_month(month, current_settings()).as_json())
 
 
 @bp.get("/reports/month/<month>.csv")
-@roles(*READERS)
+@roles(*REPORT_READERS)
 @lean_actor
 def report_month_csv(month: str):  # type: ignore[no-untyped-def]
-    settings = _settings()
+    settings = current_settings()
     return exports.csv_response(_month(month, settings), settings)
 
 
 @bp.get("/reports/month/<month>.xlsx")
-@roles(*READERS)
+@roles(*REPORT_READERS)
 @lean_actor
 def report_month_xlsx(month: str):  # type: ignore[no-untyped-def]
-    settings = _settings()
+    settings = current_settings()
     return exports.xlsx_response(_month(month, settings), settings)
 
 
@@ -84,7 +77,7 @@ def post_tally(): # type: ignore[no-untyped-def]
     data = json_body()
     row, created = service.record_tally(
         get_session(), current_user, utcnow(), data.get("point"), data.get("month"),
-        data.get("loans"), _settings(),
+        data.get("loans"), current_settings(),
     )
     commit()
     return jsonify(point=row.point.code, month=row.month, loans=row.loans), (201 if created else 200)
@@ -100,7 +93,7 @@ def import_loans():  # type: ignore[no-untyped-def]
         raise loan_import.ImportRefused("请上传 CSV 文件（表单字段 file）。")
     partial = request.args.get("partial") in ("1", "true", "yes")
     result = loan_import.import_loans(
-        get_session(), current_user, utcnow(), upload.read(), _settings(), partial=partial,
+        get_session(), current_user, utcnow(), upload.read(), current_settings(), partial=partial,
     )
     if result.created and (partial or not result.errors):
         commit()

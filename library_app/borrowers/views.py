@@ -39,16 +39,12 @@ from library_app.services import cards as cards_service
 from library_app.services.errors import Invalid
 from library_app.services.points import list_points
 from library_app.services.qr import qr_svg
-from library_app.services.settings import get_settings
-from library_app.web import org_tz, query_int, utcnow
+from library_app.web import current_settings, org_tz, query_int, utcnow
 
 from .forms import BatchForm, BorrowerForm, RegisterForm
 
 bp = Blueprint("borrowers", __name__)
 
-
-def _settings() -> Any:
-    return get_settings(get_session(), current_app.config)
 
 
 def _personal() -> None:
@@ -119,8 +115,8 @@ def new():  # type: ignore[no-untyped-def]
                     type=form.type.data, birth_year=form.birth_year.data,
                     guardian_name=form.guardian_name.data,
                     guardian_phone=form.guardian_phone.data,
-                    school=form.school.data if _settings().show_school_fields else "",
-                    grade=form.grade.data if _settings().show_school_fields else "",
+                    school=form.school.data if current_settings().show_school_fields else "",
+                    grade=form.grade.data if current_settings().show_school_fields else "",
                     card_code=form.card.data or None,
                 )
             except RuleBroken as exc:
@@ -135,7 +131,7 @@ def new():  # type: ignore[no-untyped-def]
         flash("请按提示修改后再提交。", "error")
     return render_template(
         "borrowers/new.html", form=form, blank=blank, duplicates=duplicates,
-        show_school=_settings().show_school_fields,
+        show_school=current_settings().show_school_fields,
         own_points=current_user.point_codes(), masked=True,
     )
 
@@ -156,7 +152,7 @@ def detail(borrower_id: int):  # type: ignore[no-untyped-def]
     commit()
     return render_template(
         "borrowers/detail.html", borrower=borrower, loans=loans, consent_by=consent_by,
-        masked=phone_masked_for(current_user.role), settings=_settings(),
+        masked=phone_masked_for(current_user.role), settings=current_settings(),
         staff=current_user.role in STAFF, admin=current_user.role == "admin",
         access=service.access_log(db, borrower) if current_user.role == "admin" else [],
     )
@@ -188,7 +184,7 @@ def edit(borrower_id: int):  # type: ignore[no-untyped-def]
             flash("已保存。", "success")
             return redirect(url_for("borrowers.detail", borrower_id=borrower.id))
     return render_template("borrowers/edit.html", form=form, borrower=borrower,
-                           show_school=_settings().show_school_fields or bool(borrower.school))
+                           show_school=current_settings().show_school_fields or bool(borrower.school))
 
 
 @bp.post("/borrowers/<int:borrower_id>/status")
@@ -225,7 +221,7 @@ def card_png(borrower_id: int):  # type: ignore[no-untyped-def]
     card = borrower.active_card
     if card is None:
         abort(404)
-    settings = _settings()
+    settings = current_settings()
     png = card_image.card_png(
         code=card.code, qr_text=qr_content(card.code, settings.public_base_url),
         name=borrower.name, point=f"{borrower.home_point.code} {borrower.home_point.name}",
@@ -305,7 +301,7 @@ def card_page(code: str):  # type: ignore[no-untyped-def]
     service.check_access(current_user, borrower)
     service.record_view(db, current_user, now, borrower, ip=request.remote_addr or "", via="card")
     loans = service.loans_overview(db, current_user, now, borrower)
-    settings = _settings()
+    settings = current_settings()
     commit()
     return render_template(
         "borrowers/card.html", card=card, borrower=borrower, loans=loans,
@@ -372,7 +368,7 @@ def _sheet_cards() -> list[Card]:
 def sheet():  # type: ignore[no-untyped-def]
     _personal()
     cards = _sheet_cards()
-    settings = _settings()
+    settings = current_settings()
     items = []
     for card in cards:
         svg = qr_svg(qr_content(card.code, settings.public_base_url))

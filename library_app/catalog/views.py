@@ -34,8 +34,7 @@ from library_app.services import catalog_export, catalog_import, scope
 from library_app.services import labels as labels_service
 from library_app.services import points as points_service
 from library_app.services.errors import Invalid, NotFound
-from library_app.services.settings import get_settings
-from library_app.web import org_tz, query_int, utcnow
+from library_app.web import current_settings, org_tz, query_int, utcnow
 
 from .forms import AddCopiesForm, ImportForm, MoveForm, TitleForm, TransferForm
 
@@ -60,7 +59,7 @@ def _point_choices(active_only: bool = True) -> list[SelectChoice]:
 
 
 def _base_url() -> str:
-    return get_settings(get_session(), current_app.config).public_base_url
+    return current_settings().public_base_url
 
 
 # ------------------------------------------------------------------ titles

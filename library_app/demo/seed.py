@@ -37,6 +37,7 @@ from library_app.models import (
 )
 from library_app.services.errors import Conflict
 
+from .activities import seed_activities
 from .context import Demo, DemoSummary, local, season
 from .data import (
     CN_NUMBERS,
@@ -131,6 +132,7 @@ def seed_demo(
     StorySessions(demo, shelf, title_of, children).run(points, mothers, librarian)
     _add_last_years_tallies(demo, points, librarian)
     session.flush()
+    seed_activities(session, now, settings, seed=seed)  # a year of reading activities and volunteers
     return demo.summary
 
 

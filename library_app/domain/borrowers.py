@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import RuleBroken
+from .roles import PERSONAL_DATA
 
-STAFF_ROLES = ("admin", "librarian")
-PERSONAL_DATA_ROLES = ("admin", "librarian", "story_mother")
 BORROWER_TYPES = {"child": "儿童", "adult": "成人"}
 BORROWER_STATUSES = {"active": "正常", "suspended": "暂停借阅", "left": "已离开"}
 CARD_STATUSES = {"active": "有效", "revoked": "已作废", "unbound": "未绑定"}
@@ -86,7 +85,7 @@ class BorrowerAnonymised(RuleBroken):
 # ---------------------------------------------------------------- who may see which child
 
 def may_see_personal_data(role: str) -> bool:
-    return role in PERSONAL_DATA_ROLES
+    return role in PERSONAL_DATA
 
 
 def check_may_act_on(role: str, own_points: Sequence[str], point_code: str) -> None:

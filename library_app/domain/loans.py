@@ -22,9 +22,9 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from .errors import RuleBroken
+from .roles import STAFF
 from .settings import LibrarySettings
 
-STAFF_ROLES = frozenset({"admin", "librarian"})
 WEEKDAYS = "一二三四五六日"
 
 
@@ -250,7 +250,7 @@ def check_point(*, role: str, point_id: int | None, point_active: bool, my_point
     """A librarian or admin acts at any active point; a story mother only at her own."""
     if point_id is None:
         raise UnknownPoint(f"没有编号为 {point_code} 的阅读点：请在扫码页重新选择阅读点。" if point_code else None)
-    if role not in STAFF_ROLES and point_id not in my_point_ids:
+    if role not in STAFF and point_id not in my_point_ids:
         raise NotYourPoint(
             f"您不是阅读点 {point_code} 的故事妈妈，不能在这里借还；请选择您负责的阅读点，或请图书管理员为您添加。"
             if point_code else None)
@@ -388,7 +388,7 @@ def check_undo(*, event_type: str, event_status: str, event_actor_id: int | None
         raise NothingToUndo("这次操作没有改变任何记录，不需要撤销。")
     if event_type not in ("loan", "return"):
         raise NothingToUndo("只能撤销借出或归还；续借请联系图书管理员更正。")
-    if role not in STAFF_ROLES and event_actor_id != actor_id:
+    if role not in STAFF and event_actor_id != actor_id:
         raise NotYourEvent()
     if now - received_at > timedelta(minutes=rules.undo_minutes):
         raise UndoExpired(f"只能在 {rules.undo_minutes} 分钟内撤销：请联系图书管理员更正。")

@@ -27,6 +27,10 @@ class LibrarySettings:
     default_year_target: int = 12000
     retention_months: int = 24   # anonymise children who left this long ago
     show_school_fields: bool = False
+    # Reading activities: the kinds offered (code=label, …) and the preparation minutes added to
+    # each volunteer's time by default (domain/activities.py).
+    activity_kinds: str = "story=故事会,reading_club=读书会,parent_child=亲子阅读,other=其他"
+    volunteer_prep_minutes: int = 30
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -67,6 +71,9 @@ def validated(base: LibrarySettings, changes: dict[str, Any]) -> LibrarySettings
         ZoneInfo(result.timezone)
     except (ZoneInfoNotFoundError, ValueError) as exc:
         raise InvalidSetting("时区无效，例如 Asia/Shanghai。") from exc
+    from .activities import parse_kinds
+
+    parse_kinds(result.activity_kinds)  # refuses an empty or malformed list
     base_url = result.public_base_url
     if base_url and not base_url.startswith(("http://", "https://")):
         raise InvalidSetting("公开网址需以 http:// 或 https:// 开头。")

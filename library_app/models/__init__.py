@@ -1,5 +1,13 @@
 """Typed SQLAlchemy models, one module per area."""
 
+from .activities import (
+    Activity,
+    ActivityCard,
+    ActivityTitle,
+    ActivityVolunteer,
+    FigureTarget,
+    Volunteer,
+)
 from .admin import AuditLog, HealthCheck, MonthlyTally, Setting, YearTarget
 from .base import Base, utcnow
 from .borrowers import Borrower, Card
@@ -10,6 +18,7 @@ from .points import Point
 from .users import ApiToken, LoginThrottle, User, UserSession, user_points
 
 __all__ = [
+    "Activity", "ActivityCard", "ActivityTitle", "ActivityVolunteer", "FigureTarget", "Volunteer",
     "ApiToken", "AuditLog", "Base", "Borrower", "Card", "CirculationEvent", "Copy", "HealthCheck",
     "Loan", "LoanRenewal", "LoginThrottle", "LookupSourceRow", "MonthlyTally", "Point", "ReviewItem",
     "Setting", "Title", "Transfer",

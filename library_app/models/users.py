@@ -6,10 +6,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Column, ForeignKey, String, Table
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from library_app.domain.roles import ALL_ROLES
+
 from .base import Base, utcnow
 from .points import Point
 
-ROLES = ("admin", "librarian", "story_mother", "viewer")
+ROLES: tuple[str, ...] = tuple(ALL_ROLES)
 
 user_points = Table(
     "user_points",

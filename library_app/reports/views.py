@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from library_app.access import STAFF, roles
+from library_app.access import REPORT_READERS, STAFF, roles
 from library_app.db import commit, get_session
 from library_app.domain import reports as rules
 from library_app.domain.errors import RuleBroken
@@ -17,21 +17,16 @@ from library_app.main.home import home_panel
 from library_app.models import Point
 from library_app.services import loan_import
 from library_app.services import reports as service
-from library_app.services.settings import get_settings
-from library_app.web import utcnow
+from library_app.web import current_settings, utcnow
 
 from . import charts
 
 bp = Blueprint("reports", __name__, url_prefix="/reports")
-READERS = ("admin", "librarian", "viewer")
 
-
-def _settings():  # type: ignore[no-untyped-def]
-    return get_settings(get_session(), current_app.config)
 
 
 def _now_month() -> rules.Month:
-    return rules.current_month(utcnow(), ZoneInfo(_settings().timezone))
+    return rules.current_month(utcnow(), ZoneInfo(current_settings().timezone))
 
 
 def _active_points() -> list[Point]:
@@ -44,17 +39,17 @@ def _active_points() -> list[Point]:
 
 
 @bp.get("/year/")
-@roles(*READERS)
+@roles(*REPORT_READERS)
 def year():  # type: ignore[no-untyped-def]
     """The nav's entry: this year's page."""
     return redirect(url_for("reports.year_page", year=_now_month().year))
 
 
 @bp.get("/year/<year>")
-@roles(*READERS)
+@roles(*REPORT_READERS)
 def year_page(year: str):  # type: ignore[no-untyped-def]
     number = rules.parse_year(year)
-    settings = _settings()
+    settings = current_settings()
     report = service.year_report(get_session(), utcnow(), number, settings)
     now_month = _now_month()
     bars = [
@@ -94,7 +89,7 @@ def set_target(year: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/month/")
-@roles(*READERS)
+@roles(*REPORT_READERS)
 def month():  # type: ignore[no-untyped-def]
     """The nav's entry (this month) and the target of the month/point picker form."""
     point = (request.args.get("point") or "").strip() or None
@@ -104,11 +99,11 @@ def month():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/month/<month>")
-@roles(*READERS)
+@roles(*REPORT_READERS)
 def month_page(month: str):  # type: ignore[no-untyped-def]
     point = (request.args.get("point") or "").strip() or None
     parsed = rules.parse_month(month)
-    settings = _settings()
+    settings = current_settings()
     report = service.month_report(get_session(), utcnow(), parsed, settings, point_code=point,
                                   with_people=current_user.role in STAFF)
     f = report.figures
@@ -153,7 +148,7 @@ FIGURE_ROWS = [
 @bp.route("/tallies", methods=["GET", "POST"])
 @roles(*STAFF)
 def tallies():  # type: ignore[no-untyped-def]
-    settings = _settings()
+    settings = current_settings()
     form = {"point": "", "month": "", "loans": ""}
     if request.method == "POST":
         form = {k: (request.form.get(k) or "").strip() for k in form}
@@ -182,7 +177,7 @@ def import_loans():  # type: ignore[no-untyped-def]
         else:
             try:
                 result = loan_import.import_loans(
-                    get_session(), current_user, utcnow(), upload.read(), _settings(),
+                    get_session(), current_user, utcnow(), upload.read(), current_settings(),
                     partial=bool(request.form.get("partial")),
                 )
             except RuleBroken as exc:
@@ -207,7 +202,7 @@ def reports_panel(user: Any) -> dict[str, Any]:
     if not getattr(user, "is_authenticated", False):
         return {}
     session = get_session()
-    settings = _settings()
+    settings = current_settings()
     now = utcnow()
     context: dict[str, Any] = {
         "year_counter": service.year_counter(session, now, settings),

@@ -42,6 +42,7 @@ const KEEP_DONE_MS = 24 * 3600 * 1000;
 const KEEP_NOTICE_MS = 7 * 24 * 3600 * 1000;
 const NOTICE = new Set(["rejected", "review"]);
 const SESSION_URL = "/api/v1/circulation/offline-session";
+const DEFAULT_ENDPOINT = "/api/v1/circulation/events";
 
 export const MESSAGES = {
   offline: "没有网络：记录已保存在这台手机上，联网后会自动上传。",
@@ -162,15 +163,21 @@ class Outbox {
   }
 
   mine(record) {
-    return this.everyone || !record.by || !this.user || record.by === this.user;
+    return this.ours(record) && (this.everyone || !record.by || !this.user || record.by === this.user);
+  }
+
+  // One store on the phone for every endpoint: each record goes to the endpoint it was made for
+  // (records from before the field existed are circulation events).
+  ours(record) {
+    return (record.endpoint || DEFAULT_ENDPOINT) === this.endpoint;
   }
 
   async pending() {
-    return (await pendingRecords()).length;
+    return (await pendingRecords()).filter((r) => this.ours(r)).length;
   }
 
   async status() {
-    const waiting = await pendingRecords();
+    const waiting = (await pendingRecords()).filter((r) => this.ours(r));
     const others = waiting.filter((r) => !this.mine(r)).length;
     return {
       state: this.state, pending: waiting.length, others, message: this.message,
@@ -179,7 +186,7 @@ class Outbox {
   }
 
   async list({ limit = 30 } = {}) {
-    return (await allRecords()).reverse().slice(0, limit);
+    return (await allRecords()).filter((r) => this.ours(r)).reverse().slice(0, limit);
   }
 
   setState(state, message = "") {
@@ -200,11 +207,11 @@ class Outbox {
   }
 
   async send(input) {
-    const event = normalise(input);
+    const event = normalise(input, this.endpoint);
     // Recorded with no connection: the server then trusts the device's time for its order.
     if (!navigator.onLine && event.offline === undefined) event.offline = true;
     const record = {
-      id: event.id, event, by: this.user || pageUser(), seq: nextSeq(), state: "pending",
+      id: event.id, event, endpoint: this.endpoint, by: this.user || pageUser(), seq: nextSeq(), state: "pending",
       result: null, attempts: 0, queued_at: new Date().toISOString(), done_at: null, last_error: "",
     };
     // Stored before anything else: from here on the event survives whatever happens.
@@ -428,9 +435,10 @@ class Outbox {
   }
 }
 
-function normalise(input) {
+function normalise(input, endpoint = DEFAULT_ENDPOINT) {
   const event = { ...input };
   if (!event.id) event.id = newEventId();
+  if (endpoint !== DEFAULT_ENDPOINT) return event; // another endpoint checks its own records
   if (!event.at) event.at = deviceTime();
   if (!TYPES.has(event.type)) throw new TypeError(`unknown event type ${event.type}`);
   if (!event.copy || !event.point) throw new TypeError("an event needs a copy and a point");
@@ -497,7 +505,7 @@ async function fetchWithTimeout(url, options) {
 const instances = new Map();
 
 // One outbox per endpoint and page: scan.js and the offline status share it.
-export function createOutbox({ endpoint = "/api/v1/circulation/events", csrfToken = "", user = "" } = {}) {
+export function createOutbox({ endpoint = DEFAULT_ENDPOINT, csrfToken = "", user = "" } = {}) {
   let outbox = instances.get(endpoint);
   if (!outbox) {
     outbox = new Outbox(endpoint);

@@ -10,6 +10,7 @@ a child of P02 (every id and code that reaches that child) and checks no answer 
 from __future__ import annotations
 
 import pytest
+from werkzeug.routing import IntegerConverter, PathConverter
 
 from library_app.access import ALL_ROLES, allowed_roles, is_public
 
@@ -27,10 +28,10 @@ SAMPLE_ARGS = {"int": 1, "default": "X1", "path": "B0000018", "string": "X1"}
 def _url(app, rule):
     values = {}
     for arg in rule.arguments:
-        conv = rule._converters[arg].__class__.__name__.lower()
-        if "integer" in conv:
+        conv = rule._converters[arg]
+        if isinstance(conv, IntegerConverter):  # also the app's bounded <int:>
             values[arg] = 1
-        elif "path" in conv:
+        elif isinstance(conv, PathConverter):
             values[arg] = "B0000018"
         else:
             values[arg] = "2026-01" if "month" in arg else ("2026" if "year" in arg else "X1")

@@ -7,10 +7,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from library_app.domain import reports as rules
+from library_app.domain.roles import ROLE_NAMES
 
 from .month import MonthReport
-
-ROLE_NAMES = {"admin": "管理员", "librarian": "图书管理员", "story_mother": "故事妈妈", "viewer": "查看者"}
 
 
 def month_rows(report: MonthReport, org_name: str, tz: ZoneInfo) -> list[list[Any]]:

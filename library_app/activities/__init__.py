@@ -1,0 +1,1 @@
+"""Pages of reading activities, volunteers and the annual report."""

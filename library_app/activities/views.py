@@ -1,0 +1,127 @@
+"""Pages: record an activity on a phone (also offline), the activities list, the volunteer
+register, and the annual report (年度报告) with its A4 print."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user
+from sqlalchemy import select
+
+from library_app.access import CIRCULATION, STAFF, roles
+from library_app.db import commit, get_session
+from library_app.domain.activities import FIGURES, VOLUNTEER_KINDS, hours_text, parse_kinds
+from library_app.domain.borrowers import phone_masked_for
+from library_app.domain.errors import RuleBroken
+from library_app.domain.reports import current_month, parse_year
+from library_app.main.home import home_panel
+from library_app.models import Point
+from library_app.services import activities as service
+from library_app.services import annual_report
+from library_app.services import volunteers as volunteer_service
+from library_app.services.settings import get_settings
+from library_app.web import org_tz, utcnow
+
+bp = Blueprint("activities", __name__)
+READERS = ("admin", "librarian", "viewer")
+
+
+def _settings():  # type: ignore[no-untyped-def]
+    return get_settings(get_session(), current_app.config)
+
+
+def _points() -> list[Point]:
+    if current_user.role == "story_mother":
+        return [p for p in current_user.points if p.active]
+    return list(get_session().scalars(select(Point).where(Point.active.is_(True)).order_by(Point.code)))
+
+
+@bp.get("/activities/new")
+@roles(*CIRCULATION)
+def new():  # type: ignore[no-untyped-def]
+    settings = _settings()
+    points = _points()
+    volunteers = volunteer_service.list_volunteers(get_session(), current_user)
+    return render_template(
+        "activities/new.html", points=points, kinds=parse_kinds(settings.activity_kinds),
+        volunteers=[v for v in volunteers if v.active], prep_minutes=settings.volunteer_prep_minutes,
+    )
+
+
+@bp.get("/activities")
+@roles(*CIRCULATION)
+def index():  # type: ignore[no-untyped-def]
+    settings = _settings()
+    rows = service.list_activities(get_session(), current_user, org_tz(),
+                                   point_code=request.args.get("point", ""), limit=100)
+    return render_template("activities/index.html", activities=rows,
+                           kinds=parse_kinds(settings.activity_kinds), tz=org_tz())
+
+
+@bp.get("/volunteers")
+@roles(*CIRCULATION)
+def volunteers():  # type: ignore[no-untyped-def]
+    rows = volunteer_service.list_volunteers(get_session(), current_user)
+    year = current_month(utcnow(), org_tz()).year
+    return render_template("activities/volunteers.html", volunteers=rows, points=_points(),
+                           kinds=VOLUNTEER_KINDS, masked=phone_masked_for(current_user.role),
+                           year=year, today=utcnow().astimezone(org_tz()).date())
+
+
+@bp.post("/volunteers")
+@roles(*CIRCULATION)
+def add_volunteer():  # type: ignore[no-untyped-def]
+    form = request.form
+    try:
+        joined = date.fromisoformat(form["joined_on"]) if form.get("joined_on") else None
+    except ValueError:
+        joined = None
+    try:
+        volunteer = volunteer_service.register_volunteer(
+            get_session(), current_user, utcnow(), name=form.get("name"), kind=form.get("kind"),
+            point_code=form.get("point", ""), phone=form.get("phone"),
+            username=form.get("username") or None, consent=form.get("consent") == "yes",
+            joined_on=joined,
+        )
+    except RuleBroken as exc:
+        flash(exc.message, "error")
+        return redirect(url_for("activities.volunteers"))
+    commit()
+    flash(f"已登记志愿者 {volunteer.name}。", "success")
+    return redirect(url_for("activities.volunteers"))
+
+
+@bp.get("/reports/annual/")
+@roles(*READERS)
+def annual():  # type: ignore[no-untyped-def]
+    """The nav's entry: this year's annual report."""
+    return redirect(url_for("activities.annual_page", year=current_month(utcnow(), org_tz()).year))
+
+
+@bp.get("/reports/annual/<year>")
+@roles(*READERS)
+def annual_page(year: str):  # type: ignore[no-untyped-def]
+    number = parse_year(year)
+    settings = _settings()
+    point = request.args.get("point") or None
+    report = annual_report.annual_report(get_session(), utcnow(), number, settings, point_code=point)
+    this, last = report.figures.as_dict(), report.last_year.as_dict()
+    biggest = max([m.loans for m in report.months] + [1])
+    return render_template(
+        "activities/annual.html", report=report, this=this, last=last, figures=FIGURES,
+        all_points=list(get_session().scalars(select(Point).order_by(Point.code))),
+        biggest=biggest, now_year=current_month(utcnow(), org_tz()).year,
+        can_set_targets=current_user.role == "admin", staff=current_user.role in STAFF,
+    )
+
+
+@home_panel
+def activities_panel(user: Any) -> dict[str, Any]:
+    """A manager's home: the year's activities and volunteer minutes beside the loans."""
+    if not getattr(user, "is_authenticated", False) or user.role not in READERS:
+        return {}
+    year, held, minutes = annual_report.year_counters(get_session(), utcnow(), _settings())
+    return {"activity_counter": {"year": year, "activities": held, "volunteer_minutes": minutes,
+                                 "hours": hours_text(minutes)}}

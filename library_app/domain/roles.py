@@ -1,0 +1,35 @@
+"""The roles of the people who use the library, and who of them may do what (product.md, Roles).
+
+One place for the vocabulary: routes (``access.roles``), rules (``domain.loans``, ``domain.borrowers``),
+the navigation and the reports all name roles from here.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    ADMIN = "admin"
+    LIBRARIAN = "librarian"
+    STORY_MOTHER = "story_mother"
+    VIEWER = "viewer"
+
+
+ALL_ROLES: tuple[Role, ...] = tuple(Role)
+# catalog, borrowers, circulation at any point, the review queue, every report
+STAFF: tuple[Role, ...] = (Role.ADMIN, Role.LIBRARIAN)
+# lend, return, renew, undo (a story mother at her points only)
+CIRCULATION: tuple[Role, ...] = (*STAFF, Role.STORY_MOTHER)
+# may see a child's personal data (a story mother masked and at her points)
+PERSONAL_DATA: tuple[Role, ...] = CIRCULATION
+# aggregate reports: no personal data (a board member or funder is a viewer)
+REPORT_READERS: tuple[Role, ...] = (*STAFF, Role.VIEWER)
+
+ROLE_NAMES: dict[str, str] = {
+    Role.ADMIN: "管理员", Role.LIBRARIAN: "图书管理员", Role.STORY_MOTHER: "故事妈妈", Role.VIEWER: "查看者",
+}
+
+
+def is_staff(role: str) -> bool:
+    return role in STAFF
