@@ -19,8 +19,6 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 from wtforms.fields.choices import SelectChoice
 
 from library_app.access import CIRCULATION, STAFF, roles, writes
@@ -32,7 +30,6 @@ from library_app.domain.borrowers import (
     phone_masked_for,
 )
 from library_app.domain.codes import qr_content
-from library_app.domain.dates import day_start, parse_day
 from library_app.domain.errors import RuleBroken
 from library_app.domain.jsontext import INT_MAX
 from library_app.models import Borrower, Card, Point, User
@@ -47,7 +44,6 @@ from library_app.web import current_settings, org_tz, query_int, utcnow
 from .forms import BatchForm, BorrowerForm, RegisterForm
 
 bp = Blueprint("borrowers", __name__)
-SHEET_MAX = 200
 
 
 
@@ -359,42 +355,11 @@ def batch():  # type: ignore[no-untyped-def]
 
 def _sheet_cards() -> list[Card]:
     """The cards chosen by the query: a batch, a list of codes or ids, a point, new since a date."""
-    db = get_session()
-    q = select(Card).options(selectinload(Card.borrower).selectinload(Borrower.home_point))
-    batch_name = request.args.get("batch", "").strip()
-    codes = [c.strip().upper() for c in request.args.get("codes", "").replace("，", ",").split(",")
-             if c.strip()]
-    ids = request.args.get("ids", "")
-    point = request.args.get("point", "").strip().upper()
-    since = request.args.get("since", "").strip()
-    if batch_name:
-        q = q.where(Card.batch == batch_name)
-    else:
-        q = q.join(Borrower, Borrower.id == Card.borrower_id).where(
-            Card.status == "active", Borrower.anonymised_at.is_(None))
-        chosen = False
-        if codes:
-            q = q.where(Card.code.in_(codes))
-            chosen = True
-        if ids:
-            try:
-                wanted = [int(x) for x in ids.replace("，", ",").split(",") if x.strip()]
-            except ValueError as exc:
-                raise Invalid("借阅人编号应为数字，用逗号分隔。") from exc
-            q = q.where(Borrower.id.in_(wanted))
-            chosen = True
-        if point:
-            q = q.join(Point, Point.id == Borrower.home_point_id).where(Point.code == point)
-            chosen = True
-        if since:
-            q = q.where(Card.bound_at >= day_start(parse_day(since), org_tz()))
-            chosen = True
-        if not chosen:
-            raise Invalid("请选择要打印哪些借阅证：批次、阅读点、登记日期或借阅证编号。")
-    found = list(db.scalars(q.order_by(Card.code).limit(SHEET_MAX + 1)))
-    if len(found) > SHEET_MAX:
-        raise Invalid(f"一次最多打印 {SHEET_MAX} 张，请缩小范围。")
-    return found
+    args = request.args
+    return cards_service.sheet_cards(
+        get_session(), batch=args.get("batch", "").strip(), codes=args.get("codes", ""),
+        ids=args.get("ids", ""), point=args.get("point", "").strip().upper(),
+        since=args.get("since", "").strip(), tz=org_tz())
 
 
 @bp.get("/cards/sheet")

@@ -21,7 +21,7 @@ from flask import (
     url_for,
 )
 from flask_login import current_user
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from library_app.access import CIRCULATION, STAFF, roles, writes
@@ -30,9 +30,10 @@ from library_app.domain.codes import parse_code
 from library_app.domain.errors import RuleBroken
 from library_app.domain.loans import LoanRules, days_overdue, due_in_words
 from library_app.domain.offline_cache import mask_name
-from library_app.models import Borrower, Card, Copy, Loan, Point, ReviewItem, Title, User
+from library_app.models import Point
 from library_app.services import circulation as service
 from library_app.services import scope
+from library_app.services.circulation import reads
 from library_app.services.settings import get_settings
 from library_app.web import query_int, utcnow
 
@@ -81,14 +82,10 @@ def _current_child_for_pages() -> dict[str, Any]:
         current = current_child() if current_user.is_authenticated else None
         if current is None:
             return None
-        db = get_session()
-        row = db.execute(
-            select(Borrower.name, Point.code).join(Card, Card.borrower_id == Borrower.id)
-            .join(Point, Point.id == Borrower.home_point_id).where(Card.code == current["card"])
-        ).first()
+        row = reads.card_holder(get_session(), current["card"])
         if row is not None:
-            level = scope.level(current_user, row[1])
-            current["name"] = row[0] if level == scope.FULL else mask_name(row[0]) if level == scope.MASKED else ""
+            level = scope.level(current_user, row.home_code)
+            current["name"] = row.name if level == scope.FULL else mask_name(row.name) if level == scope.MASKED else ""
         return current
 
     return {"scan_current": scan_current}
@@ -203,26 +200,6 @@ def act():  # type: ignore[no-untyped-def]
 
 # ---------------------------------------------------------------- librarian pages
 
-def _loan_query(status: str, point: str | None, now: datetime) -> Any:
-    q = (
-        select(Loan, Copy.code, Title.title, Borrower.name, Borrower.id, Card.code, Point.code,
-               func.coalesce(func.nullif(User.display_name, ""), User.username).label("lent_by"))
-        .outerjoin(Copy, Copy.id == Loan.copy_id).outerjoin(Title, Title.id == Loan.title_id)
-        .outerjoin(Borrower, Borrower.id == Loan.borrower_id).outerjoin(Card, Card.id == Loan.card_id)
-        .join(Point, Point.id == Loan.point_id).outerjoin(User, User.id == Loan.lent_by_id)
-        .where(Loan.undone_at.is_(None))
-    )
-    if status == "open":
-        q = q.where(Loan.returned_at.is_(None))
-    elif status == "overdue":
-        q = q.where(Loan.returned_at.is_(None), Loan.due_at < now)
-    elif status == "returned":
-        q = q.where(Loan.returned_at.is_not(None))
-    if point:
-        q = q.where(Point.code == point)
-    return q
-
-
 @bp.get("/circulation/loans")
 @roles(*STAFF)
 def loans():  # type: ignore[no-untyped-def]
@@ -233,10 +210,7 @@ def loans():  # type: ignore[no-untyped-def]
         status = "open"
     point = (request.args.get("point") or "").strip().upper() or None
     page = query_int("page")
-    q = _loan_query(status, point, now)
-    total = db.scalar(select(func.count()).select_from(q.subquery())) or 0
-    order = Loan.returned_at.desc() if status == "returned" else Loan.lent_at.desc()
-    rows = db.execute(q.order_by(order, Loan.id.desc()).limit(PER_PAGE).offset((page - 1) * PER_PAGE)).all()
+    rows, total = reads.loans_page(db, now, status=status, point=point, page=page, per_page=PER_PAGE)
     r = rules(db)
     g.personal_data = True
     return render_template(
@@ -258,7 +232,7 @@ def mark_confirm(loan_id: int):  # type: ignore[no-untyped-def]
     if outcome not in OUTCOME_WORDS:
         abort(400)
     db = get_session()
-    row = db.execute(_loan_query("all", None, utcnow()).where(Loan.id == loan_id)).first()
+    row = reads.loan_row(db, utcnow(), loan_id)
     if row is None:
         abort(404)
     back = safe_next_arg(request.args.get("next")) or url_for("circulation.loans")
@@ -298,34 +272,24 @@ def overdue():  # type: ignore[no-untyped-def]
     point = (request.args.get("point") or "").strip().upper() or None
     if point and point not in codes:
         abort(403)
-    home = Point.__table__.alias("home")
-    q = (
-        select(Borrower.id, Borrower.name, Borrower.guardian_name, Borrower.guardian_phone, Point.code,
-               Title.title, Copy.code, Loan.due_at, Loan.lent_at, home.c.code, home.c.id)
-        .join(home, home.c.id == Borrower.home_point_id)
-        .join(Loan, Loan.borrower_id == Borrower.id).join(Copy, Copy.id == Loan.copy_id)
-        .join(Title, Title.id == Copy.title_id).join(Point, Point.id == Loan.point_id)
-        .where(Loan.returned_at.is_(None), Loan.due_at < now, Loan.undone_at.is_(None))
-        .order_by(Point.code, Borrower.name, Loan.due_at)
-    )
-    q = q.where(Point.code == point) if point else q.where(Point.code.in_(codes or {""}))
     tz = rules(db).tz
     people: dict[int, dict[str, Any]] = {}
     ip = request.remote_addr or ""
-    for bid, name, guardian, phone, pcode, title, copy, due_at, _lent, home_code, home_id in db.execute(q).all():
+    for row in reads.overdue_rows(db, now, point=point, allowed=codes):
+        bid, name, guardian, phone = row.borrower_id, row.name, row.guardian, row.phone
         if bid not in people:
             # Each child on the call list is a logged view. Lent at her point to a child of
             # another point: the book is hers to chase, the child is not hers to identify (masked,
             # no guardian, no phone); the child's own point calls the guardian.
-            seen = scope.see(db, current_user, now, borrower_id=bid, name=name, home_point=home_code,
-                             home_point_id=home_id, via="overdue", ip=ip)
+            seen = scope.see(db, current_user, now, borrower_id=bid, name=name, home_point=row.home_code,
+                             home_point_id=row.home_id, via="overdue", ip=ip)
             name = seen.name
             if not seen.full:
                 guardian, phone = "", ""
-        person = people.setdefault(bid, {"name": name, "guardian": guardian, "phone": phone, "point": pcode,
-                                         "books": [], "days": 0})
-        late = days_overdue(due_at, now, tz)
-        person["books"].append({"title": title, "code": copy, "days": late})
+        person = people.setdefault(bid, {"name": name, "guardian": guardian, "phone": phone,
+                                         "point": row.point_code, "books": [], "days": 0})
+        late = days_overdue(row.due_at, now, tz)
+        person["books"].append({"title": row.title, "code": row.copy_code, "days": late})
         person["days"] = max(person["days"], late)
     commit()
     g.personal_data = True
@@ -343,14 +307,7 @@ def overdue():  # type: ignore[no-untyped-def]
 def review():  # type: ignore[no-untyped-def]
     db = get_session()
     show = request.args.get("show", "open")
-    q = (
-        select(ReviewItem, Point.code, Loan, Copy.code, Title.title, Borrower.name)
-        .outerjoin(Point, Point.id == ReviewItem.point_id).outerjoin(Loan, Loan.id == ReviewItem.loan_id)
-        .outerjoin(Copy, Copy.id == Loan.copy_id).outerjoin(Title, Title.id == Loan.title_id)
-        .outerjoin(Borrower, Borrower.id == Loan.borrower_id)
-    )
-    q = q.where(ReviewItem.resolved_at.is_(None)) if show == "open" else q.where(ReviewItem.resolved_at.is_not(None))
-    rows = db.execute(q.order_by(ReviewItem.created_at.desc()).limit(200)).all()
+    rows = reads.review_rows(db, show=show)
     g.personal_data = True
     return render_template("circulation/review.html", rows=rows, show=show, actions=service.REVIEW_ACTIONS,
                            device_time=_device_time)

@@ -230,10 +230,6 @@ def check_borrower_transition(current: str, new: str) -> None:
                             f"“{BORROWER_STATUSES[new]}”。")
 
 
-def describe_card(status: str) -> str:
-    return CARD_STATUSES.get(status, status)
-
-
 # ---------------------------------------------------------------- erasure
 
 def secrets_of(values: Iterable[str | None]) -> list[str]:

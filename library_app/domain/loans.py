@@ -182,12 +182,6 @@ class CardState:
     borrower_name: str = ""
 
 
-ReviewReason = Literal[
-    "over_limit", "card_revoked", "borrower_suspended", "borrower_left", "copy_withdrawn",
-    "copy_damaged", "clash_other_point", "loan_before_later_loan", "return_crosses_loan",
-    "clock_future", "clock_past", "clock_before_card", "clock_before_copy",
-]
-
 REVIEW_REASONS: dict[str, str] = {
     "over_limit": "离线借出时超过了借书上限",
     "card_revoked": "离线借出时用了已挂失的借阅证",

@@ -339,7 +339,3 @@ def spreadsheet_safe(value: Any) -> Any:
     if isinstance(value, str) and value.startswith(FORMULA_START):
         return "'" + value
     return value
-
-
-def percent_text(value: float | None) -> str:
-    return "—" if value is None else f"{value:.1f}%"

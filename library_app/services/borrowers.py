@@ -315,13 +315,6 @@ def loans_overview(session: Session, actor: User, now: datetime, borrower: Borro
     )
 
 
-def open_loan_count(session: Session, borrower: Borrower) -> int:
-    return int(session.scalar(
-        select(func.count(Loan.id)).where(Loan.borrower_id == borrower.id,
-                                          Loan.returned_at.is_(None))
-    ) or 0)
-
-
 ACTION_NAMES = {
     "borrower.view": "查看", "borrower.export": "导出", "borrower.create": "登记",
     "borrower.update": "修改", "borrower.status": "改状态", "borrower.erase": "匿名化",

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 
 from sqlalchemy import case, func, select, text, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from library_app.domain.borrowers import (
     CardAlreadyBound,
@@ -15,7 +15,8 @@ from library_app.domain.borrowers import (
     check_card_transition,
 )
 from library_app.domain.codes import make_code, parse_code, sequence_number
-from library_app.models import Borrower, Card, User
+from library_app.domain.dates import day_start, parse_day
+from library_app.models import Borrower, Card, Point, User
 
 from . import audit
 from .errors import Invalid, NotFound
@@ -79,15 +80,6 @@ def issue_card(session: Session, actor: User, now: datetime, borrower: Borrower)
                  point_id=borrower.home_point_id, card=card.code,
                  revoked=old.code if old else None)
     return card, old
-
-
-def revoke_card(session: Session, actor: User, now: datetime, card: Card) -> Card:
-    check_card_transition(card.status, "revoked")
-    card.status = "revoked"
-    card.revoked_at = now
-    session.flush()
-    audit.record(session, actor, now, "card.revoke", "card", card.code)
-    return card
 
 
 def create_unbound_batch(
@@ -164,10 +156,6 @@ def lookup(session: Session, raw_code: str) -> CardLookup:
     return CardLookup(card=card, borrower=borrower)
 
 
-def cards_of_batch(session: Session, batch: str) -> list[Card]:
-    return list(session.scalars(select(Card).where(Card.batch == batch).order_by(Card.code)))
-
-
 def recent_batches(session: Session, limit: int = 10) -> list[tuple[str, int, int]]:
     """(batch, cards, still unbound) of the latest pre-printed batches."""
     rows = session.execute(
@@ -179,3 +167,42 @@ def recent_batches(session: Session, limit: int = 10) -> list[tuple[str, int, in
         .limit(limit)
     ).all()
     return [(row[0], int(row[1]), int(row[3] or 0)) for row in rows]
+
+
+SHEET_MAX = 200  # cards on one printed sheet request
+
+
+def sheet_cards(session: Session, *, batch: str, codes: str, ids: str, point: str, since: str,
+                tz: tzinfo) -> list[Card]:
+    """The cards to print: a pre-printed batch, or active cards of children not anonymised chosen
+    by card codes, child ids (comma lists), home point or bound since a day; at most SHEET_MAX."""
+    q = select(Card).options(selectinload(Card.borrower).selectinload(Borrower.home_point))
+    wanted_codes = [c.strip().upper() for c in codes.replace("，", ",").split(",") if c.strip()]
+    if batch:
+        q = q.where(Card.batch == batch)
+    else:
+        q = q.join(Borrower, Borrower.id == Card.borrower_id).where(
+            Card.status == "active", Borrower.anonymised_at.is_(None))
+        chosen = False
+        if wanted_codes:
+            q = q.where(Card.code.in_(wanted_codes))
+            chosen = True
+        if ids:
+            try:
+                wanted = [int(x) for x in ids.replace("，", ",").split(",") if x.strip()]
+            except ValueError as exc:
+                raise Invalid("借阅人编号应为数字，用逗号分隔。") from exc
+            q = q.where(Borrower.id.in_(wanted))
+            chosen = True
+        if point:
+            q = q.join(Point, Point.id == Borrower.home_point_id).where(Point.code == point)
+            chosen = True
+        if since:
+            q = q.where(Card.bound_at >= day_start(parse_day(since), tz))
+            chosen = True
+        if not chosen:
+            raise Invalid("请选择要打印哪些借阅证：批次、阅读点、登记日期或借阅证编号。")
+    found = list(session.scalars(q.order_by(Card.code).limit(SHEET_MAX + 1)))
+    if len(found) > SHEET_MAX:
+        raise Invalid(f"一次最多打印 {SHEET_MAX} 张，请缩小范围。")
+    return found

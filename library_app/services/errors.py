@@ -11,12 +11,6 @@ class NotFound(RuleBroken):
     status = 404
 
 
-class Forbidden(RuleBroken):
-    code = "forbidden"
-    message = "您没有权限进行此操作。"
-    status = 403
-
-
 class Invalid(RuleBroken):
     code = "invalid"
     message = "输入有误，请检查后重试。"

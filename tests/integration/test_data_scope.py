@@ -93,6 +93,11 @@ def _values(arg: str, conv: str, w) -> list[object]:
         return [str(datetime.now(UTC).year)]
     if arg == "lang":
         return ["zh_CN"]
+    if arg in ("volunteer_id", "activity_id", "stocktake_id", "kiosk_id", "source_id"):
+        # Rows of the newer areas: the walk's world has none of the other point's yet (the first
+        # id, if any, is walked); their own tests check their scope (test_activities_api,
+        # test_stocktake_api, test_kiosk_api).
+        return [1]
     raise AssertionError(f"test_data_scope does not know how to fill <{arg}>: teach _values about it")
 
 

@@ -1,0 +1,91 @@
+"""Reads behind the librarian's circulation pages (the loans list, a loan to mark, the overdue
+call list, the review queue) and the scan screen's current child. Queries only: what a child's
+name shows is decided by the caller through ``services.scope``, where it takes effect."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, Select, func, select
+from sqlalchemy.orm import Session
+
+from library_app.models import Borrower, Card, Copy, Loan, Point, ReviewItem, Title, User
+
+
+def _loan_query(status: str, point: str | None, now: datetime) -> Select[Any]:
+    """Loans with their copy, title, child, card, point and who lent them (undone ones left out)."""
+    q = (
+        select(Loan, Copy.code, Title.title, Borrower.name, Borrower.id, Card.code, Point.code,
+               func.coalesce(func.nullif(User.display_name, ""), User.username).label("lent_by"))
+        .outerjoin(Copy, Copy.id == Loan.copy_id).outerjoin(Title, Title.id == Loan.title_id)
+        .outerjoin(Borrower, Borrower.id == Loan.borrower_id).outerjoin(Card, Card.id == Loan.card_id)
+        .join(Point, Point.id == Loan.point_id).outerjoin(User, User.id == Loan.lent_by_id)
+        .where(Loan.undone_at.is_(None))
+    )
+    if status == "open":
+        q = q.where(Loan.returned_at.is_(None))
+    elif status == "overdue":
+        q = q.where(Loan.returned_at.is_(None), Loan.due_at < now)
+    elif status == "returned":
+        q = q.where(Loan.returned_at.is_not(None))
+    if point:
+        q = q.where(Point.code == point)
+    return q
+
+
+def loans_page(session: Session, now: datetime, *, status: str, point: str | None, page: int,
+               per_page: int) -> tuple[list[Row[Any]], int]:
+    """One page of the loans list (latest first; returned ones by return time) and the total."""
+    q = _loan_query(status, point, now)
+    total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
+    order = Loan.returned_at.desc() if status == "returned" else Loan.lent_at.desc()
+    rows = session.execute(q.order_by(order, Loan.id.desc()).limit(per_page).offset((page - 1) * per_page)).all()
+    return list(rows), int(total)
+
+
+def loan_row(session: Session, now: datetime, loan_id: int) -> Row[Any] | None:
+    """One loan as the loans list shows it (for the lost/damaged confirmation step)."""
+    return session.execute(_loan_query("all", None, now).where(Loan.id == loan_id)).first()
+
+
+def overdue_rows(session: Session, now: datetime, *, point: str | None, allowed: set[str]) -> list[Row[Any]]:
+    """Open overdue loans at one point (or at the ``allowed`` points), by point, child, due date.
+    Each row names the child's home point (``home_code``, ``home_id``) for the data scope."""
+    home = Point.__table__.alias("home")
+    q = (
+        select(Borrower.id.label("borrower_id"), Borrower.name.label("name"),
+               Borrower.guardian_name.label("guardian"), Borrower.guardian_phone.label("phone"),
+               Point.code.label("point_code"), Title.title.label("title"), Copy.code.label("copy_code"),
+               Loan.due_at.label("due_at"), Loan.lent_at.label("lent_at"),
+               home.c.code.label("home_code"), home.c.id.label("home_id"))
+        .join(home, home.c.id == Borrower.home_point_id)
+        .join(Loan, Loan.borrower_id == Borrower.id).join(Copy, Copy.id == Loan.copy_id)
+        .join(Title, Title.id == Copy.title_id).join(Point, Point.id == Loan.point_id)
+        .where(Loan.returned_at.is_(None), Loan.due_at < now, Loan.undone_at.is_(None))
+        .order_by(Point.code, Borrower.name, Loan.due_at)
+    )
+    q = q.where(Point.code == point) if point else q.where(Point.code.in_(allowed or {""}))
+    return list(session.execute(q).all())
+
+
+def review_rows(session: Session, *, show: str, limit: int = 200) -> list[Row[Any]]:
+    """Review items (open ones, or for any other ``show`` the resolved ones), newest first, with
+    the point, the loan, its copy, title and child."""
+    q = (
+        select(ReviewItem, Point.code, Loan, Copy.code, Title.title, Borrower.name)
+        .outerjoin(Point, Point.id == ReviewItem.point_id).outerjoin(Loan, Loan.id == ReviewItem.loan_id)
+        .outerjoin(Copy, Copy.id == Loan.copy_id).outerjoin(Title, Title.id == Loan.title_id)
+        .outerjoin(Borrower, Borrower.id == Loan.borrower_id)
+    )
+    q = q.where(ReviewItem.resolved_at.is_(None)) if show == "open" else q.where(ReviewItem.resolved_at.is_not(None))
+    return list(session.execute(q.order_by(ReviewItem.created_at.desc()).limit(limit)).all())
+
+
+def card_holder(session: Session, card_code: str) -> Row[Any] | None:
+    """The child a card is bound to: ``name`` and ``home_code`` (her point), or None."""
+    return session.execute(
+        select(Borrower.name.label("name"), Point.code.label("home_code"))
+        .join(Card, Card.borrower_id == Borrower.id)
+        .join(Point, Point.id == Borrower.home_point_id).where(Card.code == card_code)
+    ).first()
