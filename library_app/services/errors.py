@@ -5,6 +5,12 @@ from __future__ import annotations
 from library_app.domain.errors import RuleBroken
 
 
+class Forbidden(RuleBroken):
+    code = "forbidden"
+    message = "您没有权限进行此操作。"
+    status = 403
+
+
 class NotFound(RuleBroken):
     code = "not_found"
     message = "找不到该记录。"
