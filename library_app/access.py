@@ -115,7 +115,7 @@ def enforce_access() -> None:
     if not current_user.is_authenticated:
         if is_api_request():
             abort(401)
-        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined,no-any-return]
+        return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
     if current_user.role == KIOSK_ROLE:
         _refuse_kiosk(view)
         return None

@@ -159,7 +159,7 @@ def can_write(now: datetime) -> bool:
         return bool(state["ok"])
     try:
         with Session(writer(get_engine())) as session, session.begin():
-            updated = session.execute(
+            updated = session.execute(  # type: ignore[attr-defined]
                 text("UPDATE health_checks SET at = :at WHERE id = 1"), {"at": now}).rowcount
             if not updated:
                 session.execute(text("INSERT INTO health_checks (id, at) VALUES (1, :at)"), {"at": now})

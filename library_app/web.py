@@ -80,7 +80,7 @@ def local(dt: datetime | None) -> datetime | None:
     return dt.astimezone(org_tz()) if dt is not None else None
 
 
-def json_error(status: int, code: str | None = None, message: str | None = None, **extra: Any):  # type: ignore[no-untyped-def]
+def json_error(status: int, code: str | None = None, message: str | None = None, **extra: Any):
     body: dict[str, Any] = {
         "code": code or ERROR_CODES.get(status, "error"),
         "message": message or ERROR_MESSAGES.get(status, "请求失败。"),
@@ -107,7 +107,7 @@ class LibraryRequest(Request):
     # Flask's RequestContext sets ``request.json_module = app.json``; the app's provider stays
     # lenient (it also reads the session cookie), request bodies are read by the strict one.
     @property
-    def json_module(self) -> Any:  # type: ignore[override]
+    def json_module(self) -> Any:
         return self._json
 
     @json_module.setter
@@ -153,13 +153,13 @@ def init_requests(app: Flask) -> None:
 
 def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(RuleBroken)
-    def rule_broken(exc: RuleBroken):  # type: ignore[no-untyped-def]
+    def rule_broken(exc: RuleBroken):
         if wants_json():
             return json_error(exc.status, exc.code, exc.message)
         return render_template("errors/error.html", status=exc.status, message=exc.message), exc.status
 
     @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):  # type: ignore[no-untyped-def]
+    def http_error(exc: HTTPException):
         status = exc.code or 500
         if status < 400:
             return exc
@@ -172,7 +172,7 @@ def register_errorhandlers(app: Flask) -> None:
         return render_template("errors/error.html", status=status, message=message), status
 
     @app.errorhandler(Exception)
-    def server_error(exc: Exception):  # type: ignore[no-untyped-def]
+    def server_error(exc: Exception):
         from .db import failure_kind
 
         kind = failure_kind(exc)

@@ -28,7 +28,7 @@ bp = Blueprint("activities", __name__)
 READERS = ("admin", "librarian", "viewer")
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings():
     return get_settings(get_session(), current_app.config)
 
 
@@ -40,7 +40,7 @@ def _points() -> list[Point]:
 
 @bp.get("/activities/new")
 @roles(*CIRCULATION)
-def new():  # type: ignore[no-untyped-def]
+def new():
     settings = _settings()
     points = _points()
     volunteers = volunteer_service.list_volunteers(get_session(), current_user)
@@ -52,7 +52,7 @@ def new():  # type: ignore[no-untyped-def]
 
 @bp.get("/activities")
 @roles(*CIRCULATION)
-def index():  # type: ignore[no-untyped-def]
+def index():
     settings = _settings()
     rows = service.list_activities(get_session(), current_user, org_tz(),
                                    point_code=request.args.get("point", ""), limit=100)
@@ -62,7 +62,7 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.get("/volunteers")
 @roles(*CIRCULATION)
-def volunteers():  # type: ignore[no-untyped-def]
+def volunteers():
     rows = volunteer_service.list_volunteers(get_session(), current_user)
     year = current_month(utcnow(), org_tz()).year
     return render_template("activities/volunteers.html", volunteers=rows, points=_points(),
@@ -72,7 +72,7 @@ def volunteers():  # type: ignore[no-untyped-def]
 
 @bp.post("/volunteers")
 @roles(*CIRCULATION)
-def add_volunteer():  # type: ignore[no-untyped-def]
+def add_volunteer():
     form = request.form
     try:
         joined = date.fromisoformat(form["joined_on"]) if form.get("joined_on") else None
@@ -95,14 +95,14 @@ def add_volunteer():  # type: ignore[no-untyped-def]
 
 @bp.get("/reports/annual/")
 @roles(*READERS)
-def annual():  # type: ignore[no-untyped-def]
+def annual():
     """The nav's entry: this year's annual report."""
     return redirect(url_for("activities.annual_page", year=current_month(utcnow(), org_tz()).year))
 
 
 @bp.get("/reports/annual/<year>")
 @roles(*READERS)
-def annual_page(year: str):  # type: ignore[no-untyped-def]
+def annual_page(year: str):
     number = parse_year(year)
     settings = _settings()
     point = request.args.get("point") or None

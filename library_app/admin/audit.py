@@ -46,7 +46,7 @@ def describe(details: dict[str, Any] | None) -> str:
 
 @bp.get("/audit", endpoint="audit")
 @roles("admin")
-def audit_log():  # type: ignore[no-untyped-def]
+def audit_log():
     db = get_session()
     action = (request.args.get("action") or "").strip()[:48]
     username = (request.args.get("user") or "").strip()[:64]

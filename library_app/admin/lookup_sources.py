@@ -45,7 +45,7 @@ def _data(form: LookupSourceForm) -> dict[str, Any]:
              "url", "enabled")}
 
 
-def _page(form: LookupSourceForm, status: int = 200, editing: int | None = None):  # type: ignore[no-untyped-def]
+def _page(form: LookupSourceForm, status: int = 200, editing: int | None = None):
     db = get_session()
     rows = sources_service.list_rows(db)
     env_sources: list[Any] = []
@@ -63,7 +63,7 @@ def _page(form: LookupSourceForm, status: int = 200, editing: int | None = None)
 
 @bp.route("/settings/lookup", methods=["GET", "POST"])
 @roles("admin")
-def lookup_sources():  # type: ignore[no-untyped-def]
+def lookup_sources():
     form = LookupSourceForm()
     if request.method == "GET":
         example = request.args.get("example", type=int)
@@ -84,7 +84,7 @@ def lookup_sources():  # type: ignore[no-untyped-def]
 
 @bp.route("/settings/lookup/<int:source_id>", methods=["GET", "POST"])
 @roles("admin")
-def edit_lookup_source(source_id: int):  # type: ignore[no-untyped-def]
+def edit_lookup_source(source_id: int):
     db = get_session()
     row = sources_service.get_row(db, source_id)
     if request.method == "GET":
@@ -107,7 +107,7 @@ def edit_lookup_source(source_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/settings/lookup/<int:source_id>/move")
 @roles("admin")
-def move_lookup_source(source_id: int):  # type: ignore[no-untyped-def]
+def move_lookup_source(source_id: int):
     db = get_session()
     row = sources_service.get_row(db, source_id)
     sources_service.move_source(db, current_user, utcnow(), row, -1 if request.form.get("dir") == "up" else 1)
@@ -117,7 +117,7 @@ def move_lookup_source(source_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/settings/lookup/<int:source_id>/delete")
 @roles("admin")
-def delete_lookup_source(source_id: int):  # type: ignore[no-untyped-def]
+def delete_lookup_source(source_id: int):
     db = get_session()
     row = sources_service.get_row(db, source_id)
     name = row.name
@@ -129,7 +129,7 @@ def delete_lookup_source(source_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/settings/lookup/<int:source_id>/test")
 @roles("admin")
-def test_lookup_source(source_id: int):  # type: ignore[no-untyped-def]
+def test_lookup_source(source_id: int):
     db = get_session()
     row = sources_service.get_row(db, source_id)
     try:

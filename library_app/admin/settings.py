@@ -80,7 +80,7 @@ def _db_summary() -> str:
 
 @bp.route("/settings", methods=["GET", "POST"])
 @roles("admin")
-def settings():  # type: ignore[no-untyped-def]
+def settings():
     db = get_session()
     current = get_settings(db, current_app.config)
     form = SettingsForm(data=current.as_dict()) if request.method == "GET" else SettingsForm()
@@ -135,7 +135,7 @@ def _save(form: SettingsForm, current: LibrarySettings) -> None:
 
 @bp.get("/logo.png")
 @roles(*ALL_ROLES)
-def logo_image():  # type: ignore[no-untyped-def]
+def logo_image():
     path = logo.logo_path()
     if not path.exists():
         from flask import abort

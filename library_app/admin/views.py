@@ -20,7 +20,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 @bp.get("/users")
 @roles("admin")
-def users():  # type: ignore[no-untyped-def]
+def users():
     rows = get_session().scalars(select(User).order_by(User.role, User.username)).all()
     return render_template("admin/users.html", users=rows)
 
@@ -35,7 +35,7 @@ def _form(user: User | None) -> UserForm:
 
 @bp.route("/users/new", methods=["GET", "POST"])
 @roles("admin")
-def new_user():  # type: ignore[no-untyped-def]
+def new_user():
     form = _form(None)
     if form.validate_on_submit():
         try:
@@ -55,7 +55,7 @@ def new_user():  # type: ignore[no-untyped-def]
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
 @roles("admin")
-def edit_user(user_id: int):  # type: ignore[no-untyped-def]
+def edit_user(user_id: int):
     db = get_session()
     user = db.get(User, user_id)
     if user is None:

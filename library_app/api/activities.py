@@ -37,7 +37,7 @@ from .util import json_body
 READERS = ("admin", "librarian", "viewer")
 
 
-def _settings():  # type: ignore[no-untyped-def]
+def _settings():
     return get_settings(get_session(), current_app.config)
 
 
@@ -73,7 +73,7 @@ def activity_json(a: Activity) -> dict[str, Any]:
 
 @bp.post("/volunteers")
 @roles(*CIRCULATION)
-def create_volunteer():  # type: ignore[no-untyped-def]
+def create_volunteer():
     data = json_body()
     db = get_session()
     volunteer = volunteer_service.register_volunteer(
@@ -88,7 +88,7 @@ def create_volunteer():  # type: ignore[no-untyped-def]
 
 @bp.get("/volunteers")
 @roles(*CIRCULATION)
-def list_volunteers():  # type: ignore[no-untyped-def]
+def list_volunteers():
     masked = phone_masked_for(current_user.role)
     rows = volunteer_service.list_volunteers(get_session(), current_user, request.args.get("point", ""))
     return jsonify(volunteers=[volunteer_json(v, masked) for v in rows])
@@ -97,7 +97,7 @@ def list_volunteers():  # type: ignore[no-untyped-def]
 @bp.get("/volunteers/<int:volunteer_id>/certificate")
 @roles(*CIRCULATION)
 @writes
-def volunteer_certificate(volunteer_id: int):  # type: ignore[no-untyped-def]
+def volunteer_certificate(volunteer_id: int):
     settings = _settings()
     now = utcnow()
     tz = org_tz()
@@ -112,7 +112,7 @@ def volunteer_certificate(volunteer_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/activities")
 @roles(*CIRCULATION)
-def create_activity():  # type: ignore[no-untyped-def]
+def create_activity():
     data = json_body()
     result = service.record_activity(get_session(), current_user, utcnow(), data, _settings())
     if result.status == "duplicate":
@@ -124,7 +124,7 @@ def create_activity():  # type: ignore[no-untyped-def]
 
 @bp.put("/activities/<activity_id>")
 @roles(*CIRCULATION)
-def correct_activity(activity_id: str):  # type: ignore[no-untyped-def]
+def correct_activity(activity_id: str):
     data = json_body()
     activity = service.correct_activity(get_session(), current_user, utcnow(), activity_id, data,
                                         _settings())
@@ -135,7 +135,7 @@ def correct_activity(activity_id: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/activities")
 @roles(*CIRCULATION)
-def list_activities():  # type: ignore[no-untyped-def]
+def list_activities():
     rows = service.list_activities(get_session(), current_user, org_tz(),
                                    point_code=request.args.get("point", ""),
                                    start=_day("from"), end=_day("to"))
@@ -156,13 +156,13 @@ def _annual(year: str) -> annual_report.AnnualReport:
 
 @bp.get("/reports/annual/<year>")
 @roles(*READERS)
-def report_annual(year: str):  # type: ignore[no-untyped-def]
+def report_annual(year: str):
     return jsonify(_annual(year).as_json())
 
 
 @bp.get("/reports/annual/<year>.csv")
 @roles(*READERS)
-def report_annual_csv(year: str):  # type: ignore[no-untyped-def]
+def report_annual_csv(year: str):
     report = _annual(year)
     return _download(annual_report.csv_bytes(report, _settings()), "text/csv; charset=utf-8",
                      annual_report.filename(report, "csv"))
@@ -170,7 +170,7 @@ def report_annual_csv(year: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/reports/annual/<year>.xlsx")
 @roles(*READERS)
-def report_annual_xlsx(year: str):  # type: ignore[no-untyped-def]
+def report_annual_xlsx(year: str):
     report = _annual(year)
     return _download(annual_report.xlsx_bytes(report, _settings()),
                      "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
@@ -179,7 +179,7 @@ def report_annual_xlsx(year: str):  # type: ignore[no-untyped-def]
 
 @bp.put("/reports/annual/<year>/targets")
 @roles("admin")
-def put_annual_targets(year: str):  # type: ignore[no-untyped-def]
+def put_annual_targets(year: str):
     data = json_body()
     targets = annual_report.set_targets(get_session(), current_user, utcnow(), parse_year(year),
                                         data, _settings())
@@ -189,7 +189,7 @@ def put_annual_targets(year: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/activities/batch")
 @roles(*CIRCULATION)
-def activities_batch():  # type: ignore[no-untyped-def]
+def activities_batch():
     """The phone's outbox: ``{"events": [activity, …]}`` → ``{"results": [{"id","status",
     "code","message"}]}`` in the order sent, each recorded once by its id (a retry after a lost
     answer is told ``duplicate``); one refused record does not hold back the others."""

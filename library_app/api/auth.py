@@ -17,7 +17,7 @@ from .util import json_body
 @bp.post("/auth/token")
 @public
 @csrf_exempt
-def token():  # type: ignore[no-untyped-def]
+def token():
     data = json_body()
     db = get_session()
     name = str(data.get("username") or "")

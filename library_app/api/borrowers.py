@@ -83,7 +83,7 @@ def _new_fields(data: dict[str, Any]) -> dict[str, Any]:
 
 @bp.post("/borrowers")
 @roles(*CIRCULATION)
-def create_borrower():  # type: ignore[no-untyped-def]
+def create_borrower():
     data = json_body()
     db = get_session()
     fields = _new_fields(data)
@@ -108,7 +108,7 @@ def create_borrower():  # type: ignore[no-untyped-def]
 
 @bp.get("/borrowers")
 @roles(*CIRCULATION)
-def list_borrowers():  # type: ignore[no-untyped-def]
+def list_borrowers():
     g.personal_data = True
     page = service.search_borrowers(
         get_session(), current_user, q=request.args.get("q", ""),
@@ -123,7 +123,7 @@ def list_borrowers():  # type: ignore[no-untyped-def]
 @bp.get("/borrowers/<int:borrower_id>")
 @roles(*CIRCULATION)
 @writes
-def get_borrower(borrower_id: int):  # type: ignore[no-untyped-def]
+def get_borrower(borrower_id: int):
     g.personal_data = True
     db = get_session()
     now = utcnow()
@@ -136,7 +136,7 @@ def get_borrower(borrower_id: int):  # type: ignore[no-untyped-def]
 
 @bp.patch("/borrowers/<int:borrower_id>")
 @roles(*STAFF)
-def update_borrower(borrower_id: int):  # type: ignore[no-untyped-def]
+def update_borrower(borrower_id: int):
     data = json_body()
     db = get_session()
     now = utcnow()
@@ -161,7 +161,7 @@ def update_borrower(borrower_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/borrowers/<int:borrower_id>/card")
 @roles(*STAFF)
-def new_card(borrower_id: int):  # type: ignore[no-untyped-def]
+def new_card(borrower_id: int):
     db = get_session()
     borrower = service.get_borrower(db, current_user, borrower_id)
     card, old = cards_service.issue_card(db, current_user, utcnow(), borrower)
@@ -172,7 +172,7 @@ def new_card(borrower_id: int):  # type: ignore[no-untyped-def]
 @bp.get("/borrowers/<int:borrower_id>/export")
 @roles("admin")
 @writes
-def export_borrower(borrower_id: int):  # type: ignore[no-untyped-def]
+def export_borrower(borrower_id: int):
     g.personal_data = True
     db = get_session()
     borrower = service.get_borrower(db, current_user, borrower_id)
@@ -183,7 +183,7 @@ def export_borrower(borrower_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/borrowers/<int:borrower_id>/erase")
 @roles("admin")
-def erase_borrower(borrower_id: int):  # type: ignore[no-untyped-def]
+def erase_borrower(borrower_id: int):
     db = get_session()
     borrower = service.get_borrower(db, current_user, borrower_id)
     privacy.erase_borrower(db, current_user, utcnow(), borrower)
@@ -200,7 +200,7 @@ def card_json(card: Card, borrower: Borrower | None) -> dict[str, Any]:
 
 @bp.get("/cards/<code>")
 @roles(*CIRCULATION)
-def get_card(code: str):  # type: ignore[no-untyped-def]
+def get_card(code: str):
     """A revoked card says so and names no one; an active card of another point's child: 403."""
     g.personal_data = True
     found = cards_service.lookup(get_session(), code)
@@ -211,7 +211,7 @@ def get_card(code: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/cards/<code>/qr.png")
 @roles(*CIRCULATION)
-def card_qr(code: str):  # type: ignore[no-untyped-def]
+def card_qr(code: str):
     parsed = parse_code(code, expect="card")
     card = cards_service.find_card(get_session(), parsed.code)
     settings = current_settings()
@@ -223,7 +223,7 @@ def card_qr(code: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/cards/<code>/bind")
 @roles(*CIRCULATION)
-def bind_card(code: str):  # type: ignore[no-untyped-def]
+def bind_card(code: str):
     """Bind a pre-printed card: to an existing child ``{"borrower": id}``, or to a new one
     (the registration fields with ``"consent": true``). Once only: then 409."""
     data = json_body()
@@ -252,7 +252,7 @@ def bind_card(code: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/cards/batch")
 @roles(*STAFF)
-def card_batch():  # type: ignore[no-untyped-def]
+def card_batch():
     data = json_body()
     try:
         count = int(data.get("count"))  # type: ignore[arg-type]

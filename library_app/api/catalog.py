@@ -85,7 +85,7 @@ def copy_json(c: Copy, loan: Loan | None) -> dict[str, Any]:
 
 @bp.post("/titles")
 @roles(*STAFF)
-def create_title():  # type: ignore[no-untyped-def]
+def create_title():
     data = json_body()
     try:
         title = service.create_title(get_session(), current_user, utcnow(), data)
@@ -97,7 +97,7 @@ def create_title():  # type: ignore[no-untyped-def]
 
 @bp.get("/titles")
 @roles(*STAFF)
-def list_titles():  # type: ignore[no-untyped-def]
+def list_titles():
     db = get_session()
     if request.args.get("isbn"):
         title = service.find_by_isbn(db, request.args["isbn"])
@@ -119,7 +119,7 @@ def list_titles():  # type: ignore[no-untyped-def]
 
 @bp.get("/titles/<int:title_id>")
 @roles(*STAFF)
-def get_title(title_id: int):  # type: ignore[no-untyped-def]
+def get_title(title_id: int):
     db = get_session()
     title = service.get_title(db, title_id)
     data = title_json(title)
@@ -129,7 +129,7 @@ def get_title(title_id: int):  # type: ignore[no-untyped-def]
 
 @bp.put("/titles/<int:title_id>")
 @roles(*STAFF)
-def update_title(title_id: int):  # type: ignore[no-untyped-def]
+def update_title(title_id: int):
     db = get_session()
     title = service.get_title(db, title_id)
     data = {**title_json(title), **json_body()}
@@ -143,7 +143,7 @@ def update_title(title_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/titles/<int:title_id>/copies")
 @roles(*STAFF)
-def add_copies(title_id: int):  # type: ignore[no-untyped-def]
+def add_copies(title_id: int):
     data = json_body()
     db = get_session()
     title = service.get_title(db, title_id)
@@ -162,7 +162,7 @@ def add_copies(title_id: int):  # type: ignore[no-untyped-def]
 @bp.get("/copies/<code>")
 @roles(*ALL_ROLES)
 @writes
-def get_copy(code: str):  # type: ignore[no-untyped-def]
+def get_copy(code: str):
     db = get_session()
     copy = service.get_copy(db, code)
     body = copy_json(copy, service.open_loan(db, copy))
@@ -185,19 +185,19 @@ def _qr(code: str, fmt: str) -> Response:
 
 @bp.get("/copies/<code>/qr.png")
 @roles(*ALL_ROLES)
-def copy_qr_png(code: str):  # type: ignore[no-untyped-def]
+def copy_qr_png(code: str):
     return _qr(code, "png")
 
 
 @bp.get("/copies/<code>/qr.svg")
 @roles(*ALL_ROLES)
-def copy_qr_svg(code: str):  # type: ignore[no-untyped-def]
+def copy_qr_svg(code: str):
     return _qr(code, "svg")
 
 
 @bp.post("/copies/<code>/status")
 @roles(*STAFF)
-def copy_status(code: str):  # type: ignore[no-untyped-def]
+def copy_status(code: str):
     data = json_body()
     db = get_session()
     copy = service.get_copy(db, code)
@@ -209,7 +209,7 @@ def copy_status(code: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/transfers")
 @roles(*STAFF)
-def transfer():  # type: ignore[no-untyped-def]
+def transfer():
     data = json_body()
     codes = data.get("codes")
     if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
@@ -225,7 +225,7 @@ def transfer():  # type: ignore[no-untyped-def]
 
 @bp.post("/import/titles")
 @roles(*STAFF)
-def import_titles():  # type: ignore[no-untyped-def]
+def import_titles():
     upload = next(iter(request.files.values()), None)
     if upload is not None:
         data, name = upload.read(), upload.filename or ""

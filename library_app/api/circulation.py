@@ -39,14 +39,14 @@ def _read_session_for_hot_path(endpoint: str | None, _values: dict[str, Any] | N
 @roles(*CIRCULATION)
 @kiosk_route  # a self-service kiosk lends and returns here too (services.kiosk.check_kiosk_event)
 @lean_actor
-def circulation_events():  # type: ignore[no-untyped-def]
+def circulation_events():
     data = json_body()
     events = data.get("events")
     if not isinstance(events, list) or not events:
         raise Invalid("请求需要 events 列表，至少一个事件。")
     if len(events) > MAX_BATCH:
         raise Invalid(f"一次最多发送 {MAX_BATCH} 个事件，请分批同步。")
-    actor = current_user._get_current_object()  # type: ignore[attr-defined]
+    actor = current_user._get_current_object()
     reader = get_session()
     settings = service.current_settings(reader, current_app.config)
     reader.commit()  # nothing of the reads is held while the write waits its turn
@@ -68,7 +68,7 @@ def circulation_events():  # type: ignore[no-untyped-def]
 
 @bp.post("/circulation/undo")
 @roles(*CIRCULATION)
-def circulation_undo():  # type: ignore[no-untyped-def]
+def circulation_undo():
     data = json_body()
     db = get_session()
     settings = current_settings()
@@ -81,7 +81,7 @@ def circulation_undo():  # type: ignore[no-untyped-def]
 @bp.get("/circulation/cards/<code>")
 @roles(*CIRCULATION)
 @writes
-def circulation_card(code: str):  # type: ignore[no-untyped-def]
+def circulation_card(code: str):
     """The card's child through the data scope (services.scope): own children in full, the view
     logged; another point's child masked."""
     g.personal_data = True
@@ -96,7 +96,7 @@ def circulation_card(code: str):  # type: ignore[no-untyped-def]
 @bp.get("/circulation/copies/<code>")
 @roles(*CIRCULATION)
 @writes
-def circulation_copy(code: str):  # type: ignore[no-untyped-def]
+def circulation_copy(code: str):
     g.personal_data = True
     db = get_session()
     parsed = parse_code(code, expect="copy")

@@ -27,11 +27,11 @@ from .util import json_body
 MANAGERS = ("admin", "librarian")  # and a point lead at her own points (services.kiosk.may_manage)
 
 
-def _iso(value):  # type: ignore[no-untyped-def]
+def _iso(value):
     return value.isoformat() if value is not None else None
 
 
-def kiosk_json(k):  # type: ignore[no-untyped-def]
+def kiosk_json(k):
     return {"id": k.id, "name": k.name, "point": k.point.code, "state": k.state,
             "created_at": _iso(k.created_at), "enrolled_at": _iso(k.enrolled_at),
             "revoked_at": _iso(k.revoked_at), "last_seen_at": _iso(k.last_seen_at)}
@@ -39,7 +39,7 @@ def kiosk_json(k):  # type: ignore[no-untyped-def]
 
 @bp.post("/kiosks")
 @roles(*MANAGERS)
-def create_kiosk():  # type: ignore[no-untyped-def]
+def create_kiosk():
     data = json_body()
     kiosk, code = service.create_kiosk(get_session(), current_user, utcnow(), name=data.get("name"),
                                        point_code=data.get("point"))
@@ -49,13 +49,13 @@ def create_kiosk():  # type: ignore[no-untyped-def]
 
 @bp.get("/kiosks")
 @roles(*MANAGERS)
-def list_kiosks():  # type: ignore[no-untyped-def]
+def list_kiosks():
     return jsonify(kiosks=[kiosk_json(k) for k in service.list_kiosks(get_session(), current_user)])
 
 
 @bp.delete("/kiosks/<int:kiosk_id>")
 @roles(*MANAGERS)
-def revoke_kiosk(kiosk_id: int):  # type: ignore[no-untyped-def]
+def revoke_kiosk(kiosk_id: int):
     db = get_session()
     service.revoke(db, current_user, utcnow(), service.get_kiosk(db, kiosk_id))
     commit()
@@ -66,7 +66,7 @@ def revoke_kiosk(kiosk_id: int):  # type: ignore[no-untyped-def]
 @public
 @kiosk_route
 @csrf_exempt
-def enrol_kiosk():  # type: ignore[no-untyped-def]
+def enrol_kiosk():
     data = json_body()
     db = get_session()
     kiosk, token = service.enrol(db, utcnow(), data.get("enrol_code"), ip=request.remote_addr or "")
@@ -76,7 +76,7 @@ def enrol_kiosk():  # type: ignore[no-untyped-def]
 
 @bp.get("/kiosk/me")
 @kiosk_route
-def kiosk_me():  # type: ignore[no-untyped-def]
+def kiosk_me():
     """The signed-in kiosk: the screen asks on start and so learns when it has been revoked."""
     p = current_user
     return jsonify(name=p.name, point=p.point_code, point_name=p.point_name,
@@ -87,7 +87,7 @@ def kiosk_me():  # type: ignore[no-untyped-def]
 @bp.get("/kiosk/cards/<code>")
 @kiosk_route
 @writes  # counts unknown cards and logs the view of a child's data
-def kiosk_card(code: str):  # type: ignore[no-untyped-def]
+def kiosk_card(code: str):
     g.personal_data = True
     db = get_session()
     now = utcnow()
@@ -112,7 +112,7 @@ def kiosk_card(code: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/kiosk/undo")
 @kiosk_route
-def kiosk_undo():  # type: ignore[no-untyped-def]
+def kiosk_undo():
     data = json_body()
     db = get_session()
     result = service.undo(db, current_user, utcnow(), str(data.get("event_id") or ""),

@@ -15,7 +15,7 @@ from . import bp
 
 @bp.get("/lookup/isbn/<path:isbn>")
 @roles(*STAFF)
-def lookup_isbn(isbn: str):  # type: ignore[no-untyped-def]
+def lookup_isbn(isbn: str):
     db = get_session()
     result = service.lookup_isbn(
         db, current_user, utcnow(), isbn, service.configured_sources(db, current_app.config),

@@ -26,7 +26,7 @@ def _requested_points() -> list[str]:
 
 @bp.get("/circulation/offline-cache")
 @roles(*CIRCULATION)
-def offline_cache():  # type: ignore[no-untyped-def]
+def offline_cache():
     g.personal_data = True  # masked names still stay out of shared caches
     snapshot = offline_snapshot(
         get_session(), current_user, utcnow(), _requested_points(), current_app.config
@@ -36,7 +36,7 @@ def offline_cache():  # type: ignore[no-untyped-def]
 
 @bp.get("/circulation/offline-session")
 @roles(*CIRCULATION)
-def offline_session():  # type: ignore[no-untyped-def]
+def offline_session():
     g.personal_data = True
     return jsonify(
         user={"username": current_user.username, "role": current_user.role,

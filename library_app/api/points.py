@@ -19,13 +19,13 @@ def point_json(p: Point) -> dict[str, object]:
 
 @bp.get("/points")
 @roles(*ALL_ROLES)
-def list_points():  # type: ignore[no-untyped-def]
+def list_points():
     return jsonify(points=[point_json(p) for p in points_service.list_points(get_session())])
 
 
 @bp.post("/points")
 @roles(*STAFF)
-def create_point():  # type: ignore[no-untyped-def]
+def create_point():
     data = json_body()
     point = points_service.create_point(
         get_session(), current_user, utcnow(), code=str(data.get("code") or ""),

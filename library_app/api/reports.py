@@ -26,7 +26,7 @@ def _with_people() -> bool:
 @bp.get("/reports/year/<year>")
 @roles(*REPORT_READERS)
 @lean_actor
-def report_year(year: str):  # type: ignore[no-untyped-def]
+def report_year(year: str):
     report = service.year_report(get_session(), utcnow(), rules.parse_year(year), current_settings())
     return jsonify(report.as_json())
 
@@ -41,14 +41,14 @@ def _month(month: str, settings: LibrarySettings) -> service.MonthReport:
 @bp.get("/reports/month/<month>")
 @roles(*REPORT_READERS)
 @lean_actor
-def report_month(month: str):  # type: ignore[no-untyped-def]
+def report_month(month: str):
     return jsonify(_month(month, current_settings()).as_json())
 
 
 @bp.get("/reports/month/<month>.csv")
 @roles(*REPORT_READERS)
 @lean_actor
-def report_month_csv(month: str):  # type: ignore[no-untyped-def]
+def report_month_csv(month: str):
     settings = current_settings()
     return exports.csv_response(_month(month, settings), settings)
 
@@ -56,14 +56,14 @@ def report_month_csv(month: str):  # type: ignore[no-untyped-def]
 @bp.get("/reports/month/<month>.xlsx")
 @roles(*REPORT_READERS)
 @lean_actor
-def report_month_xlsx(month: str):  # type: ignore[no-untyped-def]
+def report_month_xlsx(month: str):
     settings = current_settings()
     return exports.xlsx_response(_month(month, settings), settings)
 
 
 @bp.put("/targets/<year>")
 @roles("admin")
-def put_target(year: str):  # type: ignore[no-untyped-def]
+def put_target(year: str):
     data = json_body()
     row = service.set_target(get_session(), current_user, utcnow(), rules.parse_year(year),
                              data.get("target"))
@@ -73,7 +73,7 @@ def put_target(year: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/tallies")
 @roles(*STAFF)
-def post_tally(): # type: ignore[no-untyped-def]
+def post_tally():
     data = json_body()
     row, created = service.record_tally(
         get_session(), current_user, utcnow(), data.get("point"), data.get("month"),
@@ -85,7 +85,7 @@ def post_tally(): # type: ignore[no-untyped-def]
 
 @bp.post("/import/loans")
 @roles(*STAFF)
-def import_loans():  # type: ignore[no-untyped-def]
+def import_loans():
     upload = request.files.get("file")
     if upload is None:
         upload = next(iter(request.files.values()), None)

@@ -33,7 +33,7 @@ def _read_session_for_scans(endpoint: str | None, _values: dict[str, Any] | None
 
 @bp.post("/stocktakes")
 @roles(*STAFF)
-def stocktake_open():  # type: ignore[no-untyped-def]
+def stocktake_open():
     from library_app.web import utcnow
 
     data = json_body()
@@ -48,10 +48,10 @@ def stocktake_open():  # type: ignore[no-untyped-def]
 @bp.post("/stocktakes/<int:stocktake_id>/scans")
 @roles(*CIRCULATION)
 @lean_actor
-def stocktake_scans(stocktake_id: int):  # type: ignore[no-untyped-def]
+def stocktake_scans(stocktake_id: int):
     data = json_body()
     scans = data.get("scans")
-    actor = current_user._get_current_object()  # type: ignore[attr-defined]
+    actor = current_user._get_current_object()
     get_session().commit()  # nothing of the reads is held while the write waits its turn
     results = txn.write(lambda db, now: service.record_scans(db, actor, now, stocktake_id, scans))
     return jsonify(results=results)
@@ -59,7 +59,7 @@ def stocktake_scans(stocktake_id: int):  # type: ignore[no-untyped-def]
 
 @bp.get("/stocktakes/<int:stocktake_id>")
 @roles(*CIRCULATION)
-def stocktake_get(stocktake_id: int):  # type: ignore[no-untyped-def]
+def stocktake_get(stocktake_id: int):
     db = get_session()
     service.check_view(db, current_user, service.get_stocktake(db, stocktake_id))
     return jsonify(service.summary(db, stocktake_id))
@@ -67,7 +67,7 @@ def stocktake_get(stocktake_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/stocktakes/<int:stocktake_id>/close")
 @roles(*STAFF)
-def stocktake_close(stocktake_id: int):  # type: ignore[no-untyped-def]
+def stocktake_close(stocktake_id: int):
     from library_app.web import utcnow
 
     body = service.close_stocktake(get_session(), current_user, utcnow(), stocktake_id,

@@ -77,7 +77,7 @@ def init_login(app: Flask) -> None:
     login_manager.session_protection = "basic"
 
     @login_manager.user_loader
-    def load_user(user_id: str):  # type: ignore[no-untyped-def]
+    def load_user(user_id: str):
         """Signed in only while the server-side session named in the cookie is alive."""
         from flask import session
 
@@ -103,7 +103,7 @@ def init_login(app: Flask) -> None:
         return user
 
     @login_manager.request_loader
-    def load_bearer(req):  # type: ignore[no-untyped-def]
+    def load_bearer(req):
         header = req.headers.get("Authorization", "")
         if not header.lower().startswith("bearer "):
             return None
@@ -125,7 +125,7 @@ def init_login(app: Flask) -> None:
         return user
 
     @login_manager.unauthorized_handler
-    def unauthorized():  # type: ignore[no-untyped-def]
+    def unauthorized():
         from flask import abort, flash, redirect, url_for
 
         from library_app.access import is_api_request

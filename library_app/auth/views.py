@@ -48,7 +48,7 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def sign_in(db, user) -> None:  # type: ignore[no-untyped-def]
+def sign_in(db, user) -> None:
     """A new session for this browser: a fresh cookie and a new server-side session row."""
     from flask import current_app
 
@@ -60,14 +60,14 @@ def sign_in(db, user) -> None:  # type: ignore[no-untyped-def]
     session["_sid"] = raw
 
 
-def too_many(wait: int, render):  # type: ignore[no-untyped-def]
+def too_many(wait: int, render):
     flash(wait_message(wait), "error")
     return render(), 429, {"Retry-After": str(wait)}
 
 
 @bp.route("/login", methods=["GET", "POST"])
 @public
-def login():  # type: ignore[no-untyped-def]
+def login():
     db = get_session()
     if users.count_users(db) == 0:
         return redirect(url_for("auth.setup"))
@@ -92,7 +92,7 @@ def login():  # type: ignore[no-untyped-def]
 
 @bp.post("/logout")
 @roles(*ALL_ROLES)
-def logout():  # type: ignore[no-untyped-def]
+def logout():
     db, now = get_session(), utcnow()
     users.end_sessions(db, current_user.id, now)  # a copied cookie or token dies with it
     audit.record(db, current_user, now, "auth.logout", "user", current_user.id)
@@ -104,7 +104,7 @@ def logout():  # type: ignore[no-untyped-def]
 
 @bp.route("/account/password", methods=["GET", "POST"])
 @roles(*ALL_ROLES)
-def change_password():  # type: ignore[no-untyped-def]
+def change_password():
     """Every signed-in user changes her own password; the current one is asked first."""
     db = get_session()
     form = ChangePasswordForm()
@@ -113,6 +113,7 @@ def change_password():  # type: ignore[no-untyped-def]
         if wait:
             return too_many(wait, lambda: render_template("auth/change_password.html", form=form))
         user = db.get(User, current_user.id)
+        assert user is not None  # she is signed in: her row exists
         try:
             users.change_own_password(db, user, utcnow(), current=form.current.data or "",
                                       new=form.password.data or "")
@@ -134,7 +135,7 @@ def change_password():  # type: ignore[no-untyped-def]
 
 @bp.route("/setup", methods=["GET", "POST"])
 @public
-def setup():  # type: ignore[no-untyped-def]
+def setup():
     """First-run page: exists only while there are no users at all."""
     db = get_session()
     if users.count_users(db) > 0:

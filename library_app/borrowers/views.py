@@ -61,7 +61,7 @@ def _names() -> dict[str, Any]:
 
 @bp.get("/borrowers/")
 @roles(*CIRCULATION)
-def index():  # type: ignore[no-untyped-def]
+def index():
     _personal()
     db = get_session()
     q = request.args.get("q", "").strip()
@@ -84,7 +84,7 @@ def _point_choices(form: BorrowerForm, points: list[Point]) -> None:
 
 @bp.route("/borrowers/new", methods=["GET", "POST"])
 @roles(*CIRCULATION)
-def new():  # type: ignore[no-untyped-def]
+def new():
     _personal()
     db = get_session()
     now = utcnow()
@@ -141,7 +141,7 @@ def new():  # type: ignore[no-untyped-def]
 @bp.get("/borrowers/<int:borrower_id>")
 @roles(*CIRCULATION)
 @writes
-def detail(borrower_id: int):  # type: ignore[no-untyped-def]
+def detail(borrower_id: int):
     _personal()
     db = get_session()
     now = utcnow()
@@ -160,7 +160,7 @@ def detail(borrower_id: int):  # type: ignore[no-untyped-def]
 
 @bp.route("/borrowers/<int:borrower_id>/edit", methods=["GET", "POST"])
 @roles(*STAFF)
-def edit(borrower_id: int):  # type: ignore[no-untyped-def]
+def edit(borrower_id: int):
     _personal()
     db = get_session()
     borrower = service.get_borrower(db, current_user, borrower_id)
@@ -189,7 +189,7 @@ def edit(borrower_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/borrowers/<int:borrower_id>/status")
 @roles(*STAFF)
-def change_status(borrower_id: int):  # type: ignore[no-untyped-def]
+def change_status(borrower_id: int):
     db = get_session()
     borrower = service.get_borrower(db, current_user, borrower_id)
     new_status = request.form.get("status", "")
@@ -201,7 +201,7 @@ def change_status(borrower_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/borrowers/<int:borrower_id>/card")
 @roles(*STAFF)
-def replace_card(borrower_id: int):  # type: ignore[no-untyped-def]
+def replace_card(borrower_id: int):
     db = get_session()
     borrower = service.get_borrower(db, current_user, borrower_id)
     card, old = cards_service.issue_card(db, current_user, utcnow(), borrower)
@@ -213,7 +213,7 @@ def replace_card(borrower_id: int):  # type: ignore[no-untyped-def]
 @bp.get("/borrowers/<int:borrower_id>/card.png")
 @roles(*CIRCULATION)
 @writes
-def card_png(borrower_id: int):  # type: ignore[no-untyped-def]
+def card_png(borrower_id: int):
     """The card as an image for the guardian's phone; it carries the name, so it is logged."""
     _personal()
     db = get_session()
@@ -242,7 +242,7 @@ def card_png(borrower_id: int):  # type: ignore[no-untyped-def]
 @bp.get("/borrowers/<int:borrower_id>/export.<fmt>")
 @roles("admin")
 @writes
-def export(borrower_id: int, fmt: str):  # type: ignore[no-untyped-def]
+def export(borrower_id: int, fmt: str):
     _personal()
     if fmt not in ("json", "csv"):
         abort(404)
@@ -261,7 +261,7 @@ def export(borrower_id: int, fmt: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/borrowers/<int:borrower_id>/erase", methods=["GET", "POST"])
 @roles("admin")
-def erase(borrower_id: int):  # type: ignore[no-untyped-def]
+def erase(borrower_id: int):
     _personal()
     db = get_session()
     borrower = service.get_borrower(db, current_user, borrower_id)
@@ -281,7 +281,7 @@ def erase(borrower_id: int):  # type: ignore[no-untyped-def]
 @bp.get("/cards/<code>")
 @roles(*CIRCULATION)
 @writes
-def card_page(code: str):  # type: ignore[no-untyped-def]
+def card_page(code: str):
     """Where a card's QR lands. Active: the child, for the story mother to make current.
     Revoked: says so and names no one. Unbound: bind it to a new or existing child."""
     _personal()
@@ -311,7 +311,7 @@ def card_page(code: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/cards/<code>/bind")
 @roles(*CIRCULATION)
-def bind(code: str):  # type: ignore[no-untyped-def]
+def bind(code: str):
     db = get_session()
     card = cards_service.find_card(db, code)
     borrower_id = query_int("borrower_id", 0, low=0, high=INT_MAX, values=request.form)
@@ -330,7 +330,7 @@ def bind(code: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/cards/")
 @roles(*STAFF)
-def print_cards():  # type: ignore[no-untyped-def]
+def print_cards():
     db = get_session()
     return render_template("borrowers/print.html", form=BatchForm(), points=list_points(db),
                            batches=cards_service.recent_batches(db))
@@ -338,7 +338,7 @@ def print_cards():  # type: ignore[no-untyped-def]
 
 @bp.post("/cards/batch")
 @roles(*STAFF)
-def batch():  # type: ignore[no-untyped-def]
+def batch():
     form = BatchForm()
     if not form.validate_on_submit():
         raise Invalid("请填写要生成的张数。")
@@ -365,7 +365,7 @@ def _sheet_cards() -> list[Card]:
 @bp.get("/cards/sheet")
 @roles(*STAFF)
 @writes
-def sheet():  # type: ignore[no-untyped-def]
+def sheet():
     _personal()
     cards = _sheet_cards()
     settings = current_settings()

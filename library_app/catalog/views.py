@@ -66,7 +66,7 @@ def _base_url() -> str:
 
 @bp.get("/titles")
 @roles(*STAFF)
-def titles():  # type: ignore[no-untyped-def]
+def titles():
     db = get_session()
     q = request.args.get("q", "").strip()
     category = request.args.get("category", "").strip()
@@ -107,7 +107,7 @@ def _save_title(form: TitleForm, save: Callable[[dict[str, Any]], Title]) -> tup
 
 @bp.route("/titles/new", methods=["GET", "POST"])
 @roles(*STAFF)
-def new_title():  # type: ignore[no-untyped-def]
+def new_title():
     form = TitleForm()
     if request.method == "GET" and request.args.get("isbn"):
         form.isbn.data = request.args["isbn"]
@@ -124,7 +124,7 @@ def new_title():  # type: ignore[no-untyped-def]
 
 @bp.route("/titles/<int:title_id>/edit", methods=["GET", "POST"])
 @roles(*STAFF)
-def edit_title(title_id: int):  # type: ignore[no-untyped-def]
+def edit_title(title_id: int):
     db = get_session()
     title = service.get_title(db, title_id)
     form = TitleForm(obj=title)
@@ -145,7 +145,7 @@ def edit_title(title_id: int):  # type: ignore[no-untyped-def]
 
 @bp.get("/titles/<int:title_id>")
 @roles(*STAFF)
-def title_page(title_id: int):  # type: ignore[no-untyped-def]
+def title_page(title_id: int):
     db = get_session()
     title = service.get_title(db, title_id)
     copies = service.copies_of(db, title)
@@ -157,7 +157,7 @@ def title_page(title_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/titles/<int:title_id>/copies")
 @roles(*STAFF)
-def add_copies(title_id: int):  # type: ignore[no-untyped-def]
+def add_copies(title_id: int):
     db = get_session()
     title = service.get_title(db, title_id)
     form = AddCopiesForm()
@@ -186,7 +186,7 @@ def add_copies(title_id: int):  # type: ignore[no-untyped-def]
 @bp.get("/copies/<code>")
 @roles(*ALL_ROLES)
 @writes
-def copy_page(code: str):  # type: ignore[no-untyped-def]
+def copy_page(code: str):
     db = get_session()
     try:
         copy = service.get_copy(db, code)
@@ -201,7 +201,7 @@ def copy_page(code: str):  # type: ignore[no-untyped-def]
         if seen.full:
             url = None
             if "borrowers.detail" in current_app.view_functions:
-                url = url_for("borrowers.detail", borrower_id=loan.borrower.id)
+                url = url_for("borrowers.detail", borrower_id=loan.borrower_id)
             person = {"name": seen.name, "card": service.card_of(loan) or "", "url": url}
         elif seen.level == scope.MASKED:
             person = {"name": seen.name, "card": "", "url": None}
@@ -226,7 +226,7 @@ def _copy_for_post(code: str) -> Copy:
 
 @bp.post("/copies/<code>/status")
 @roles(*STAFF)
-def copy_status(code: str):  # type: ignore[no-untyped-def]
+def copy_status(code: str):
     copy = _copy_for_post(code)
     try:
         act, closed = service.change_status(get_session(), current_user, utcnow(), copy,
@@ -243,7 +243,7 @@ def copy_status(code: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/copies/<code>/move")
 @roles(*STAFF)
-def copy_move(code: str):  # type: ignore[no-untyped-def]
+def copy_move(code: str):
     copy = _copy_for_post(code)
     form = MoveForm()
     if form.validate_on_submit():
@@ -263,7 +263,7 @@ def copy_move(code: str):  # type: ignore[no-untyped-def]
 
 @bp.route("/transfers/new", methods=["GET", "POST"])
 @roles(*STAFF)
-def new_transfer():  # type: ignore[no-untyped-def]
+def new_transfer():
     form = TransferForm()
     form.to_point.choices = _point_choices()
     if form.validate_on_submit():
@@ -284,7 +284,7 @@ def new_transfer():  # type: ignore[no-untyped-def]
 
 @bp.get("/transfers")
 @roles(*STAFF)
-def transfers():  # type: ignore[no-untyped-def]
+def transfers():
     db = get_session()
     page = service.list_transfers(db, page=query_int("page"))
     details = service.transfer_details(db, page.items)
@@ -295,7 +295,7 @@ def transfers():  # type: ignore[no-untyped-def]
 
 @bp.route("/titles/import", methods=["GET", "POST"])
 @roles(*STAFF)
-def import_titles():  # type: ignore[no-untyped-def]
+def import_titles():
     form = ImportForm()
     form.point.choices = [SelectChoice("", "（不建馆藏）"), *_point_choices()]
     if form.validate_on_submit():
@@ -319,7 +319,7 @@ def import_titles():  # type: ignore[no-untyped-def]
 
 @bp.post("/titles/import/confirm")
 @roles(*STAFF)
-def import_confirm():  # type: ignore[no-untyped-def]
+def import_confirm():
     token = request.form.get("token", "")
     partial = request.form.get("partial") == "1"
     db = get_session()
@@ -351,7 +351,7 @@ def import_confirm():  # type: ignore[no-untyped-def]
 
 @bp.get("/titles/import/template.csv")
 @roles(*STAFF)
-def import_template():  # type: ignore[no-untyped-def]
+def import_template():
     return Response(
         catalog_import.template_csv(), mimetype="text/csv",
         headers={"Content-Disposition": _attachment("书目导入模板.csv", "catalog-import-template.csv")},
@@ -372,7 +372,7 @@ _MIMES = {
 
 @bp.get("/titles/export.<fmt>")
 @roles(*STAFF)
-def export_titles(fmt: str):  # type: ignore[no-untyped-def]
+def export_titles(fmt: str):
     if fmt not in _MIMES:
         abort(404)
     body = catalog_export.export_titles(get_session(), fmt)
@@ -382,7 +382,7 @@ def export_titles(fmt: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/copies/export.<fmt>")
 @roles(*STAFF)
-def export_copies(fmt: str):  # type: ignore[no-untyped-def]
+def export_copies(fmt: str):
     if fmt not in _MIMES:
         abort(404)
     body = catalog_export.export_copies(get_session(), fmt, org_tz())
@@ -431,7 +431,7 @@ def _resolve_title(db: Any, text: str) -> tuple[Title | None, list[Title]]:
 
 @bp.get("/labels")
 @roles(*STAFF)
-def labels():  # type: ignore[no-untyped-def]
+def labels():
     db = get_session()
     args = _label_args()
     title, _ = _resolve_title(db, args["title"]) if args["mode"] == "title" else (None, [])
@@ -441,7 +441,7 @@ def labels():  # type: ignore[no-untyped-def]
 
 @bp.get("/labels/sheet")
 @roles(*STAFF)
-def label_sheet():  # type: ignore[no-untyped-def]
+def label_sheet():
     db = get_session()
     args = _label_args()
     candidates: list[Title] = []

@@ -103,7 +103,7 @@ def apply_one(kind: str, copy: str, point: str, card: str | None = None, *, now:
              "at": now.isoformat()}
     if card:
         event["card"] = card
-    actor = current_user._get_current_object()  # type: ignore[attr-defined]
+    actor = current_user._get_current_object()
     get_session().commit()
     ip = request.remote_addr or ""
     outcome = txn.write(lambda db, now: service.apply_events(db, actor, now, [event], settings, ip=ip))
@@ -124,7 +124,7 @@ def safe_back(default: str) -> str:
 
 @bp.get("/scan")
 @roles(*CIRCULATION)
-def scan():  # type: ignore[no-untyped-def]
+def scan():
     db = get_session()
     points = my_points(db)
     point = chosen_point(points, request.args.get("point"))
@@ -139,7 +139,7 @@ def scan():  # type: ignore[no-untyped-def]
 
 @bp.post("/scan/current")
 @roles(*CIRCULATION)
-def make_current():  # type: ignore[no-untyped-def]
+def make_current():
     """From a card's page: this child becomes current at my point; then scan books."""
     db = get_session()
     try:
@@ -159,7 +159,7 @@ def make_current():  # type: ignore[no-untyped-def]
 
 @bp.post("/scan/current/clear")
 @roles(*CIRCULATION)
-def clear_current():  # type: ignore[no-untyped-def]
+def clear_current():
     session.pop(CURRENT_KEY, None)
     if request.accept_mimetypes.best == "application/json" or request.is_json:
         return {"ok": True}
@@ -168,7 +168,7 @@ def clear_current():  # type: ignore[no-untyped-def]
 
 @bp.post("/scan/act")
 @roles(*CIRCULATION)
-def act():  # type: ignore[no-untyped-def]
+def act():
     """One tap on a copy's page: 借给 <current child> or 归还."""
     try:
         copy = parse_code(request.form.get("copy", ""), expect="copy").code
@@ -202,7 +202,7 @@ def act():  # type: ignore[no-untyped-def]
 
 @bp.get("/circulation/loans")
 @roles(*STAFF)
-def loans():  # type: ignore[no-untyped-def]
+def loans():
     db = get_session()
     now = utcnow()
     status = request.args.get("status", "open")
@@ -226,7 +226,7 @@ OUTCOME_WORDS = {"lost": "遗失", "damaged": "损坏"}
 
 @bp.get("/circulation/loans/<int:loan_id>/mark")
 @roles(*STAFF)
-def mark_confirm(loan_id: int):  # type: ignore[no-untyped-def]
+def mark_confirm(loan_id: int):
     """The step between a tap on 遗失 / 损坏 and the end of the loan: what will happen, and to which book."""
     outcome = request.args.get("outcome", "")
     if outcome not in OUTCOME_WORDS:
@@ -243,7 +243,7 @@ def mark_confirm(loan_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/circulation/loans/<int:loan_id>/mark")
 @roles(*STAFF)
-def mark(loan_id: int):  # type: ignore[no-untyped-def]
+def mark(loan_id: int):
     outcome = request.form.get("outcome", "")
     back = safe_back(url_for("circulation.loans"))
     if request.form.get("confirm") != "yes":
@@ -263,7 +263,7 @@ def mark(loan_id: int):  # type: ignore[no-untyped-def]
 @bp.get("/circulation/overdue")
 @roles(*CIRCULATION)
 @writes
-def overdue():  # type: ignore[no-untyped-def]
+def overdue():
     """Overdue loans grouped by child: a call list (phone masked for story mothers)."""
     db = get_session()
     now = utcnow()
@@ -304,7 +304,7 @@ def overdue():  # type: ignore[no-untyped-def]
 
 @bp.get("/circulation/review")
 @roles(*STAFF)
-def review():  # type: ignore[no-untyped-def]
+def review():
     db = get_session()
     show = request.args.get("show", "open")
     rows = reads.review_rows(db, show=show)
@@ -326,7 +326,7 @@ def _device_time(value: str | None) -> str:
 
 @bp.post("/circulation/review/<int:item_id>")
 @roles(*STAFF)
-def resolve(item_id: int):  # type: ignore[no-untyped-def]
+def resolve(item_id: int):
     try:
         service.resolve_review(get_session(), current_user, utcnow(), item_id, request.form.get("action", ""),
                                request.form.get("note", ""), ip=request.remote_addr or "")

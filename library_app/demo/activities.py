@@ -79,7 +79,7 @@ def seed_activities(session: Session, now: datetime, settings: LibrarySettings, 
         s = sessions.setdefault((point_id, day), {"kids": set(), "first": lent_at})
         if borrower_id is not None:
             s["kids"].add(borrower_id)  # type: ignore[attr-defined]
-        s["first"] = min(s["first"], lent_at)  # type: ignore[type-var]
+        s["first"] = min(s["first"], lent_at)  # type: ignore[call-overload]
     cards = dict(session.execute(select(Card.borrower_id, Card.code).where(Card.status == "active")).all())
     titles = list(session.scalars(select(Title.title).limit(200)))
     activities, card_rows, title_rows, volunteer_rows = [], [], [], []
@@ -87,7 +87,7 @@ def seed_activities(session: Session, now: datetime, settings: LibrarySettings, 
     for (point_id, _day), s in sorted(sessions.items(), key=lambda kv: kv[1]["first"]):  # type: ignore[arg-type,return-value]
         kids = sorted(s["kids"])  # type: ignore[call-overload]
         started = s["first"] - timedelta(minutes=rng.choice((5, 10, 15)))  # type: ignore[operator]
-        if started > now:
+        if started > now:  # type: ignore[operator]
             continue
         minutes = rng.choice((45, 60, 60, 60, 90))
         kind = kinds[0] if rng.random() < 0.85 or len(kinds) == 1 else rng.choice(kinds[1:])

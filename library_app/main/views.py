@@ -17,7 +17,7 @@ bp = Blueprint("main", __name__)
 
 @bp.get("/")
 @public
-def index():  # type: ignore[no-untyped-def]
+def index():
     if not current_user.is_authenticated:
         if users.count_users(get_session()) == 0:
             return redirect(url_for("auth.setup"))
@@ -27,13 +27,13 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.get("/home")
 @roles(*ALL_ROLES)
-def home():  # type: ignore[no-untyped-def]
+def home():
     return render_template("main/home.html", **home_context(current_user))
 
 
 @bp.get("/healthz")
 @public
-def healthz():  # type: ignore[no-untyped-def]
+def healthz():
     if not ping():
         return jsonify(status="error", database="error", write="error"), 503
     if not can_write(utcnow()):
@@ -44,7 +44,7 @@ def healthz():  # type: ignore[no-untyped-def]
 
 @bp.get("/s/<path:code>")
 @roles(*ALL_ROLES)
-def scanned(code: str):  # type: ignore[no-untyped-def]
+def scanned(code: str):
     """Where a label's or card's QR URL lands: the copy's or the card's page."""
     try:
         parsed = parse_code(code)
@@ -60,7 +60,7 @@ def scanned(code: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/lang/<lang>")
 @public
-def set_language(lang: str):  # type: ignore[no-untyped-def]
+def set_language(lang: str):
     from library_app.auth.views import safe_next
 
     if lang not in ("zh_CN", "en"):

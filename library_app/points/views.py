@@ -16,13 +16,13 @@ bp = Blueprint("points", __name__, url_prefix="/points")
 
 @bp.get("/")
 @roles(*STAFF)
-def index():  # type: ignore[no-untyped-def]
+def index():
     return render_template("points/index.html", points=points_service.list_points(get_session()))
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @roles(*STAFF)
-def new():  # type: ignore[no-untyped-def]
+def new():
     form = PointForm()
     if form.validate_on_submit():
         try:
@@ -41,7 +41,7 @@ def new():  # type: ignore[no-untyped-def]
 
 @bp.route("/<code>/edit", methods=["GET", "POST"])
 @roles(*STAFF)
-def edit(code: str):  # type: ignore[no-untyped-def]
+def edit(code: str):
     db = get_session()
     point = points_service.get_point(db, code)
     form = PointForm(obj=point)

@@ -40,14 +40,14 @@ def _active_points() -> list[Point]:
 
 @bp.get("/year/")
 @roles(*REPORT_READERS)
-def year():  # type: ignore[no-untyped-def]
+def year():
     """The nav's entry: this year's page."""
     return redirect(url_for("reports.year_page", year=_now_month().year))
 
 
 @bp.get("/year/<year>")
 @roles(*REPORT_READERS)
-def year_page(year: str):  # type: ignore[no-untyped-def]
+def year_page(year: str):
     number = rules.parse_year(year)
     settings = current_settings()
     report = service.year_report(get_session(), utcnow(), number, settings)
@@ -73,7 +73,7 @@ def year_page(year: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/year/<year>/target")
 @roles("admin")
-def set_target(year: str):  # type: ignore[no-untyped-def]
+def set_target(year: str):
     number = rules.parse_year(year)
     try:
         service.set_target(get_session(), current_user, utcnow(), number, request.form.get("target", ""))
@@ -90,7 +90,7 @@ def set_target(year: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/month/")
 @roles(*REPORT_READERS)
-def month():  # type: ignore[no-untyped-def]
+def month():
     """The nav's entry (this month) and the target of the month/point picker form."""
     point = (request.args.get("point") or "").strip() or None
     wanted = (request.args.get("month") or "").strip()
@@ -100,7 +100,7 @@ def month():  # type: ignore[no-untyped-def]
 
 @bp.get("/month/<month>")
 @roles(*REPORT_READERS)
-def month_page(month: str):  # type: ignore[no-untyped-def]
+def month_page(month: str):
     point = (request.args.get("point") or "").strip() or None
     parsed = rules.parse_month(month)
     settings = current_settings()
@@ -147,7 +147,7 @@ FIGURE_ROWS = [
 
 @bp.route("/tallies", methods=["GET", "POST"])
 @roles(*STAFF)
-def tallies():  # type: ignore[no-untyped-def]
+def tallies():
     settings = current_settings()
     form = {"point": "", "month": "", "loans": ""}
     if request.method == "POST":
@@ -168,7 +168,7 @@ def tallies():  # type: ignore[no-untyped-def]
 
 @bp.route("/import", methods=["GET", "POST"])
 @roles(*STAFF)
-def import_loans():  # type: ignore[no-untyped-def]
+def import_loans():
     result = None
     if request.method == "POST":
         upload = request.files.get("file")

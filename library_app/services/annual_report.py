@@ -103,7 +103,7 @@ class AnnualReport:
 
 def _bucket(col: Any, edges: list[datetime]) -> Any:
     """0 … 11: the local month of ``col`` (rows already limited to the year)."""
-    whens = [(col < edges[i], literal_column(str(i - 1))) for i in range(1, 12)]
+    whens: list[tuple[Any, Any]] = [(col < edges[i], literal_column(str(i - 1))) for i in range(1, 12)]
     return case(*whens, else_=literal_column("11"))
 
 

@@ -152,9 +152,9 @@ def _contains(column: Any, text: str, sqlite: bool) -> ColumnElement[bool]:
     letters needs no case folding at all, so instr() does; PostgreSQL gets ILIKE.
     """
     if not sqlite:
-        return column.icontains(text, autoescape=True)  # type: ignore[no-any-return]
+        return column.icontains(text, autoescape=True)
     if re.search(r"[A-Za-z]", text):
-        return column.contains(text, autoescape=True)  # type: ignore[no-any-return]
+        return column.contains(text, autoescape=True)
     return func.instr(column, text) > 0
 
 

@@ -80,7 +80,7 @@ def principal_for_token(conn: Connection, token: str, now: datetime) -> tuple[Ki
     time is due to move on (``touch``, in a write transaction of the caller's choosing)."""
     if not token.startswith(rules.TOKEN_PREFIX):
         return None
-    k, p = Kiosk.__table__.c, Point.__table__.c  # type: ignore[attr-defined]
+    k, p = Kiosk.__table__.c, Point.__table__.c
     row = conn.execute(
         select(k.id, k.name, k.point_id, p.code, p.name, k.last_seen_at)
         .join_from(Kiosk.__table__, Point.__table__, p.id == k.point_id)
@@ -93,8 +93,8 @@ def principal_for_token(conn: Connection, token: str, now: datetime) -> tuple[Ki
 
 
 def touch(conn: Connection, kiosk_id: int, now: datetime) -> None:
-    k = Kiosk.__table__.c  # type: ignore[attr-defined]
-    conn.execute(update(Kiosk.__table__).where(k.id == kiosk_id).values(last_seen_at=now))
+    k = Kiosk.__table__.c
+    conn.execute(update(Kiosk.__table__).where(k.id == kiosk_id).values(last_seen_at=now))  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------- enrolment (staff)
@@ -152,7 +152,7 @@ def enrol(session: Session, now: datetime, raw_code: object, ip: str = "") -> tu
         raise rules.EnrolCodeInvalid()
     token = rules.TOKEN_PREFIX + secrets.token_urlsafe(32)
     # Single use under races too: only the request that still finds the code clears it.
-    done = session.execute(
+    done = session.execute(  # type: ignore[attr-defined]
         update(Kiosk).where(Kiosk.id == kiosk.id, Kiosk.enrol_code_hash == _hash(code), Kiosk.enrolled_at.is_(None))
         .values(enrol_code_hash=None, enrol_expires_at=None, token_hash=_hash(token), enrolled_at=now,
                 last_seen_at=now)
@@ -276,7 +276,7 @@ def check_kiosk_event(conn: Connection, principal: KioskPrincipal, *, event_type
                             event_point_id=event_point_id)
     if event_type != "loan" or not card_code:
         return
-    b, c, ln = Borrower.__table__.c, Card.__table__.c, Loan.__table__.c  # type: ignore[attr-defined]
+    b, c, ln = Borrower.__table__.c, Card.__table__.c, Loan.__table__.c
     row = conn.execute(
         select(b.home_point_id, b.self_service, b.id)
         .select_from(Card.__table__.join(Borrower.__table__, b.id == c.borrower_id))

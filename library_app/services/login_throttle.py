@@ -42,7 +42,7 @@ class Policy:
     )
 
 
-def policy_from_config(config: dict) -> Policy:  # type: ignore[type-arg]
+def policy_from_config(config: dict) -> Policy:
     address = tuple(
         WindowRule(int(limit), timedelta(seconds=int(seconds)))
         for limit, seconds in config.get("LOGIN_ADDRESS_LIMITS", ((60, 60), (600, 3600)))

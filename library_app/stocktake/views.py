@@ -31,7 +31,7 @@ def _point(code: str) -> Point:
 
 @bp.get("/")
 @roles(*CIRCULATION)
-def index():  # type: ignore[no-untyped-def]
+def index():
     """Staff: every point, its open stocktake and a way to start one. A story mother: the
     stocktakes open at her points, to scan."""
     db = get_session()
@@ -46,14 +46,14 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.get("/point/<code>")
 @roles(*STAFF)
-def point_history(code: str):  # type: ignore[no-untyped-def]
+def point_history(code: str):
     point = _point(code)
     return render_template("stocktake/point.html", point=point, history=service.history(get_session(), point.id))
 
 
 @bp.post("/point/<code>/open")
 @roles(*STAFF)
-def open_(code: str):  # type: ignore[no-untyped-def]
+def open_(code: str):
     point = _point(code)
     try:
         stocktake = service.open_stocktake(get_session(), current_user, utcnow(), point.code,
@@ -69,7 +69,7 @@ def open_(code: str):  # type: ignore[no-untyped-def]
     return redirect(url_for("stocktake.scan", stocktake_id=stocktake.id))
 
 
-def _load(stocktake_id: int):  # type: ignore[no-untyped-def]
+def _load(stocktake_id: int):
     db = get_session()
     stocktake = service.get_stocktake(db, stocktake_id)
     service.check_view(db, current_user, stocktake)
@@ -78,7 +78,7 @@ def _load(stocktake_id: int):  # type: ignore[no-untyped-def]
 
 @bp.get("/<int:stocktake_id>/scan")
 @roles(*CIRCULATION)
-def scan(stocktake_id: int):  # type: ignore[no-untyped-def]
+def scan(stocktake_id: int):
     db, stocktake = _load(stocktake_id)
     return render_template("stocktake/scan.html", st=stocktake, point=db.get(Point, stocktake.point_id),
                            summary=service.summary(db, stocktake.id), staff=current_user.role in STAFF)
@@ -86,7 +86,7 @@ def scan(stocktake_id: int):  # type: ignore[no-untyped-def]
 
 @bp.get("/<int:stocktake_id>")
 @roles(*CIRCULATION)
-def results(stocktake_id: int):  # type: ignore[no-untyped-def]
+def results(stocktake_id: int):
     db, stocktake = _load(stocktake_id)
     return render_template("stocktake/results.html", st=stocktake, point=db.get(Point, stocktake.point_id),
                            summary=service.summary(db, stocktake.id), lines=service.result_lines(db, stocktake),
@@ -96,7 +96,7 @@ def results(stocktake_id: int):  # type: ignore[no-untyped-def]
 
 @bp.post("/<int:stocktake_id>/close")
 @roles(*STAFF)
-def close(stocktake_id: int):  # type: ignore[no-untyped-def]
+def close(stocktake_id: int):
     db, stocktake = _load(stocktake_id)
     try:
         body = service.close_stocktake(db, current_user, utcnow(), stocktake.id, ip=request.remote_addr or "")
@@ -110,7 +110,7 @@ def close(stocktake_id: int):  # type: ignore[no-untyped-def]
 
 @bp.get("/<int:stocktake_id>/export.<fmt>")
 @roles(*STAFF)
-def export(stocktake_id: int, fmt: str):  # type: ignore[no-untyped-def]
+def export(stocktake_id: int, fmt: str):
     if fmt not in ("csv", "xlsx"):
         abort(404)
     db, stocktake = _load(stocktake_id)
@@ -119,7 +119,7 @@ def export(stocktake_id: int, fmt: str):  # type: ignore[no-untyped-def]
     lines = service.result_lines(db, stocktake)
     header = ["清单", "编码", "书名", "目录中的阅读点", "现在状态", "时间", "扫描人"]
 
-    def rows():  # type: ignore[no-untyped-def]
+    def rows():
         for key, name in LIST_NAMES.items():
             for line in lines[key]:
                 yield [name, line.code, line.title, line.point, STATUS_NAMES.get(line.status, line.status),

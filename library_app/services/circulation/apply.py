@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -71,16 +72,16 @@ def apply_events(session: Session, actor: User, now: datetime, raw_events: list[
         if isinstance(event, Event):
             todo.append((i, event))
             continue
-        exc = event
+        refused: RuleBroken = event
 
-        def rejected(exc: RuleBroken = exc, eid: str = eid, raw: Any = raw, digest: str = digest) -> dict[str, Any]:
+        def rejected(exc: RuleBroken = refused, eid: str = eid, raw: Any = raw, digest: str = digest) -> dict[str, Any]:
             b.store(None, event_id=eid, status="rejected", code=exc.code, message=exc.message,
                     raw=raw, payload_hash=digest)
             return _result(eid, "rejected", exc.code, exc.message)
 
         results[i] = _once(b, eid, digest, rejected)
     for i, event in ev_rules.apply_order(todo):
-        results[i] = _once(b, event.id, event.payload_hash, lambda event=event: _apply(b, event))
+        results[i] = _once(b, event.id, event.payload_hash, partial(_apply, b, event))
     outcome.results = [r for r in results if r is not None]
     return outcome
 

@@ -31,7 +31,7 @@ def _loan_query(status: str, point: str | None, now: datetime) -> Select[Any]:
         q = q.where(Loan.returned_at.is_not(None))
     if point:
         q = q.where(Point.code == point)
-    return q
+    return q  # type: ignore[return-value]
 
 
 def loans_page(session: Session, now: datetime, *, status: str, point: str | None, page: int,
@@ -79,12 +79,12 @@ def review_rows(session: Session, *, show: str, limit: int = 200) -> list[Row[An
         .outerjoin(Borrower, Borrower.id == Loan.borrower_id)
     )
     q = q.where(ReviewItem.resolved_at.is_(None)) if show == "open" else q.where(ReviewItem.resolved_at.is_not(None))
-    return list(session.execute(q.order_by(ReviewItem.created_at.desc()).limit(limit)).all())
+    return list(session.execute(q.order_by(ReviewItem.created_at.desc()).limit(limit)).all())  # type: ignore[arg-type]
 
 
 def card_holder(session: Session, card_code: str) -> Row[Any] | None:
     """The child a card is bound to: ``name`` and ``home_code`` (her point), or None."""
-    return session.execute(
+    return session.execute(  # type: ignore[return-value]
         select(Borrower.name.label("name"), Point.code.label("home_code"))
         .join(Card, Card.borrower_id == Borrower.id)
         .join(Point, Point.id == Borrower.home_point_id).where(Card.code == card_code)
