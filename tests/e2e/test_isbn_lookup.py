@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,43 +20,16 @@ from library_app.models import Title
 from tests.builders import PASSWORD
 from tests.e2e.conftest import login, screenshot
 from tests.e2e.test_catalog import _barcode_image, _y4m, csp_watch
+from tests.lookup_fixtures import openlibrary_fixture, silent_fixture, zebra_fixture  # noqa: F401 - shared fixtures
 from tests.lookup_servers import (
     CAICAI,
     GOODNIGHT,
     OpenLibraryStandIn,
     SilentServer,
     Zebra,
-    start_zebra,
 )
 
 SHOTS = Path(os.environ.get("LIBRARY_SHOTS_DIR", "")) if os.environ.get("LIBRARY_SHOTS_DIR") else None
-
-
-@pytest.fixture(scope="module")
-def zebra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zebra]:
-    server = start_zebra(tmp_path_factory.mktemp("zebra"))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def openlibrary() -> Iterator[OpenLibraryStandIn]:
-    server = OpenLibraryStandIn().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def silent() -> Iterator[SilentServer]:
-    server = SilentServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.lookup_fixtures import openlibrary_fixture, silent_fixture, zebra_fixture  # noqa: F401 - shared fixtures
 from tests.lookup_servers import (
     CAICAI,
     CAOFANG,
@@ -22,35 +22,7 @@ from tests.lookup_servers import (
     OpenLibraryStandIn,
     SilentServer,
     Zebra,
-    start_zebra,
 )
-
-
-@pytest.fixture(scope="module")
-def zebra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zebra]:
-    server = start_zebra(tmp_path_factory.mktemp("zebra"))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def openlibrary() -> Iterator[OpenLibraryStandIn]:
-    server = OpenLibraryStandIn().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def silent() -> Iterator[SilentServer]:
-    server = SilentServer().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ the password is kept on the server and never shown back; the lookup asks them in
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,27 +12,10 @@ from sqlalchemy import select
 from library_app.db import session_factory
 from library_app.models import AuditLog, LookupSourceRow
 from tests.integration.test_auth import csrf_from
-from tests.lookup_servers import GOODNIGHT, OpenLibraryStandIn, SilentServer, Zebra, start_zebra
+from tests.lookup_fixtures import openlibrary_fixture, zebra_fixture  # noqa: F401 - shared fixtures
+from tests.lookup_servers import GOODNIGHT, SilentServer
 
 SECRET = "s3cret-Passw0rd"
-
-
-@pytest.fixture(scope="module")
-def zebra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Zebra]:
-    server = start_zebra(tmp_path_factory.mktemp("zebra"))
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
-def openlibrary() -> Iterator[OpenLibraryStandIn]:
-    server = OpenLibraryStandIn().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
