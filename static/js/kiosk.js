@@ -13,6 +13,7 @@
 import { createOutbox, deviceTime, newEventId } from "./outbox.js";
 import { readCode } from "./codes.js";
 import { createDecoder } from "./decoder.js";
+import { qrCamera } from "./qr-camera.js";
 
 const root = document.getElementById("kiosk");
 const $ = (id) => document.getElementById(id);
@@ -346,48 +347,19 @@ function handle(raw) {
 
 const decoder = createDecoder({ script: root.dataset.decoder, wasm: root.dataset.wasm });
 
-const camera = { stream: null, timer: null, canvas: null };
+// The camera loop is qr-camera.js's (the stocktake page's too); a kiosk without a camera still
+// reads cards and books from a scanner (keyboard wedge), so a refused camera says nothing.
+const camera = qrCamera({ decoder, video: $("video"), onCode: (text) => handle(text), onError: () => {}, every: 200 });
 
 async function openCamera() {
-  if (camera.stream || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return;
-  try {
-    [, camera.stream] = await Promise.all([
-      decoder.ready(),
-      navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false }),
-    ]);
-  } catch (e) {
-    camera.stream = null;
-    return; // a scanner (keyboard wedge) still works
-  }
-  const video = $("video");
-  video.srcObject = camera.stream;
-  video.hidden = false;
+  if (!(await camera.open())) return;
+  $("video").hidden = false;
   $("aim").hidden = false;
   $("camera").hidden = true;
-  await video.play().catch(() => {});
-  camera.canvas = camera.canvas || document.createElement("canvas");
-  const ctx = camera.canvas.getContext("2d", { willReadFrequently: true });
-  const tick = async () => {
-    if (!camera.stream) return;
-    if (video.readyState >= 2 && video.videoWidth) {
-      const scale = Math.min(1, 640 / video.videoWidth);
-      const w = Math.round(video.videoWidth * scale);
-      const h = Math.round(video.videoHeight * scale);
-      camera.canvas.width = w;
-      camera.canvas.height = h;
-      ctx.drawImage(video, 0, 0, w, h);
-      const text = await decoder.decode(ctx.getImageData(0, 0, w, h)).catch(() => null);
-      if (text) handle(text);
-    }
-    camera.timer = setTimeout(tick, 200);
-  };
-  tick();
 }
 
 function closeCamera() {
-  clearTimeout(camera.timer);
-  if (camera.stream) camera.stream.getTracks().forEach((t) => t.stop());
-  camera.stream = null;
+  camera.close();
   $("video").hidden = true;
   $("aim").hidden = true;
   $("camera").hidden = false;

@@ -3,14 +3,15 @@
 // (BarcodeDetector: the phone's own, else the vendored polyfill), with the same settings
 // (640 px frames every 180 ms; photos tried at three sizes).
 //
-//   const camera = qrCamera({ decoder, video, onCode(text), onError(kind) })
-//   camera.open() / camera.close()
+//   const camera = qrCamera({ decoder, video, onCode(text), onError(kind), every: 180 })
+//   camera.open() -> true once the video runs (again: nothing new) / camera.close()
 //   decodePhoto(file, decoder) -> Promise<text|null>   (throws Error("decoder"|"photo"))
 // where decoder = createDecoder({ script, wasm }) from decoder.js.
 
-export function qrCamera({ decoder, video, onCode, onError }) {
+export function qrCamera({ decoder, video, onCode, onError, every = 180 }) {
   const state = { stream: null, timer: null, canvas: null };
   async function open() {
+    if (state.stream) return true;
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) { onError("insecure"); return false; }
     try {
       [, state.stream] = await Promise.all([
@@ -39,7 +40,7 @@ export function qrCamera({ decoder, video, onCode, onError }) {
           if (text) onCode(text);
         } catch (error) { /* a frame that cannot be read: try the next one */ }
       }
-      if (state.stream) state.timer = setTimeout(tick, 180);
+      if (state.stream) state.timer = setTimeout(tick, every);
     };
     tick();
     return true;
