@@ -12,6 +12,7 @@ from enum import StrEnum
 class Role(StrEnum):
     ADMIN = "admin"
     LIBRARIAN = "librarian"
+    POINT_LEAD = "point_lead"
     STORY_MOTHER = "story_mother"
     VIEWER = "viewer"
 
@@ -26,10 +27,30 @@ PERSONAL_DATA: tuple[Role, ...] = CIRCULATION
 # aggregate reports: no personal data (a board member or funder is a viewer)
 REPORT_READERS: tuple[Role, ...] = (*STAFF, Role.VIEWER)
 
+# whose powers end at the points they are assigned to (a point lead: a librarian's there)
+POINT_BOUND: tuple[Role, ...] = (Role.POINT_LEAD, Role.STORY_MOTHER)
+
 ROLE_NAMES: dict[str, str] = {
-    Role.ADMIN: "管理员", Role.LIBRARIAN: "图书管理员", Role.STORY_MOTHER: "故事妈妈", Role.VIEWER: "查看者",
+    Role.ADMIN: "管理员", Role.LIBRARIAN: "图书管理员", Role.POINT_LEAD: "阅读点负责人",
+    Role.STORY_MOTHER: "故事妈妈", Role.VIEWER: "查看者",
 }
 
 
 def is_staff(role: str) -> bool:
     return role in STAFF
+
+
+def is_point_bound(role: str) -> bool:
+    """Acts only at her own points (a story mother, a point lead)."""
+    return role in POINT_BOUND
+
+
+# who may invite new accounts, and for which roles (product.md, Community-run points): an
+# admin any role but admin, a librarian story mothers and point leads, a point lead story
+# mothers at her own points
+INVITABLE: dict[str, tuple[Role, ...]] = {
+    Role.ADMIN: (Role.LIBRARIAN, Role.POINT_LEAD, Role.STORY_MOTHER, Role.VIEWER),
+    Role.LIBRARIAN: (Role.POINT_LEAD, Role.STORY_MOTHER),
+    Role.POINT_LEAD: (Role.STORY_MOTHER,),
+}
+INVITERS: tuple[Role, ...] = (Role.ADMIN, Role.LIBRARIAN, Role.POINT_LEAD)
