@@ -19,10 +19,10 @@ from typing import Any, TypeVar
 from flask import Flask, abort, current_app, g, request
 from flask_login import current_user
 
-from library_app.domain.roles import ALL_ROLES, CIRCULATION, REPORT_READERS, STAFF
+from library_app.domain.roles import ALL_ROLES, CIRCULATION, LIBRARIANS, REPORT_READERS, STAFF
 
 # the role groups are re-exported for the routes' declarations (``@roles(*STAFF)``)
-__all__ = ["ALL_ROLES", "CIRCULATION", "REPORT_READERS", "STAFF", "allowed_roles", "enforce_access",
+__all__ = ["ALL_ROLES", "CIRCULATION", "LIBRARIANS", "REPORT_READERS", "STAFF", "allowed_roles", "enforce_access",
            "init_app", "is_api_request", "is_kiosk_route", "is_public", "kiosk_route", "lean_actor", "public",
            "roles", "writes"]
 

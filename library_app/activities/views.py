@@ -10,22 +10,22 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_login import current_user
 from sqlalchemy import select
 
-from library_app.access import CIRCULATION, STAFF, roles
+from library_app.access import CIRCULATION, LIBRARIANS, REPORT_READERS, roles
 from library_app.db import commit, get_session
 from library_app.domain.activities import FIGURES, VOLUNTEER_KINDS, hours_text, parse_kinds
 from library_app.domain.borrowers import phone_masked_for
 from library_app.domain.errors import RuleBroken
 from library_app.domain.reports import current_month, parse_year
+from library_app.domain.roles import is_point_bound
 from library_app.main.home import home_panel
 from library_app.models import Point
 from library_app.services import activities as service
-from library_app.services import annual_report
+from library_app.services import annual_report, scope
 from library_app.services import volunteers as volunteer_service
 from library_app.services.settings import get_settings
 from library_app.web import org_tz, utcnow
 
 bp = Blueprint("activities", __name__)
-READERS = ("admin", "librarian", "viewer")
 
 
 def _settings():
@@ -33,7 +33,7 @@ def _settings():
 
 
 def _points() -> list[Point]:
-    if current_user.role == "story_mother":
+    if is_point_bound(current_user.role):
         return [p for p in current_user.points if p.active]
     return list(get_session().scalars(select(Point).where(Point.active.is_(True)).order_by(Point.code)))
 
@@ -94,33 +94,34 @@ def add_volunteer():
 
 
 @bp.get("/reports/annual/")
-@roles(*READERS)
+@roles(*REPORT_READERS)
 def annual():
     """The nav's entry: this year's annual report."""
     return redirect(url_for("activities.annual_page", year=current_month(utcnow(), org_tz()).year))
 
 
 @bp.get("/reports/annual/<year>")
-@roles(*READERS)
+@roles(*REPORT_READERS)
 def annual_page(year: str):
     number = parse_year(year)
     settings = _settings()
-    point = request.args.get("point") or None
+    point = scope.report_point(get_session(), current_user, request.args.get("point"))
     report = annual_report.annual_report(get_session(), utcnow(), number, settings, point_code=point)
     this, last = report.figures.as_dict(), report.last_year.as_dict()
     biggest = max([m.loans for m in report.months] + [1])
     return render_template(
         "activities/annual.html", report=report, this=this, last=last, figures=FIGURES,
-        all_points=list(get_session().scalars(select(Point).order_by(Point.code))),
+        all_points=[p for p in get_session().scalars(select(Point).order_by(Point.code))
+                    if not is_point_bound(current_user.role) or p.code in current_user.point_codes()],
         biggest=biggest, now_year=current_month(utcnow(), org_tz()).year,
-        can_set_targets=current_user.role == "admin", staff=current_user.role in STAFF,
+        can_set_targets=current_user.role == "admin", staff=current_user.role in LIBRARIANS,
     )
 
 
 @home_panel
 def activities_panel(user: Any) -> dict[str, Any]:
     """A manager's home: the year's activities and volunteer minutes beside the loans."""
-    if not getattr(user, "is_authenticated", False) or user.role not in READERS:
+    if not getattr(user, "is_authenticated", False) or user.role not in REPORT_READERS:
         return {}
     year, held, minutes = annual_report.year_counters(get_session(), utcnow(), _settings())
     return {"activity_counter": {"year": year, "activities": held, "volunteer_minutes": minutes,

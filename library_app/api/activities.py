@@ -18,7 +18,7 @@ from typing import Any
 from flask import Response, current_app, jsonify, render_template, request
 from flask_login import current_user
 
-from library_app.access import CIRCULATION, roles, writes
+from library_app.access import CIRCULATION, REPORT_READERS, roles, writes
 from library_app.db import commit, get_session
 from library_app.domain.activities import ActivityInvalid, parse_kinds
 from library_app.domain.borrowers import phone_masked_for
@@ -26,15 +26,13 @@ from library_app.domain.reports import parse_year
 from library_app.domain.text import mask_phone
 from library_app.models import Activity, Volunteer
 from library_app.services import activities as service
-from library_app.services import annual_report
+from library_app.services import annual_report, scope
 from library_app.services import volunteers as volunteer_service
 from library_app.services.settings import get_settings
 from library_app.web import org_tz, utcnow
 
 from . import bp
 from .util import json_body
-
-READERS = ("admin", "librarian", "viewer")
 
 
 def _settings():
@@ -151,17 +149,18 @@ def _download(body: bytes, mimetype: str, filename: str) -> Response:
 
 def _annual(year: str) -> annual_report.AnnualReport:
     return annual_report.annual_report(get_session(), utcnow(), parse_year(year), _settings(),
-                                       point_code=request.args.get("point") or None)
+                                       point_code=scope.report_point(get_session(), current_user,
+                                                                     request.args.get("point")))
 
 
 @bp.get("/reports/annual/<year>")
-@roles(*READERS)
+@roles(*REPORT_READERS)
 def report_annual(year: str):
     return jsonify(_annual(year).as_json())
 
 
 @bp.get("/reports/annual/<year>.csv")
-@roles(*READERS)
+@roles(*REPORT_READERS)
 def report_annual_csv(year: str):
     report = _annual(year)
     return _download(annual_report.csv_bytes(report, _settings()), "text/csv; charset=utf-8",
@@ -169,7 +168,7 @@ def report_annual_csv(year: str):
 
 
 @bp.get("/reports/annual/<year>.xlsx")
-@roles(*READERS)
+@roles(*REPORT_READERS)
 def report_annual_xlsx(year: str):
     report = _annual(year)
     return _download(annual_report.xlsx_bytes(report, _settings()),

@@ -19,7 +19,7 @@ from typing import Any
 from flask import Response, g, jsonify, request
 from flask_login import current_user
 
-from library_app.access import CIRCULATION, STAFF, roles, writes
+from library_app.access import CIRCULATION, LIBRARIANS, roles, writes
 from library_app.db import commit, get_session
 from library_app.domain.borrowers import phone_masked_for
 from library_app.domain.codes import parse_code, qr_content
@@ -135,7 +135,7 @@ def get_borrower(borrower_id: int):
 
 
 @bp.patch("/borrowers/<int:borrower_id>")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def update_borrower(borrower_id: int):
     data = json_body()
     db = get_session()
@@ -160,7 +160,7 @@ def update_borrower(borrower_id: int):
 
 
 @bp.post("/borrowers/<int:borrower_id>/card")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def new_card(borrower_id: int):
     db = get_session()
     borrower = service.get_borrower(db, current_user, borrower_id)
@@ -251,7 +251,7 @@ def bind_card(code: str):
 
 
 @bp.post("/cards/batch")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def card_batch():
     data = json_body()
     try:

@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, jsonify, request, url_for
 from flask_login import current_user
 
-from library_app.access import ALL_ROLES, STAFF, roles, writes
+from library_app.access import ALL_ROLES, LIBRARIANS, STAFF, roles, writes
 from library_app.db import commit, get_session
 from library_app.domain.catalog import STATUS_NAMES
 from library_app.domain.codes import qr_content
@@ -84,7 +84,7 @@ def copy_json(c: Copy, loan: Loan | None) -> dict[str, Any]:
 # ------------------------------------------------------------------ titles
 
 @bp.post("/titles")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def create_title():
     data = json_body()
     try:
@@ -96,7 +96,7 @@ def create_title():
 
 
 @bp.get("/titles")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def list_titles():
     db = get_session()
     if request.args.get("isbn"):
@@ -118,7 +118,7 @@ def list_titles():
 
 
 @bp.get("/titles/<int:title_id>")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def get_title(title_id: int):
     db = get_session()
     title = service.get_title(db, title_id)
@@ -128,7 +128,7 @@ def get_title(title_id: int):
 
 
 @bp.put("/titles/<int:title_id>")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def update_title(title_id: int):
     db = get_session()
     title = service.get_title(db, title_id)
@@ -142,7 +142,7 @@ def update_title(title_id: int):
 
 
 @bp.post("/titles/<int:title_id>/copies")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def add_copies(title_id: int):
     data = json_body()
     db = get_session()
@@ -196,7 +196,7 @@ def copy_qr_svg(code: str):
 
 
 @bp.post("/copies/<code>/status")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def copy_status(code: str):
     data = json_body()
     db = get_session()
@@ -208,7 +208,7 @@ def copy_status(code: str):
 
 
 @bp.post("/transfers")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def transfer():
     data = json_body()
     codes = data.get("codes")

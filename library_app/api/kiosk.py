@@ -10,7 +10,7 @@ from __future__ import annotations
 from flask import current_app, g, jsonify, request
 from flask_login import current_user
 
-from library_app.access import kiosk_route, public, roles, writes
+from library_app.access import LIBRARIANS, kiosk_route, public, roles, writes
 from library_app.db import commit, get_session
 from library_app.domain import kiosk as rules
 from library_app.domain.codes import parse_code
@@ -24,8 +24,6 @@ from library_app.web import json_error, utcnow
 from . import bp
 from .util import json_body
 
-MANAGERS = ("admin", "librarian")  # and a point lead at her own points (services.kiosk.may_manage)
-
 
 def _iso(value):
     return value.isoformat() if value is not None else None
@@ -38,7 +36,7 @@ def kiosk_json(k):
 
 
 @bp.post("/kiosks")
-@roles(*MANAGERS)
+@roles(*LIBRARIANS)
 def create_kiosk():
     data = json_body()
     kiosk, code = service.create_kiosk(get_session(), current_user, utcnow(), name=data.get("name"),
@@ -48,13 +46,13 @@ def create_kiosk():
 
 
 @bp.get("/kiosks")
-@roles(*MANAGERS)
+@roles(*LIBRARIANS)
 def list_kiosks():
     return jsonify(kiosks=[kiosk_json(k) for k in service.list_kiosks(get_session(), current_user)])
 
 
 @bp.delete("/kiosks/<int:kiosk_id>")
-@roles(*MANAGERS)
+@roles(*LIBRARIANS)
 def revoke_kiosk(kiosk_id: int):
     db = get_session()
     service.revoke(db, current_user, utcnow(), service.get_kiosk(db, kiosk_id))

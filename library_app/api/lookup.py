@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import current_app, jsonify
 from flask_login import current_user
 
-from library_app.access import STAFF, roles
+from library_app.access import LIBRARIANS, roles
 from library_app.db import get_session
 from library_app.services import lookup as service
 from library_app.web import utcnow
@@ -14,7 +14,7 @@ from . import bp
 
 
 @bp.get("/lookup/isbn/<path:isbn>")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def lookup_isbn(isbn: str):
     db = get_session()
     result = service.lookup_isbn(

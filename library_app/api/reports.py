@@ -6,12 +6,12 @@ from __future__ import annotations
 from flask import jsonify, request
 from flask_login import current_user
 
-from library_app.access import REPORT_READERS, STAFF, lean_actor, roles
+from library_app.access import LIBRARIANS, REPORT_READERS, STAFF, lean_actor, roles
 from library_app.db import commit, get_session
 from library_app.domain import reports as rules
 from library_app.domain.settings import LibrarySettings
 from library_app.reports import exports
-from library_app.services import loan_import
+from library_app.services import loan_import, scope
 from library_app.services import reports as service
 from library_app.web import current_settings, utcnow
 
@@ -20,21 +20,26 @@ from .util import json_body
 
 
 def _with_people() -> bool:
-    return current_user.role in STAFF
+    return current_user.role in LIBRARIANS
+
+
+def _point() -> str | None:
+    return scope.report_point(get_session(), current_user, request.args.get("point"))
 
 
 @bp.get("/reports/year/<year>")
 @roles(*REPORT_READERS)
 @lean_actor
 def report_year(year: str):
-    report = service.year_report(get_session(), utcnow(), rules.parse_year(year), current_settings())
+    report = service.year_report(get_session(), utcnow(), rules.parse_year(year), current_settings(),
+                                 point_code=_point())
     return jsonify(report.as_json())
 
 
 def _month(month: str, settings: LibrarySettings) -> service.MonthReport:
     return service.month_report(
         get_session(), utcnow(), rules.parse_month(month), settings,
-        point_code=request.args.get("point") or None, with_people=_with_people(),
+        point_code=_point(), with_people=_with_people(),
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 from flask import g, jsonify, request
 from flask_login import current_user
 
-from library_app.access import CIRCULATION, STAFF, lean_actor, roles
+from library_app.access import CIRCULATION, LIBRARIANS, lean_actor, roles
 from library_app.circulation import txn
 from library_app.db import commit, get_session, session_factory
 from library_app.services import stocktake as service
@@ -32,7 +32,7 @@ def _read_session_for_scans(endpoint: str | None, _values: dict[str, Any] | None
 
 
 @bp.post("/stocktakes")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def stocktake_open():
     from library_app.web import utcnow
 
@@ -66,7 +66,7 @@ def stocktake_get(stocktake_id: int):
 
 
 @bp.post("/stocktakes/<int:stocktake_id>/close")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def stocktake_close(stocktake_id: int):
     from library_app.web import utcnow
 

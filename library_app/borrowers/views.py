@@ -21,7 +21,7 @@ from flask import (
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
-from library_app.access import CIRCULATION, STAFF, roles, writes
+from library_app.access import CIRCULATION, LIBRARIANS, roles, writes
 from library_app.db import commit, get_session
 from library_app.domain.borrowers import (
     BORROWER_STATUSES,
@@ -32,6 +32,7 @@ from library_app.domain.borrowers import (
 from library_app.domain.codes import qr_content
 from library_app.domain.errors import RuleBroken
 from library_app.domain.jsontext import INT_MAX
+from library_app.domain.roles import is_point_bound
 from library_app.models import Borrower, Card, Point, User
 from library_app.services import borrowers as service
 from library_app.services import card_image, privacy
@@ -71,7 +72,7 @@ def index():
         status = ""
     page = service.search_borrowers(db, current_user, q=q, point_code=point, status=status,
                                     page=query_int("page"))
-    points = (current_user.points if current_user.role == "story_mother" else list_points(db))
+    points = (current_user.points if is_point_bound(current_user.role) else list_points(db))
     return render_template("borrowers/index.html", page=page, q=q, point=point, status=status,
                            points=points)
 
@@ -153,19 +154,19 @@ def detail(borrower_id: int):
     return render_template(
         "borrowers/detail.html", borrower=borrower, loans=loans, consent_by=consent_by,
         masked=phone_masked_for(current_user.role), settings=current_settings(),
-        staff=current_user.role in STAFF, admin=current_user.role == "admin",
+        staff=current_user.role in LIBRARIANS, admin=current_user.role == "admin",
         access=service.access_log(db, borrower) if current_user.role == "admin" else [],
     )
 
 
 @bp.route("/borrowers/<int:borrower_id>/edit", methods=["GET", "POST"])
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def edit(borrower_id: int):
     _personal()
     db = get_session()
     borrower = service.get_borrower(db, current_user, borrower_id)
     form = BorrowerForm(obj=borrower)
-    _point_choices(form, list_points(db))
+    _point_choices(form, service.points_for_registration(db, current_user))
     if request.method == "GET":
         form.point.data = borrower.home_point.code
         form.birth_year.data = str(borrower.birth_year or "")
@@ -188,7 +189,7 @@ def edit(borrower_id: int):
 
 
 @bp.post("/borrowers/<int:borrower_id>/status")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def change_status(borrower_id: int):
     db = get_session()
     borrower = service.get_borrower(db, current_user, borrower_id)
@@ -200,7 +201,7 @@ def change_status(borrower_id: int):
 
 
 @bp.post("/borrowers/<int:borrower_id>/card")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def replace_card(borrower_id: int):
     db = get_session()
     borrower = service.get_borrower(db, current_user, borrower_id)
@@ -329,15 +330,16 @@ def bind(code: str):
 # ---------------------------------------------------------------- printing cards
 
 @bp.get("/cards/")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def print_cards():
     db = get_session()
-    return render_template("borrowers/print.html", form=BatchForm(), points=list_points(db),
+    return render_template("borrowers/print.html", form=BatchForm(),
+                           points=service.points_for_registration(db, current_user),
                            batches=cards_service.recent_batches(db))
 
 
 @bp.post("/cards/batch")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def batch():
     form = BatchForm()
     if not form.validate_on_submit():
@@ -357,13 +359,13 @@ def _sheet_cards() -> list[Card]:
     """The cards chosen by the query: a batch, a list of codes or ids, a point, new since a date."""
     args = request.args
     return cards_service.sheet_cards(
-        get_session(), batch=args.get("batch", "").strip(), codes=args.get("codes", ""),
+        get_session(), current_user, batch=args.get("batch", "").strip(), codes=args.get("codes", ""),
         ids=args.get("ids", ""), point=args.get("point", "").strip().upper(),
         since=args.get("since", "").strip(), tz=org_tz())
 
 
 @bp.get("/cards/sheet")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 @writes
 def sheet():
     _personal()

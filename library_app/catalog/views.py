@@ -21,13 +21,15 @@ from flask import (
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
-from library_app.access import ALL_ROLES, STAFF, roles, writes
+from library_app.access import ALL_ROLES, LIBRARIANS, STAFF, roles, writes
 from library_app.db import commit, get_session
 from library_app.domain import catalog as rules
+from library_app.domain import reach
 from library_app.domain.codes import qr_content
 from library_app.domain.dates import parse_day
 from library_app.domain.errors import InvalidIsbn, RuleBroken
 from library_app.domain.isbn import format_isbn
+from library_app.domain.roles import is_point_bound
 from library_app.models import Copy, Title
 from library_app.services import catalog as service
 from library_app.services import catalog_export, catalog_import, scope
@@ -52,10 +54,11 @@ def catalog_names() -> dict[str, Any]:
 
 
 def _point_choices(active_only: bool = True) -> list[SelectChoice]:
-    return [
-        SelectChoice(p.code, f"{p.code} {p.name}")
-        for p in points_service.list_points(get_session(), active_only=active_only)
-    ]
+    """The points this user may put copies at: every one for staff, a point lead's own."""
+    points = points_service.list_points(get_session(), active_only=active_only)
+    if is_point_bound(current_user.role):
+        points = [p for p in points if p.code in current_user.point_codes()]
+    return [SelectChoice(p.code, f"{p.code} {p.name}") for p in points]
 
 
 def _base_url() -> str:
@@ -65,7 +68,7 @@ def _base_url() -> str:
 # ------------------------------------------------------------------ titles
 
 @bp.get("/titles")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def titles():
     db = get_session()
     q = request.args.get("q", "").strip()
@@ -106,7 +109,7 @@ def _save_title(form: TitleForm, save: Callable[[dict[str, Any]], Title]) -> tup
 
 
 @bp.route("/titles/new", methods=["GET", "POST"])
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def new_title():
     form = TitleForm()
     if request.method == "GET" and request.args.get("isbn"):
@@ -123,10 +126,11 @@ def new_title():
 
 
 @bp.route("/titles/<int:title_id>/edit", methods=["GET", "POST"])
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def edit_title(title_id: int):
     db = get_session()
     title = service.get_title(db, title_id)
+    reach.check_may_edit_title(current_user.role, current_user.id, title.added_by_id)
     form = TitleForm(obj=title)
     if request.method == "GET":
         form.year.data = str(title.year) if title.year else ""
@@ -144,7 +148,7 @@ def edit_title(title_id: int):
 
 
 @bp.get("/titles/<int:title_id>")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def title_page(title_id: int):
     db = get_session()
     title = service.get_title(db, title_id)
@@ -152,11 +156,13 @@ def title_page(title_id: int):
     loans = service.open_loans(db, [c.id for c in copies])
     form = AddCopiesForm()
     form.point.choices = _point_choices()
-    return render_template("catalog/title.html", title=title, copies=copies, loans=loans, form=form)
+    return render_template("catalog/title.html", title=title, copies=copies, loans=loans, form=form,
+                           may_edit=reach.may_edit_title(current_user.role, current_user.id,
+                                                         title.added_by_id))
 
 
 @bp.post("/titles/<int:title_id>/copies")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def add_copies(title_id: int):
     db = get_session()
     title = service.get_title(db, title_id)
@@ -205,7 +211,8 @@ def copy_page(code: str):
             person = {"name": seen.name, "card": service.card_of(loan) or "", "url": url}
         elif seen.level == scope.MASKED:
             person = {"name": seen.name, "card": "", "url": None}
-    staff = current_user.role in STAFF
+    staff = current_user.role in LIBRARIANS and (
+        not is_point_bound(current_user.role) or copy.current_point.code in current_user.point_codes())
     move_form = MoveForm()
     if staff:
         move_form.point.choices = [c for c in _point_choices() if c.value != copy.current_point.code]
@@ -225,7 +232,7 @@ def _copy_for_post(code: str) -> Copy:
 
 
 @bp.post("/copies/<code>/status")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def copy_status(code: str):
     copy = _copy_for_post(code)
     try:
@@ -242,7 +249,7 @@ def copy_status(code: str):
 
 
 @bp.post("/copies/<code>/move")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def copy_move(code: str):
     copy = _copy_for_post(code)
     form = MoveForm()
@@ -262,7 +269,7 @@ def copy_move(code: str):
 # ------------------------------------------------------------------ transfers
 
 @bp.route("/transfers/new", methods=["GET", "POST"])
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def new_transfer():
     form = TransferForm()
     form.to_point.choices = _point_choices()
@@ -283,7 +290,7 @@ def new_transfer():
 
 
 @bp.get("/transfers")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def transfers():
     db = get_session()
     page = service.list_transfers(db, page=query_int("page"))
@@ -430,7 +437,7 @@ def _resolve_title(db: Any, text: str) -> tuple[Title | None, list[Title]]:
 
 
 @bp.get("/labels")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def labels():
     db = get_session()
     args = _label_args()
@@ -440,7 +447,7 @@ def labels():
 
 
 @bp.get("/labels/sheet")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def label_sheet():
     db = get_session()
     args = _label_args()
@@ -475,7 +482,7 @@ def label_sheet():
 def _select(db: Any, args: dict[str, Any], since: date | None,
                           title: Title | None) -> list[Copy]:
     return labels_service.select_copies(
-        db, mode=args["mode"], tz=org_tz(), since=since, title_id=title.id if title else None,
+        db, current_user, mode=args["mode"], tz=org_tz(), since=since, title_id=title.id if title else None,
         code_from=args["code_from"], code_to=args["code_to"], point=args["point"],
         include_all_statuses=args["all_statuses"] == "1",
     )

@@ -24,12 +24,14 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from library_app.access import CIRCULATION, STAFF, roles, writes
+from library_app.access import CIRCULATION, LIBRARIANS, roles, writes
 from library_app.db import commit, get_session
+from library_app.domain.borrowers import phone_masked_for
 from library_app.domain.codes import parse_code
 from library_app.domain.errors import RuleBroken
 from library_app.domain.loans import LoanRules, days_overdue, due_in_words
 from library_app.domain.offline_cache import mask_name
+from library_app.domain.roles import is_staff
 from library_app.models import Point
 from library_app.services import circulation as service
 from library_app.services import scope
@@ -51,7 +53,7 @@ STATUS_WORDS = {"open": "借出中", "overdue": "已逾期", "returned": "已归
 
 def my_points(db: Session) -> list[Point]:
     """Points where the signed-in user may lend: her own (story mother) or all active ones."""
-    if current_user.role in STAFF:
+    if is_staff(current_user.role):
         return list(db.scalars(select(Point).where(Point.active.is_(True)).order_by(Point.code)))
     return [p for p in current_user.points if p.active]
 
@@ -201,7 +203,7 @@ def act():
 # ---------------------------------------------------------------- librarian pages
 
 @bp.get("/circulation/loans")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def loans():
     db = get_session()
     now = utcnow()
@@ -210,12 +212,13 @@ def loans():
         status = "open"
     point = (request.args.get("point") or "").strip().upper() or None
     page = query_int("page")
-    rows, total = reads.loans_page(db, now, status=status, point=point, page=page, per_page=PER_PAGE)
+    rows, total = reads.loans_page(db, current_user, now, status=status, point=point, page=page, per_page=PER_PAGE)
     r = rules(db)
     g.personal_data = True
     return render_template(
         "circulation/loans.html", rows=rows, status=status, point=point, statuses=STATUS_WORDS,
-        points=list(db.scalars(select(Point).order_by(Point.code))), now=now, rules=r,
+        points=(list(db.scalars(select(Point).order_by(Point.code))) if is_staff(current_user.role)
+                else my_points(db)), now=now, rules=r,
         due_in_words=due_in_words, days_overdue=days_overdue,
         page={"number": page, "pages": max(1, -(-total // PER_PAGE)), "total": total},
     )
@@ -225,14 +228,14 @@ OUTCOME_WORDS = {"lost": "遗失", "damaged": "损坏"}
 
 
 @bp.get("/circulation/loans/<int:loan_id>/mark")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def mark_confirm(loan_id: int):
     """The step between a tap on 遗失 / 损坏 and the end of the loan: what will happen, and to which book."""
     outcome = request.args.get("outcome", "")
     if outcome not in OUTCOME_WORDS:
         abort(400)
     db = get_session()
-    row = reads.loan_row(db, utcnow(), loan_id)
+    row = reads.loan_row(db, current_user, utcnow(), loan_id)
     if row is None:
         abort(404)
     back = safe_next_arg(request.args.get("next")) or url_for("circulation.loans")
@@ -242,7 +245,7 @@ def mark_confirm(loan_id: int):
 
 
 @bp.post("/circulation/loans/<int:loan_id>/mark")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def mark(loan_id: int):
     outcome = request.form.get("outcome", "")
     back = safe_back(url_for("circulation.loans"))
@@ -293,7 +296,7 @@ def overdue():
         person["days"] = max(person["days"], late)
     commit()
     g.personal_data = True
-    full_phone = current_user.role in STAFF
+    full_phone = not phone_masked_for(current_user.role)
     # a call list: the longest overdue first (then by name, stable for a printed list)
     ordered = sorted(people.values(), key=lambda p: (-p["days"], p["name"] or ""))
     shown = next((p for p in allowed if p.code == point), None) if point else (
@@ -303,11 +306,11 @@ def overdue():
 
 
 @bp.get("/circulation/review")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def review():
     db = get_session()
     show = request.args.get("show", "open")
-    rows = reads.review_rows(db, show=show)
+    rows = reads.review_rows(db, current_user, show=show)
     g.personal_data = True
     return render_template("circulation/review.html", rows=rows, show=show, actions=service.REVIEW_ACTIONS,
                            device_time=_device_time)
@@ -325,7 +328,7 @@ def _device_time(value: str | None) -> str:
 
 
 @bp.post("/circulation/review/<int:item_id>")
-@roles(*STAFF)
+@roles(*LIBRARIANS)
 def resolve(item_id: int):
     try:
         service.resolve_review(get_session(), current_user, utcnow(), item_id, request.form.get("action", ""),

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from .codes import parse_code
 from .errors import InvalidCode, RuleBroken
 from .reports import Month, month_of
+from .roles import LIBRARIANS, is_point_bound, is_staff
 
 ACTIVITY_KINDS_DEFAULT = "story=故事会,reading_club=读书会,parent_child=亲子阅读,other=其他"
 VOLUNTEER_KINDS = {
@@ -105,8 +106,9 @@ def hours_text(minutes: int) -> str:
 
 
 def may_correct(role: str, recorded_by_me: bool, created_at: datetime, now: datetime) -> bool:
-    """Staff correct any activity at any time; a story mother her own for 24 hours."""
-    if role in ("admin", "librarian"):
+    """Staff correct any activity at any time (a point lead any at her points: the caller checks
+    the point); a story mother her own for 24 hours."""
+    if role in LIBRARIANS:
         return True
     return (role == "story_mother" and recorded_by_me
             and now - created_at <= timedelta(hours=CORRECTION_HOURS))
@@ -342,10 +344,11 @@ class NoNames(RuleBroken):
 
 
 def check_at_point(role: str, own_points: Iterable[str], point_code: str) -> None:
-    """Staff record at any point; a story mother only at hers; a viewer nothing with names."""
-    if role in ("admin", "librarian"):
+    """Staff record at any point; a story mother or point lead only at hers; a viewer nothing
+    with names."""
+    if is_staff(role):
         return
-    if role != "story_mother":
+    if not is_point_bound(role):
         raise NoNames()
     if point_code not in set(own_points):
         raise NotYourPoint()

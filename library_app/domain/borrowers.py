@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import RuleBroken
-from .roles import PERSONAL_DATA
+from .roles import LIBRARIANS, PERSONAL_DATA, is_point_bound
 
 BORROWER_TYPES = {"child": "儿童", "adult": "成人"}
 BORROWER_STATUSES = {"active": "正常", "suspended": "暂停借阅", "left": "已离开"}
@@ -89,23 +89,25 @@ def may_see_personal_data(role: str) -> bool:
 
 
 def check_may_act_on(role: str, own_points: Sequence[str], point_code: str) -> None:
-    """Staff act on any child; a story mother only on children of her points; viewers on none."""
+    """Staff act on any child; a story mother or point lead only on children of her points;
+    viewers on none."""
     if not may_see_personal_data(role):
         raise NoPersonalData()
-    if role == "story_mother" and point_code not in own_points:
+    if is_point_bound(role) and point_code not in own_points:
         raise NotYourPoint()
 
 
 def check_may_register_at(role: str, own_points: Sequence[str], point_code: str) -> None:
     if not may_see_personal_data(role):
         raise NoPersonalData()
-    if role == "story_mother" and point_code not in own_points:
+    if is_point_bound(role) and point_code not in own_points:
         raise NotYourPoint("您只能在自己负责的阅读点登记小读者。")
 
 
 def phone_masked_for(role: str) -> bool:
-    """Story mothers see guardian phones masked everywhere (138****5678)."""
-    return role != "admin" and role != "librarian"
+    """Story mothers see guardian phones masked everywhere (138****5678); staff and a point lead
+    (who calls her own points' families, the only ones she sees) see them whole."""
+    return role not in LIBRARIANS
 
 
 def history_limit(role: str) -> int | None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from .errors import RuleBroken
 from .isbn import normalize_isbn
+from .roles import is_point_bound, is_staff
 
 # The same values as models.catalog (a test keeps them equal); the domain imports no SQLAlchemy.
 AGE_BANDS = ("0-3", "3-6", "6-9", "9-12", "12+")
@@ -357,14 +358,14 @@ def borrower_visibility(role: str, my_points: Iterable[str], home_point: str) ->
     """How much of a child a user may see: "full" (name, card, details), "masked" (王*明, no
     card, no id) or "none".
 
-    Staff see everyone; a story mother sees in full the children who live at one of her points
-    (trust.md: she reaches only her points' children), any other child only masked, even one
-    who borrowed at her point (she may still take the book back); a viewer (aggregate reports
-    only) sees no one.
+    Staff see everyone; a story mother or a point lead sees in full the children who live at one
+    of her points (trust.md: she reaches only her points' children), any other child only
+    masked, even one who borrowed at her point (she may still take the book back); a viewer
+    (aggregate reports only) sees no one.
     """
-    if role in ("admin", "librarian"):
+    if is_staff(role):
         return "full"
-    if role == "story_mother":
+    if is_point_bound(role):
         return "full" if home_point and home_point in set(my_points) else "masked"
     return "none"
 

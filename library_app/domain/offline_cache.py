@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from .errors import RuleBroken
+from .roles import is_point_bound, is_staff
 
 
 class PointNotYours(RuleBroken):
@@ -46,7 +47,7 @@ def points_to_cache(
     other; staff get what they ask for, or every active point.
     """
     wanted = sorted({code.strip().upper() for code in requested if code and code.strip()})
-    if role == "story_mother":
+    if is_point_bound(role):
         if not wanted:
             if not assigned:
                 raise NoPointToCache()
@@ -55,6 +56,6 @@ def points_to_cache(
         if outside:
             raise PointNotYours(f"阅读点 {'、'.join(outside)} 不是您负责的，不能下载它的离线数据。")
         return wanted
-    if role in ("admin", "librarian"):
+    if is_staff(role):
         return wanted or sorted(all_active)
     raise PointNotYours("您的角色不能使用离线扫码。")

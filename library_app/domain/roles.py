@@ -20,12 +20,16 @@ class Role(StrEnum):
 ALL_ROLES: tuple[Role, ...] = tuple(Role)
 # catalog, borrowers, circulation at any point, the review queue, every report
 STAFF: tuple[Role, ...] = (Role.ADMIN, Role.LIBRARIAN)
-# lend, return, renew, undo (a story mother at her points only)
-CIRCULATION: tuple[Role, ...] = (*STAFF, Role.STORY_MOTHER)
+# a librarian's powers: children, copies, labels, cards, overdue lists, the review queue,
+# stocktakes, kiosks (a point lead at her own points only)
+LIBRARIANS: tuple[Role, ...] = (*STAFF, Role.POINT_LEAD)
+# lend, return, renew, undo (a story mother and a point lead at their points only)
+CIRCULATION: tuple[Role, ...] = (*LIBRARIANS, Role.STORY_MOTHER)
 # may see a child's personal data (a story mother masked and at her points)
 PERSONAL_DATA: tuple[Role, ...] = CIRCULATION
-# aggregate reports: no personal data (a board member or funder is a viewer)
-REPORT_READERS: tuple[Role, ...] = (*STAFF, Role.VIEWER)
+# aggregate reports: no personal data (a board member or funder is a viewer; a point lead
+# reads her points' figures only)
+REPORT_READERS: tuple[Role, ...] = (*LIBRARIANS, Role.VIEWER)
 
 # whose powers end at the points they are assigned to (a point lead: a librarian's there)
 POINT_BOUND: tuple[Role, ...] = (Role.POINT_LEAD, Role.STORY_MOTHER)

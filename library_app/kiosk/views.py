@@ -16,7 +16,7 @@ from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
 from wtforms.validators import InputRequired, Length
 
-from library_app.access import kiosk_route, public, roles
+from library_app.access import LIBRARIANS, kiosk_route, public, roles
 from library_app.db import commit, get_session
 from library_app.models import Point
 from library_app.services import kiosk as service
@@ -25,7 +25,6 @@ from library_app.services.qr import qr_png
 from library_app.web import utcnow
 
 bp = Blueprint("kiosk", __name__)
-MANAGERS = ("admin", "librarian")
 
 
 @bp.app_template_global("kiosk_activity")
@@ -64,7 +63,7 @@ class KioskForm(FlaskForm):
 
 def _form() -> KioskForm:
     form = KioskForm()
-    points = get_session().scalars(select_points()).all()
+    points = [p for p in get_session().scalars(select_points()) if service.may_manage(current_user, p)]
     form.point.choices = [(p.code, f"{p.code} {p.name}") for p in points]
     return form
 
@@ -79,7 +78,7 @@ def _qr_data_uri(content: str) -> str:
 
 
 @bp.route("/kiosks", methods=["GET", "POST"])
-@roles(*MANAGERS)
+@roles(*LIBRARIANS)
 def kiosks():
     db = get_session()
     form = _form()
@@ -100,7 +99,7 @@ def kiosks():
 
 
 @bp.post("/kiosks/<int:kiosk_id>/revoke")
-@roles(*MANAGERS)
+@roles(*LIBRARIANS)
 def revoke(kiosk_id: int):
     db = get_session()
     kiosk = service.get_kiosk(db, kiosk_id)
@@ -111,7 +110,7 @@ def revoke(kiosk_id: int):
 
 
 @bp.post("/borrowers/<int:borrower_id>/self-service")
-@roles(*MANAGERS)
+@roles(*LIBRARIANS)
 def set_self_service(borrower_id: int):
     """The child's page: allow (or stop) her borrowing alone at a kiosk."""
     from library_app.services import borrowers as borrowers_service

@@ -37,6 +37,8 @@ class Title(Base):
     # Where the record came from (a source's name) and the record as received, kept with the title
     record_source: Mapped[str] = mapped_column(String(64), default="")
     raw_record: Mapped[str] = mapped_column(Text, default="")
+    # who added it: a point lead edits only the titles she added (None: staff's or imported)
+    added_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # Search keys: lower-case pinyin without spaces, and initials (猜猜我有多爱你 → ccwydan)
     search_pinyin: Mapped[str] = mapped_column(String(1024), default="")
     search_initials: Mapped[str] = mapped_column(String(255), default="")

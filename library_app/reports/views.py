@@ -9,13 +9,14 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
-from library_app.access import REPORT_READERS, STAFF, roles
+from library_app.access import LIBRARIANS, REPORT_READERS, STAFF, roles
 from library_app.db import commit, get_session
 from library_app.domain import reports as rules
 from library_app.domain.errors import RuleBroken
+from library_app.domain.roles import is_point_bound
 from library_app.main.home import home_panel
 from library_app.models import Point
-from library_app.services import loan_import
+from library_app.services import loan_import, scope
 from library_app.services import reports as service
 from library_app.web import current_settings, utcnow
 
@@ -30,9 +31,13 @@ def _now_month() -> rules.Month:
 
 
 def _active_points() -> list[Point]:
+    """The points a report may be asked for: every one, or a point lead's own."""
     from sqlalchemy import select
 
-    return list(get_session().scalars(select(Point).order_by(Point.code)))
+    points = list(get_session().scalars(select(Point).order_by(Point.code)))
+    if is_point_bound(current_user.role):
+        points = [p for p in points if p.code in current_user.point_codes()]
+    return points
 
 
 # ---------------------------------------------------------------- year
@@ -50,7 +55,9 @@ def year():
 def year_page(year: str):
     number = rules.parse_year(year)
     settings = current_settings()
-    report = service.year_report(get_session(), utcnow(), number, settings)
+    report = service.year_report(get_session(), utcnow(), number, settings,
+                                 point_code=scope.report_point(get_session(), current_user,
+                                                               request.args.get("point")))
     now_month = _now_month()
     bars = [
         charts.Bar(label=f"{m.month.month}月", value=m.count, part=m.tally,
@@ -101,11 +108,11 @@ def month():
 @bp.get("/month/<month>")
 @roles(*REPORT_READERS)
 def month_page(month: str):
-    point = (request.args.get("point") or "").strip() or None
+    point = scope.report_point(get_session(), current_user, request.args.get("point"))
     parsed = rules.parse_month(month)
     settings = current_settings()
     report = service.month_report(get_session(), utcnow(), parsed, settings, point_code=point,
-                                  with_people=current_user.role in STAFF)
+                                  with_people=current_user.role in LIBRARIANS)
     f = report.figures
     compare = charts.bar_chart(
         [charts.Bar(report.last_year.month.label, report.last_year.count),
@@ -209,7 +216,7 @@ def reports_panel(user: Any) -> dict[str, Any]:
         "counter_metric": rules.METRIC_NAMES[settings.count_metric],
     }
     context["year_counter_svg"] = charts.progress_bar(context["year_counter"])
-    if user.role == "story_mother":
+    if is_point_bound(user.role):
         ids = [p.id for p in user.points]
         today, month_count = service.point_counters(session, now, settings, ids)
         context.update(point_today=today, point_month=month_count,

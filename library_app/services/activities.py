@@ -25,6 +25,7 @@ from library_app.domain.activities import (
 from library_app.domain.codes import parse_code
 from library_app.domain.errors import InvalidCode
 from library_app.domain.reports import local_midnight
+from library_app.domain.roles import is_point_bound
 from library_app.domain.settings import LibrarySettings
 from library_app.models import (
     Activity,
@@ -191,7 +192,7 @@ def list_activities(
     if point_code:
         check_at_point(actor.role, actor.point_codes(), point_code.strip().upper())
         q = q.where(Point.code == point_code.strip().upper())
-    elif actor.role == "story_mother":
+    elif is_point_bound(actor.role):
         q = q.where(Point.code.in_(actor.point_codes()))
     if start is not None:
         q = q.where(Activity.started_at >= local_midnight(start, tz))

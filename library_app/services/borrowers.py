@@ -23,6 +23,7 @@ from library_app.domain.borrowers import (
 )
 from library_app.domain.codes import parse_code
 from library_app.domain.errors import InvalidCode
+from library_app.domain.roles import is_point_bound
 from library_app.domain.text import pinyin_keys, search_text
 from library_app.models import AuditLog, Borrower, Card, Copy, Loan, Point, Title, User
 
@@ -54,7 +55,7 @@ def get_borrower(session: Session, actor: User, borrower_id: int) -> Borrower:
 
 def points_for_registration(session: Session, actor: User) -> list[Point]:
     """Where this user may register a child: her own points, or every active point for staff."""
-    if actor.role == "story_mother":
+    if is_point_bound(actor.role):
         return [p for p in actor.points if p.active]
     return list(session.scalars(select(Point).where(Point.active.is_(True)).order_by(Point.code)))
 
@@ -207,7 +208,7 @@ def search_borrowers(
     the last 4 digits of the guardian's phone; filtered by point and status.
     A story mother finds only the children of her own points."""
     query = select(Borrower).where(Borrower.anonymised_at.is_(None))
-    if actor.role == "story_mother":
+    if is_point_bound(actor.role):
         own = own_point_codes(actor)
         if point_code and point_code not in own:
             raise NotYourPoint("您只能查看自己负责的阅读点的小读者。")

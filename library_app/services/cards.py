@@ -18,7 +18,7 @@ from library_app.domain.codes import make_code, parse_code, sequence_number
 from library_app.domain.dates import day_start, parse_day
 from library_app.models import Borrower, Card, Point, User
 
-from . import audit
+from . import audit, scope
 from .errors import Invalid, NotFound
 
 MAX_BATCH = 500
@@ -172,15 +172,18 @@ def recent_batches(session: Session, limit: int = 10) -> list[tuple[str, int, in
 SHEET_MAX = 200  # cards on one printed sheet request
 
 
-def sheet_cards(session: Session, *, batch: str, codes: str, ids: str, point: str, since: str,
-                tz: tzinfo) -> list[Card]:
+def sheet_cards(session: Session, actor: User, *, batch: str, codes: str, ids: str, point: str,
+                since: str, tz: tzinfo) -> list[Card]:
     """The cards to print: a pre-printed batch, or active cards of children not anonymised chosen
-    by card codes, child ids (comma lists), home point or bound since a day; at most SHEET_MAX."""
+    by card codes, child ids (comma lists), home point or bound since a day; at most SHEET_MAX.
+    Only cards the actor may see: a point lead's sheet holds her points' children and blank cards."""
     q = select(Card).options(selectinload(Card.borrower).selectinload(Borrower.home_point))
     wanted_codes = [c.strip().upper() for c in codes.replace("，", ",").split(",") if c.strip()]
     if batch:
-        q = q.where(Card.batch == batch)
+        q = q.outerjoin(Borrower, Borrower.id == Card.borrower_id).where(
+            Card.batch == batch, Card.borrower_id.is_(None) | scope.visible_borrowers(actor))
     else:
+        q = q.where(scope.visible_borrowers(actor))
         q = q.join(Borrower, Borrower.id == Card.borrower_id).where(
             Card.status == "active", Borrower.anonymised_at.is_(None))
         chosen = False

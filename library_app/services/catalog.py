@@ -18,10 +18,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from library_app.domain import catalog as rules
+from library_app.domain import reach
 from library_app.domain.codes import make_code, parse_code, sequence_number
 from library_app.domain.errors import RuleBroken
 from library_app.domain.isbn import clean as clean_isbn
 from library_app.domain.isbn import looks_like_isbn, normalize_isbn
+from library_app.domain.roles import is_point_bound
 from library_app.domain.text import pinyin_keys, search_text
 from library_app.models import Copy, Loan, Point, Title, Transfer, TransferItem, User
 
@@ -96,7 +98,7 @@ def create_title(session: Session, actor: User | None, now: datetime, data: dict
         existing = session.scalar(select(Title).where(Title.isbn == fields.isbn).limit(1))
         if existing is not None:
             raise DuplicateIsbn(existing)
-    title = Title(created_at=now, updated_at=now)
+    title = Title(created_at=now, updated_at=now, added_by_id=actor.id if actor is not None else None)
     _apply_fields(title, fields)
     _apply_record_fields(title, extra)
     session.add(title)
@@ -109,6 +111,8 @@ def create_title(session: Session, actor: User | None, now: datetime, data: dict
 def update_title(
     session: Session, actor: User | None, now: datetime, title: Title, data: dict[str, Any]
 ) -> Title:
+    if actor is not None:
+        reach.check_may_edit_title(actor.role, actor.id, title.added_by_id)
     fields = rules.clean_title_fields(data, now.year)
     extra = rules.clean_record_fields(data)
     if fields.isbn and fields.isbn != title.isbn:
@@ -306,6 +310,8 @@ def add_copies(
         raise Invalid("来源应为采购或捐赠。")
     if not point.active:
         raise Invalid(f"阅读点 {point.code} 已停用，不能在那里添加馆藏。")
+    if actor is not None:
+        reach.check_point(actor.role, actor.point_codes(), point.code, "不能在那里添加馆藏")
     for attempt in range(8):
         try:
             with session.begin_nested():
@@ -383,6 +389,7 @@ def change_status(
     Marking an on-loan copy lost ends that loan (outcome "lost"), so the child's limit is freed
     and the book leaves the overdue list; the loan still counts as a loan.
     """
+    reach.check_point(actor.role, actor.point_codes(), copy.current_point.code, "不能改这本书的状态")
     act = rules.copy_action(action, copy.status)
     closed: Loan | None = None
     if copy.status == "on_loan":
@@ -415,6 +422,8 @@ def transfer_copies(
     """
     if not to_point.active:
         raise Invalid(f"阅读点 {to_point.code} 已停用，不能调入。")
+    own = actor.point_codes()
+    reach.check_point(actor.role, own, to_point.code, "不能把书调到那里")
     wanted: list[str] = []
     problems: list[str] = []
     for raw in codes:
@@ -438,6 +447,8 @@ def transfer_copies(
             problems.append(f"{code}：系统里没有这本书。")
         elif copy.status == "on_loan":
             problems.append(f"{code}：正在借出中，归还后才能调拨。")
+        elif is_point_bound(actor.role) and copy.current_point.code not in own:
+            problems.append(f"{code}：不在您负责的阅读点，不能调拨。")
     if problems:
         raise Invalid("调拨没有进行，请先处理这些书：" + "；".join(problems))
     moving = [copies[c] for c in wanted]

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from library_app.domain import kiosk as rules
 from library_app.domain.loans import LoanRules
+from library_app.domain.roles import Role, is_staff
 from library_app.domain.settings import LibrarySettings
 from library_app.models import AuditLog, Borrower, Card, CirculationEvent, Kiosk, Loan, Point, User
 from library_app.services import audit
@@ -100,9 +101,10 @@ def touch(conn: Connection, kiosk_id: int, now: datetime) -> None:
 # ---------------------------------------------------------------- enrolment (staff)
 
 def may_manage(actor: User, point: Point) -> bool:
-    if actor.role in ("admin", "librarian"):
+    """Staff manage every point's kiosks, a point lead her own points'."""
+    if is_staff(actor.role):
         return True
-    if actor.role == "point_lead":  # her own points only
+    if actor.role == Role.POINT_LEAD:
         return any(p.id == point.id for p in getattr(actor, "points", []))
     return False
 

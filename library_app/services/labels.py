@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, joinedload
 
 from library_app.domain import catalog as rules
 from library_app.domain.codes import make_code, parse_code, qr_content, sequence_number
-from library_app.models import Copy, Point
+from library_app.domain.roles import is_point_bound
+from library_app.models import Copy, Point, User
 
 from .errors import Invalid, NotFound
 from .qr import qr_matrix
@@ -65,11 +66,12 @@ def qr_path(content: str) -> tuple[int, str]:
 
 
 def select_copies(
-    session: Session, *, mode: str, tz: ZoneInfo, since: date | None = None,
+    session: Session, actor: User, *, mode: str, tz: ZoneInfo, since: date | None = None,
     title_id: int | None = None, code_from: str = "", code_to: str = "", point: str = "",
     include_all_statuses: bool = False,
 ) -> list[Copy]:
-    """Copies to print: added since a day, of one title, or a range of codes; ordered by code."""
+    """Copies to print: added since a day, of one title, or a range of codes; ordered by code;
+    a point lead's of her points only."""
     q = select(Copy).options(joinedload(Copy.title), joinedload(Copy.home_point))
     if mode == "since":
         if since is None:
@@ -99,6 +101,8 @@ def select_copies(
         q = q.where(Copy.home_point_id == point_id)
     if not include_all_statuses:
         q = q.where(Copy.status.in_(PRINTABLE))
+    if is_point_bound(actor.role):  # a point lead prints her points' labels
+        q = q.where(Copy.home_point_id.in_([p.id for p in actor.points]))
     copies = list(session.scalars(q.limit(MAX_LABELS + 1)))
     if len(copies) > MAX_LABELS:
         raise Invalid(f"一次最多打印 {MAX_LABELS} 张标签，请缩小范围。")

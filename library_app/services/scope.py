@@ -22,8 +22,10 @@ from typing import Any
 from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
+from library_app.domain import reach
 from library_app.domain.catalog import borrower_visibility
 from library_app.domain.offline_cache import mask_name
+from library_app.domain.roles import is_point_bound, is_staff
 from library_app.models import Borrower, Point, User, user_points
 
 from . import audit
@@ -63,9 +65,9 @@ def visible_borrowers(actor: User, home_point_id: Any = None) -> Any:
     """A WHERE condition: the children (by ``home_point_id``, default ``Borrower.home_point_id``)
     the actor may see in full. Staff: every child; a story mother: her points'; others: none."""
     column = Borrower.home_point_id if home_point_id is None else home_point_id
-    if actor.role in ("admin", "librarian"):
+    if is_staff(actor.role):
         return true()
-    if actor.role != "story_mother":
+    if not is_point_bound(actor.role):
         return column.is_(None) & column.is_not(None)
     return column.in_(select(user_points.c.point_id).where(user_points.c.user_id == actor.id))
 
@@ -85,3 +87,16 @@ def see_holder(session: Session, actor: User, now: datetime, loan: Any, *, via: 
     return see(session, actor, now, borrower_id=borrower.id, name=borrower.name,
                home_point=borrower.home_point.code, home_point_id=borrower.home_point_id,
                via=via, ip=ip)
+
+
+def own_point_codes(session: Session, actor: Any) -> list[str]:
+    """The codes of the actor's points, read by id (works for the lean ``Actor`` too)."""
+    return list(session.scalars(
+        select(Point.code).join(user_points, user_points.c.point_id == Point.id)
+        .where(user_points.c.user_id == actor.id).order_by(Point.code)))
+
+
+def report_point(session: Session, actor: Any, requested: str | None) -> str | None:
+    """The point a report may show this actor (``domain.reach.report_point``)."""
+    own = own_point_codes(session, actor) if is_point_bound(actor.role) else []
+    return reach.report_point(actor.role, own, requested)

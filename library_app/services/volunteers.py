@@ -15,6 +15,7 @@ from library_app.domain.activities import (
     check_volunteer,
 )
 from library_app.domain.reports import local_midnight
+from library_app.domain.roles import is_point_bound, is_staff
 from library_app.models import Activity, ActivityVolunteer, Point, User, Volunteer
 
 from . import audit
@@ -75,15 +76,15 @@ def volunteer_for_user(session: Session, now: datetime, user: User, point: Point
 
 
 def list_volunteers(session: Session, actor: User, point_code: str = "") -> list[Volunteer]:
-    if actor.role == "story_mother" and not point_code:
+    if is_point_bound(actor.role) and not point_code:
         point_code = ""  # all of her points
-    elif actor.role != "admin" and actor.role != "librarian" or point_code:
+    elif not is_staff(actor.role) or point_code:
         check_at_point(actor.role, own_points(actor), point_code.strip().upper())
     q = select(Volunteer).options(joinedload(Volunteer.home_point)).join(Point).order_by(
         Point.code, Volunteer.name)
     if point_code:
         q = q.where(Point.code == point_code.strip().upper())
-    if actor.role == "story_mother":
+    if is_point_bound(actor.role):
         q = q.where(Point.code.in_(own_points(actor)))
     return list(session.scalars(q))
 

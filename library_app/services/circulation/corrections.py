@@ -7,6 +7,8 @@ from datetime import datetime
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from library_app.domain import reach
+from library_app.domain.roles import is_point_bound
 from library_app.models import AuditLog, Copy, Loan, ReviewItem, User
 
 
@@ -20,6 +22,7 @@ def mark_loan_outcome(session: Session, actor: User, now: datetime, loan_id: int
     loan = session.get(Loan, loan_id)
     if loan is None:
         raise NotFound("找不到这条借阅记录。")
+    reach.check_point(actor.role, actor.point_codes(), loan.point.code, "不能标记这条借阅")
     if loan.returned_at is not None:
         raise Invalid("这条借阅已经结束，不能再标记。")
     loan.returned_at = now
@@ -47,6 +50,8 @@ def resolve_review(session: Session, actor: User, now: datetime, item_id: int, a
     item = session.get(ReviewItem, item_id)
     if item is None:
         raise NotFound("找不到这条待复核记录。")
+    if is_point_bound(actor.role) and item.point_id not in {p.id for p in actor.points}:
+        raise reach.PointNotHers("这条待复核记录不是您负责的阅读点的。")
     if item.resolved_at is not None:
         raise Invalid("这条记录已经处理过了。")
     if action not in REVIEW_ACTIONS:

@@ -7,16 +7,45 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Select, func, select
+from sqlalchemy import Row, Select, case, func, literal, select
 from sqlalchemy.orm import Session
 
-from library_app.models import Borrower, Card, Copy, Loan, Point, ReviewItem, Title, User
+from library_app.domain.roles import is_point_bound
+from library_app.models import (
+    Borrower,
+    Card,
+    Copy,
+    Loan,
+    Point,
+    ReviewItem,
+    Title,
+    User,
+    user_points,
+)
+
+from .. import scope
+
+OTHER_POINTS_CHILD = "（其他阅读点的小读者）"
 
 
-def _loan_query(status: str, point: str | None, now: datetime) -> Select[Any]:
-    """Loans with their copy, title, child, card, point and who lent them (undone ones left out)."""
+def _her_points(actor: User) -> Any:
+    return select(user_points.c.point_id).where(user_points.c.user_id == actor.id)
+
+
+def _child(actor: User, column: Any, other: Any) -> Any:
+    """``column`` of a child the actor may see in full, else ``other``: a point lead's list names
+    her points' children and says only "another point's child" of a visiting one."""
+    if not is_point_bound(actor.role):
+        return column
+    return case((scope.visible_borrowers(actor), column), else_=other)
+
+
+def _loan_query(status: str, point: str | None, now: datetime, actor: User) -> Select[Any]:
+    """Loans with their copy, title, child, card, point and who lent them (undone ones left out);
+    a point lead's: the loans at her points."""
     q = (
-        select(Loan, Copy.code, Title.title, Borrower.name, Borrower.id, Card.code, Point.code,
+        select(Loan, Copy.code, Title.title, _child(actor, Borrower.name, literal(OTHER_POINTS_CHILD)),
+               _child(actor, Borrower.id, literal(None)), _child(actor, Card.code, literal(None)), Point.code,
                func.coalesce(func.nullif(User.display_name, ""), User.username).label("lent_by"))
         .outerjoin(Copy, Copy.id == Loan.copy_id).outerjoin(Title, Title.id == Loan.title_id)
         .outerjoin(Borrower, Borrower.id == Loan.borrower_id).outerjoin(Card, Card.id == Loan.card_id)
@@ -31,22 +60,24 @@ def _loan_query(status: str, point: str | None, now: datetime) -> Select[Any]:
         q = q.where(Loan.returned_at.is_not(None))
     if point:
         q = q.where(Point.code == point)
-    return q  # type: ignore[return-value]
+    if is_point_bound(actor.role):
+        q = q.where(Loan.point_id.in_(_her_points(actor)))
+    return q
 
 
-def loans_page(session: Session, now: datetime, *, status: str, point: str | None, page: int,
+def loans_page(session: Session, actor: User, now: datetime, *, status: str, point: str | None, page: int,
                per_page: int) -> tuple[list[Row[Any]], int]:
     """One page of the loans list (latest first; returned ones by return time) and the total."""
-    q = _loan_query(status, point, now)
+    q = _loan_query(status, point, now, actor)
     total = session.scalar(select(func.count()).select_from(q.subquery())) or 0
     order = Loan.returned_at.desc() if status == "returned" else Loan.lent_at.desc()
     rows = session.execute(q.order_by(order, Loan.id.desc()).limit(per_page).offset((page - 1) * per_page)).all()
     return list(rows), int(total)
 
 
-def loan_row(session: Session, now: datetime, loan_id: int) -> Row[Any] | None:
+def loan_row(session: Session, actor: User, now: datetime, loan_id: int) -> Row[Any] | None:
     """One loan as the loans list shows it (for the lost/damaged confirmation step)."""
-    return session.execute(_loan_query("all", None, now).where(Loan.id == loan_id)).first()
+    return session.execute(_loan_query("all", None, now, actor).where(Loan.id == loan_id)).first()
 
 
 def overdue_rows(session: Session, now: datetime, *, point: str | None, allowed: set[str]) -> list[Row[Any]]:
@@ -69,17 +100,20 @@ def overdue_rows(session: Session, now: datetime, *, point: str | None, allowed:
     return list(session.execute(q).all())
 
 
-def review_rows(session: Session, *, show: str, limit: int = 200) -> list[Row[Any]]:
+def review_rows(session: Session, actor: User, *, show: str, limit: int = 200) -> list[Row[Any]]:
     """Review items (open ones, or for any other ``show`` the resolved ones), newest first, with
-    the point, the loan, its copy, title and child."""
+    the point, the loan, its copy, title and child; a point lead's: those of her points."""
     q = (
-        select(ReviewItem, Point.code, Loan, Copy.code, Title.title, Borrower.name)
+        select(ReviewItem, Point.code, Loan, Copy.code, Title.title,
+               _child(actor, Borrower.name, literal(OTHER_POINTS_CHILD)))
         .outerjoin(Point, Point.id == ReviewItem.point_id).outerjoin(Loan, Loan.id == ReviewItem.loan_id)
         .outerjoin(Copy, Copy.id == Loan.copy_id).outerjoin(Title, Title.id == Loan.title_id)
         .outerjoin(Borrower, Borrower.id == Loan.borrower_id)
     )
     q = q.where(ReviewItem.resolved_at.is_(None)) if show == "open" else q.where(ReviewItem.resolved_at.is_not(None))
-    return list(session.execute(q.order_by(ReviewItem.created_at.desc()).limit(limit)).all())  # type: ignore[arg-type]
+    if is_point_bound(actor.role):
+        q = q.where(ReviewItem.point_id.in_(_her_points(actor)))
+    return list(session.execute(q.order_by(ReviewItem.created_at.desc()).limit(limit)).all())
 
 
 def card_holder(session: Session, card_code: str) -> Row[Any] | None:

@@ -142,7 +142,7 @@ def _staff(session: Session, loans: dict[int, int], returns: dict[int, int]) -> 
         return []
     users = session.execute(select(User.id, User.display_name, User.username, User.role)
                             .where(User.id.in_(ids))).all()
-    order = {"story_mother": 0, "librarian": 1, "admin": 2, "viewer": 3}
+    order = {"story_mother": 0, "point_lead": 1, "librarian": 2, "admin": 3, "viewer": 4}
     rows = [StaffRow(u.display_name or u.username, u.role, loans.get(u.id, 0), returns.get(u.id, 0))
             for u in users]
     rows.sort(key=lambda r: (order.get(r.role, 9), -r.loans, r.name))

@@ -14,9 +14,17 @@ from sqlalchemy.orm import Session
 from library_app.domain import reports as rules
 from library_app.domain.reports import Month, YearProgress
 from library_app.domain.settings import LibrarySettings
-from library_app.models import Loan, YearTarget
+from library_app.models import Loan, Point, YearTarget
 
-from .queries import all_points, counted, counts_by_bucket, in_range, paper_tallies, visit_counts
+from .queries import (
+    all_points,
+    counted,
+    counts_by_bucket,
+    in_range,
+    paper_tallies,
+    point_by_code,
+    visit_counts,
+)
 
 
 @dataclass
@@ -47,11 +55,12 @@ class YearReport:
     last_year_total: int
     last_year_cutoff: datetime
     target_is_default: bool
+    point: Point | None = None  # one point's figures (no target of its own)
 
     def as_json(self) -> dict[str, Any]:
         p = self.progress
         return {
-            "year": self.year, "target": p.target, "metric": self.metric, "count": p.count,
+            "year": self.year, "point": self.point.code if self.point else None, "target": p.target, "metric": self.metric, "count": p.count,
             "percent": p.percent, "expected_to_date": p.expected_to_date, "forecast": p.forecast,
             "remaining": p.remaining, "months_left": p.months_left,
             "needed_per_month": p.needed_per_month, "tallies": self.tallies,
@@ -102,16 +111,18 @@ def year_counts(
 
 def _last_year_counts(
     session: Session, start: datetime, cutoff: datetime, end: datetime, metric: str, tz: ZoneInfo,
+    point_id: int | None = None,
 ) -> tuple[int, int]:
     """(count up to ``cutoff``, whole year's count) for last year: two plain counts over the
     covering index in one statement for loans; visits need their own distinct passes."""
     if metric == "visits":  # a visit counts before the cutoff if its first loan came before it
-        before = sum(visit_counts(session, start, cutoff, tz).values()) if cutoff > start else 0
-        return before, sum(visit_counts(session, start, end, tz).values())
+        before = sum(visit_counts(session, start, cutoff, tz, point_id).values()) if cutoff > start else 0
+        return before, sum(visit_counts(session, start, end, tz, point_id).values())
+    at_point = [Loan.point_id == point_id] if point_id is not None else []
 
     def count_in(a: datetime, b: datetime) -> Any:
         return select(func.count()).select_from(Loan).where(
-            in_range(Loan.lent_at, a, b), counted()).scalar_subquery()
+            in_range(Loan.lent_at, a, b), counted(), *at_point).scalar_subquery()
 
     row = session.execute(select(count_in(start, cutoff).label("before"),
                                  count_in(cutoff, end).label("after"))).mappings().one()
@@ -119,16 +130,22 @@ def _last_year_counts(
     return before, before + int(row["after"] or 0)
 
 
-def year_report(session: Session, now: datetime, year: int, settings: LibrarySettings) -> YearReport:
+def year_report(session: Session, now: datetime, year: int, settings: LibrarySettings,
+                point_code: str | None = None) -> YearReport:
     """The calendar year's count (system + paper tallies) against its target, by month and point,
-    with the pace, a forecast and the same date last year."""
+    with the pace, a forecast and the same date last year. With ``point_code``: that point's
+    figures only (the yearly target is the organisation's, so a point's page has none)."""
     tz = ZoneInfo(settings.timezone)
     metric = settings.count_metric
+    point = point_by_code(session, point_code)
+    pid = point.id if point is not None else None
     target_row = session.get(YearTarget, year)
     target = target_row.target if target_row is not None else settings.default_year_target
+    if point is not None:
+        target = 0
     ly_months = [Month(year - 1, m) for m in range(1, 13)]
-    tallies = paper_tallies(session, [Month(year, m) for m in range(1, 13)] + ly_months)
-    counts = year_counts(session, year, metric, tz, tallies=tallies)
+    tallies = paper_tallies(session, [Month(year, m) for m in range(1, 13)] + ly_months, pid)
+    counts = year_counts(session, year, metric, tz, point_id=pid, tallies=tallies)
     progress = rules.year_progress(year, target, counts.total, now, tz)
     shares = rules.monthly_targets(year, target)
     month_rows = [
@@ -137,17 +154,17 @@ def year_report(session: Session, now: datetime, year: int, settings: LibrarySet
         for i in range(12)
     ]
     point_rows = []
-    for pid, point in all_points(session).items():
-        n, t = counts.points.get(pid, 0), counts.tally_points.get(pid, 0)
-        if n or t or point.active:
-            point_rows.append(PointCount(point.code, point.name, n + t, t))
+    for row_pid, row_point in all_points(session).items():
+        n, t = counts.points.get(row_pid, 0), counts.tally_points.get(row_pid, 0)
+        if (n or t or row_point.active) and pid in (None, row_pid):
+            point_rows.append(PointCount(row_point.code, row_point.name, n + t, t))
 
     # The same date last year: the system count up to the same local moment, plus paper
     # tallies, the cutoff month's tally taken in proportion to the time gone.
     ly_start, ly_end = rules.year_bounds(year - 1, tz)
     cutoff = min(rules.same_moment_last_year(now, tz), ly_end) if progress.state == "current" else (
         ly_end if progress.state == "past" else ly_start)
-    same_date, last_total = _last_year_counts(session, ly_start, cutoff, ly_end, metric, tz)
+    same_date, last_total = _last_year_counts(session, ly_start, cutoff, ly_end, metric, tz, pid)
     ly_tallies = {k: n for k, n in tallies.items() if k[0].startswith(f"{year - 1:04d}-")}
     for (m, _p), n in ly_tallies.items():
         m_start, m_end = rules.month_bounds(rules.parse_month(m), tz)
@@ -156,6 +173,6 @@ def year_report(session: Session, now: datetime, year: int, settings: LibrarySet
     return YearReport(
         year=year, metric=metric, progress=progress, months=month_rows, points=point_rows,
         tallies=sum(counts.tally_months), same_date_last_year=same_date, last_year_total=last_total,
-        last_year_cutoff=cutoff, target_is_default=target_row is None,
+        last_year_cutoff=cutoff, target_is_default=target_row is None, point=point,
     )
 
