@@ -15,7 +15,7 @@ from werkzeug.routing import IntegerConverter
 
 from .domain import jsontext
 from .domain.errors import RuleBroken
-from .domain.roles import CIRCULATION, REPORT_READERS, ROLE_NAMES, STAFF, Role
+from .domain.roles import CIRCULATION, LIBRARIANS, REPORT_READERS, ROLE_NAMES, STAFF, Role
 from .domain.settings import LibrarySettings
 from .domain.text import mask_phone
 
@@ -193,9 +193,9 @@ def register_errorhandlers(app: Flask) -> None:
 NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("circulation.scan", "扫码借还", CIRCULATION),
     ("borrowers.index", "小读者", CIRCULATION),
-    ("catalog.titles", "书目", STAFF),
-    ("circulation.loans", "借阅记录", STAFF),
-    ("circulation.review", "待复核", STAFF),
+    ("catalog.titles", "书目", LIBRARIANS),
+    ("circulation.loans", "借阅记录", LIBRARIANS),
+    ("circulation.review", "待复核", LIBRARIANS),
     ("reports.year", "年度借阅", REPORT_READERS),
     ("reports.month", "月度报告", REPORT_READERS),
     ("activities.annual", "年度报告", REPORT_READERS),
@@ -203,6 +203,7 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("activities.volunteers", "志愿者", CIRCULATION),
     ("points.index", "阅读点", STAFF),
     ("stocktake.index", "盘点", CIRCULATION),
+    ("kiosk.kiosks", "自助借书机", LIBRARIANS),
     ("admin.users", "用户", (Role.ADMIN,)),
     ("admin.settings", "设置", (Role.ADMIN,)),
     ("admin.audit", "审计日志", (Role.ADMIN,)),

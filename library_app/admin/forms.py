@@ -7,7 +7,8 @@ from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 ROLE_CHOICES = [
-    SelectChoice("story_mother", "故事妈妈"), SelectChoice("librarian", "图书管理员"),
+    SelectChoice("story_mother", "故事妈妈"), SelectChoice("point_lead", "阅读点负责人（只管自己的阅读点）"),
+    SelectChoice("librarian", "图书管理员"),
     SelectChoice("viewer", "查看者（仅统计）"), SelectChoice("admin", "管理员"),
 ]
 

@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from library_app.access import STAFF, roles
 from library_app.db import commit, get_session
 from library_app.domain.errors import RuleBroken
+from library_app.domain.roles import Role
+from library_app.main.home import home_panel
+from library_app.services import point_overview
 from library_app.services import points as points_service
-from library_app.web import utcnow
+from library_app.web import org_tz, utcnow
 
 from .forms import PointForm
 
@@ -59,3 +64,13 @@ def edit(code: str):
             flash("已保存。", "success")
             return redirect(url_for("points.index"))
     return render_template("points/form.html", form=form, point=point)
+
+
+@home_panel
+def lead_panel(user: Any) -> dict[str, Any]:
+    """A point lead's first page: each of her points' day, overdue count, activities and story
+    mothers."""
+    if not getattr(user, "is_authenticated", False) or user.role != Role.POINT_LEAD:
+        return {}
+    points = [p for p in user.points if p.active]
+    return {"point_overviews": point_overview.overview(get_session(), points, utcnow(), org_tz())}

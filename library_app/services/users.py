@@ -77,6 +77,7 @@ def create_user(
         raise Invalid("请填写用户名（不超过 64 个字符）。")
     if role not in ROLES:
         raise Invalid("角色无效。")
+    _check_points_for(role, point_codes or [])
     validate_password(password, [username, display_name])
     if session.scalar(select(User.id).where(func.lower(User.username) == username.lower())):
         raise Conflict("该用户名已被使用。")
@@ -95,6 +96,11 @@ def create_user(
     return user
 
 
+def _check_points_for(role: str, point_codes: list[str]) -> None:
+    if role == "point_lead" and not point_codes:
+        raise Invalid("阅读点负责人至少要负责一个阅读点：请勾选她负责的阅读点。")
+
+
 def update_user(
     session: Session,
     actor: User,
@@ -111,6 +117,7 @@ def update_user(
         raise Invalid("角色无效。")
     if user.id == actor.id and (role != "admin" or not active):
         raise Invalid("不能取消或停用您自己的管理员账号。")
+    _check_points_for(role, point_codes)
     user.display_name = display_name.strip()
     user.role = role
     user.active = active

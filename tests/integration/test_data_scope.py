@@ -6,12 +6,14 @@ POST, page and API, and no answer names that child, her guardian or their phone.
 The walk is driven by the URL map: an endpoint added later is walked too, and an argument this
 file does not know how to fill fails the walk (teach ``_values`` about it), so a new path to a
 child cannot ship unchecked. Binary answers (images, spreadsheets) cannot be read for names: an
-endpoint answering one with 200 must be listed in ``BINARY_WITHOUT_PERSONAL_DATA``.
+endpoint answering one with 200 must be listed in ``BINARY_WITHOUT_PERSONAL_DATA``; spreadsheets
+are read cell by cell.
 """
 
 from __future__ import annotations
 
 import base64
+import io
 import itertools
 import json
 import re
@@ -19,6 +21,7 @@ import uuid
 import zlib
 from datetime import UTC, datetime, timedelta
 
+import openpyxl
 import pytest
 from flask import url_for
 from sqlalchemy import select
@@ -27,6 +30,7 @@ from library_app.access import allowed_roles, is_public
 from library_app.db import session_factory
 from library_app.models import AuditLog, Loan, ReviewItem
 
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CHILD, GUARDIAN, PHONE = "欧阳跨点", "欧阳监护人", "13900001111"
 LEAKS = (CHILD, GUARDIAN, PHONE, "139****1111", "欧阳跨")
 
@@ -49,11 +53,16 @@ def _csrf(html: str) -> str:
     return m.group(1)
 
 
+@pytest.fixture(params=["story_mother"])
+def role(request):
+    return request.param
+
+
 @pytest.fixture
-def world(app, make):
+def world(app, make, role):
     make.point("P01", "三灶镇故事会点")
     make.point("P02", "红旗镇故事会点")
-    mama = make.user("mama_p01", "story_mother", points=["P01"])
+    mama = make.user(f"{role}_p01", role, points=["P01"])
     own = make.borrower("王小明", point="P01")
     child = make.borrower(CHILD, point="P02", guardian_name=GUARDIAN, guardian_phone=PHONE)
     long_ago = datetime.now(UTC) - timedelta(days=40)
@@ -114,12 +123,12 @@ def _urls(app, rule, w) -> list[str]:
     return urls
 
 
-def _her_routes(app, method: str):
+def _her_routes(app, method: str, role: str):
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
         view = app.view_functions[rule.endpoint]
         if rule.endpoint == "static" or is_public(view) or method not in rule.methods:
             continue
-        if "story_mother" in (allowed_roles(view) or ()):
+        if role in (allowed_roles(view) or ()):
             yield rule
 
 
@@ -131,6 +140,10 @@ def _text(r) -> str | None:
     if kind.startswith("text/") or kind in ("application/javascript", "application/manifest+json",
                                             "image/svg+xml"):
         return r.get_data(as_text=True)
+    if kind == XLSX and r.status_code == 200:  # every cell of every sheet, as text
+        book = openpyxl.load_workbook(io.BytesIO(r.get_data()), read_only=True)
+        return "\n".join(str(v) for ws in book.worksheets for row in ws.iter_rows(values_only=True)
+                         for v in row if v is not None)
     return None
 
 
@@ -149,7 +162,7 @@ def _walk(app, w, client, api, csrf, method: str, seen: list[tuple[str, str, int
     without a session (a session would make its POSTs need a CSRF token)."""
     leaks = []
     bare = app.test_client()
-    for rule in _her_routes(app, method):
+    for rule in _her_routes(app, method, w["mama"].role):
         if rule.endpoint in SESSION_ENDERS:
             continue
         for url in _urls(app, rule, w):
@@ -157,6 +170,10 @@ def _walk(app, w, client, api, csrf, method: str, seen: list[tuple[str, str, int
             if method == "GET":
                 variants.append(url + "?" + "&".join(f"{k}={v}" for k, v in
                                                      {"q": "ouyang", "card": w["card"], "point": "P01"}.items()))
+                # asking for the other point, or for her by id or card code (card sheets, reports)
+                variants.append(url + "?" + "&".join(f"{k}={v}" for k, v in
+                                                     {"point": "P02", "ids": w["child"].id, "codes": w["card"],
+                                                      "mode": "since", "since": "2000-01-01"}.items()))
             for target in variants:
                 is_api = rule.rule.startswith("/api/")
                 if method == "GET":
@@ -187,7 +204,10 @@ def _walk(app, w, client, api, csrf, method: str, seen: list[tuple[str, str, int
     return leaks
 
 
-def test_a_story_mother_reaches_no_other_points_child_by_any_endpoint(app, make, world):
+@pytest.mark.parametrize("role", ["story_mother", "point_lead"], indirect=True)
+def test_a_point_bound_user_reaches_no_other_points_child_by_any_endpoint(app, make, world, role):
+    """A story mother of P01, and a point lead of P01 (a librarian's powers there: children,
+    cards, card sheets, loans, the review queue, reports, stocktakes), walk everything."""
     w = world
     w["own_card"] = make.card_code(w["own"])
     client = app.test_client()
