@@ -22,7 +22,9 @@ bp = Blueprint("points", __name__, url_prefix="/points")
 @bp.get("/")
 @roles(*STAFF)
 def index():
-    return render_template("points/index.html", points=points_service.list_points(get_session()))
+    db = get_session()
+    return render_template("points/index.html", points=points_service.list_points(db),
+                           people=points_service.people_by_point(db))
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -63,7 +65,8 @@ def edit(code: str):
             commit()
             flash("已保存。", "success")
             return redirect(url_for("points.index"))
-    return render_template("points/form.html", form=form, point=point)
+    people = points_service.people_by_point(db).get(point.id, {})
+    return render_template("points/form.html", form=form, point=point, people=people)
 
 
 @home_panel

@@ -61,3 +61,18 @@ def update_point(
     session.flush()
     audit.record(session, actor, now, "point.update", "point", point.code, active=active)
     return point
+
+
+def people_by_point(session: Session, roles: tuple[str, ...] = ("point_lead", "story_mother")
+                    ) -> dict[int, dict[str, list[User]]]:
+    """{point id: {role: active users}}: who leads each point and who serves there."""
+    from library_app.models import user_points
+
+    found: dict[int, dict[str, list[User]]] = {}
+    rows = session.execute(
+        select(user_points.c.point_id, User).join(User, User.id == user_points.c.user_id)
+        .where(User.role.in_(roles), User.active.is_(True))
+        .order_by(User.display_name, User.username))
+    for point_id, user in rows:
+        found.setdefault(point_id, {}).setdefault(user.role, []).append(user)
+    return found

@@ -176,3 +176,16 @@ def test_her_first_page_shows_her_points_day_overdue_activities_and_story_mother
     assert 'data-testid="lead-overdue">1<' in section  # P02's overdue loan is not counted
     assert "张阿姨" in section and "李阿姨" not in page
     assert "王小明" not in page  # counts, not children
+
+
+def test_the_admins_point_pages_name_the_lead(app, make, lead):
+    make.user("张阿姨", "story_mother", points=["P01"])
+    client = app.test_client()
+    make.login(client, make.user("boss", "admin"))
+    listing = client.get("/points/").get_data(as_text=True)
+    row = listing.split("三灶镇故事会点")[1].split("</tr>")[0]
+    assert "lead_p01" in row and "故事妈妈 1 位" in row
+    other_row = listing.split("红旗镇故事会点")[1].split("</tr>")[0]
+    assert "lead_p01" not in other_row
+    page = client.get("/points/P01/edit").get_data(as_text=True)
+    assert "负责人" in page and "lead_p01" in page and "张阿姨" in page
