@@ -14,6 +14,8 @@ POINTS = [
     ("P04", "前山街道故事会点", "珠海市香洲区前山街道翠微社区四楼活动室", (1, 5), 0.75, ("mama4", "张美玲")),
 ]
 LIBRARIAN = ("librarian", "林老师")
+# the community group that runs P04 (翠微社区) has its own lead: username, name, point
+POINT_LEAD = ("lead4", "吴凤霞", "P04")
 
 # title, author, category, age band, copies weight (popular books get more copies)
 KNOWN_TITLES: list[tuple[str, str, str, str, int]] = [

@@ -46,6 +46,7 @@ from .data import (
     GIVEN_CHILD,
     KNOWN_TITLES,
     LIBRARIAN,
+    POINT_LEAD,
     POINTS,
     SCHOOLS,
     SERIES,
@@ -175,6 +176,14 @@ def _add_staff(demo: Demo, points: list[Point], password_hash: str) -> tuple[lis
         summary.users_created.append(f"{LIBRARIAN[0]}（图书管理员 {LIBRARIAN[1]}）")
     else:
         summary.users_skipped.append(LIBRARIAN[0])
+    username, display, code = POINT_LEAD
+    led = next((p for p in points if p.code == code), None)
+    if led is not None and session.scalar(select(User.id).where(User.username == username)) is None:
+        lead = User(username=username, display_name=display, password_hash=password_hash,
+                    role="point_lead", active=True, created_at=setup_at)
+        lead.points = [led]
+        session.add(lead)
+        summary.users_created.append(f"{username}（阅读点负责人 {display}，{code}）")
     session.flush()
     return mothers, librarian
 

@@ -66,8 +66,8 @@ def year_page(year: str):
         for m in report.months
     ]
     chart = charts.bar_chart(
-        bars, [m.target for m in report.months], title=f"{number} 年各月借阅人次",
-        line_label="每月目标", part_label="纸质记录" if report.tallies else "",
+        bars, None if report.point else [m.target for m in report.months], title=f"{number} 年各月借阅人次",
+        line_label="" if report.point else "每月目标", part_label="纸质记录" if report.tallies else "",
     )
     last = rules.Change(report.progress.count, report.same_date_last_year)
     return render_template(
