@@ -14,7 +14,8 @@ class InviteForm(FlaskForm):
 
 class JoinForm(FlaskForm):
     username = StringField("登录名（以后登录时输入，例如 wangli）",
-                           validators=[DataRequired("请填写登录名。"), Length(max=64, message="登录名最多 64 个字符。")])
+                           validators=[DataRequired("请填写登录名。"), Length(max=64, message="登录名最多 64 个字符。")],
+                           render_kw={"autocapitalize": "none", "autocorrect": "off", "spellcheck": "false"})
     display_name = StringField("您的名字（大家看到的名字，例如 王丽）",
                                validators=[DataRequired("请填写您的名字。"), Length(max=64, message="名字最多 64 个字。")])
     password = PasswordField("密码（至少 8 位，不要用 12345678 这类常见密码）",

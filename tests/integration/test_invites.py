@@ -255,7 +255,7 @@ def test_the_invitations_page_makes_a_link_with_its_qr_and_revokes_it(client, ma
     r = client.post("/invites", data={"csrf_token": csrf_from(page.data), "role": "story_mother", "points": ["P01"]})
     html = r.get_data(as_text=True)
     assert r.status_code == 200 and 'src="data:image/png;base64,' in html
-    link = re.search(r'value="(http[^"]+/join/([^"]+))" readonly data-invite-url', html)
+    link = re.search(r'data-invite-url>(http[^<]+/join/([^<]+))</textarea>', html)
     assert link, html
     r = client.post("/invites", data={"csrf_token": csrf_from(page.data), "role": "story_mother", "points": ["P02"]})
     assert r.status_code == 403 and "P02 不是您的阅读点" in r.get_data(as_text=True)
