@@ -19,6 +19,7 @@ from library_app.models import Loan, User
 from tests.builders import PASSWORD
 from tests.e2e.conftest import login, screenshot
 from tests.e2e.test_scan import result, type_code
+from tests.e2e.test_tap_targets import MEASURE
 
 WECHAT_UA = ("Mozilla/5.0 (Linux; Android 12; V2055A Build/SP1A.210812.003; wv) AppleWebKit/537.36 "
              "(KHTML, like Gecko) Version/4.0 Chrome/116.0.0.0 Mobile Safari/537.36 XWEB/1160083 "
@@ -85,6 +86,7 @@ def test_a_point_lead_invites_a_story_mother_who_joins_on_her_phone_and_lends(ap
     assert "故事妈妈" in phone.locator(".join-who").inner_text()
     assert "三灶镇故事会点" in phone.locator(".join-who").inner_text()
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # nothing sideways on a phone
+    assert phone.evaluate(MEASURE, "main") == []
     shot(phone, "invites-join-phone")
     phone.fill("input[name=username]", "wangli")
     phone.fill("input[name=display_name]", "王丽")
@@ -131,7 +133,22 @@ def test_the_pages_at_the_other_size(app, world, live_server, browser):
     login(phone, base, "lead", PASSWORD)
     url = make_invitation(phone, base, "invites-page-phone")
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    assert phone.evaluate(MEASURE, "main") == []  # every button and checkbox a thumb's size
     desk = browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN").new_page()
     desk.goto(url)
     assert desk.locator("input[name=username]").is_visible()
     shot(desk, "invites-join-desktop")
+
+
+def test_an_admin_invites_a_librarian_and_the_points_step_away(app, world, make, live_server, desktop):
+    make.user("boss", "admin")
+    login(desktop, live_server.url, "boss", PASSWORD)
+    desktop.goto(live_server.url + "/invites")
+    assert desktop.locator("select[name=role] option").all_inner_texts() == ["图书管理员", "阅读点负责人", "故事妈妈", "查看者"]
+    assert desktop.locator("input[name=points]").count() == 2  # every active point
+    assert desktop.locator("[data-invite-points]").is_visible()
+    desktop.select_option("select[name=role]", "librarian")
+    assert desktop.locator("[data-invite-points]").is_hidden()  # a librarian works at every point
+    desktop.click("button:has-text('生成邀请链接和二维码')")
+    assert "图书管理员" in desktop.locator("#invite-created h2").inner_text()
+    assert "P01" not in desktop.locator("#invite-created h2").inner_text()
