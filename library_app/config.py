@@ -63,6 +63,7 @@ ENV_KEYS = [
     "TRUST_PROXY",
     "LOOKUP_SOURCES",
     "LOOKUP_TIMEOUT",
+    "INVITE_HOURS",
 ]
 
 
