@@ -61,6 +61,7 @@ def register_blueprints(app: Flask) -> None:
     from .borrowers.views import bp as borrowers_bp
     from .catalog.views import bp as catalog_bp
     from .circulation.views import bp as circulation_bp
+    from .invites.views import bp as invites_bp
     from .kiosk.views import bp as kiosk_bp
     from .main.views import bp as main_bp
     from .offline.views import bp as offline_bp
@@ -69,7 +70,8 @@ def register_blueprints(app: Flask) -> None:
     from .stocktake.views import bp as stocktake_bp
 
     for bp in (main_bp, auth_bp, points_bp, admin_bp, catalog_bp, borrowers_bp,
-               circulation_bp, reports_bp, activities_bp, offline_bp, stocktake_bp, kiosk_bp, api_bp):
+               circulation_bp, reports_bp, activities_bp, offline_bp, stocktake_bp, kiosk_bp, invites_bp,
+               api_bp):
         app.register_blueprint(bp)
 
 

@@ -30,6 +30,11 @@ DEFAULTS: dict[str, Any] = {
     # Per address: (failures, per seconds) windows, loose enough for a shared Wi-Fi or carrier.
     "LOGIN_ADDRESS_LIMITS": ((60, 60), (600, 3600)),
     "RATELIMIT_ENABLED": True,  # False turns login throttling off (benchmarks)
+    # Invitations (邀请): a link lives this many hours; per address, (unknown links, per seconds)
+    # windows before opening or accepting links waits (tokens are 256 bits: this only makes
+    # scanning for them expensive).
+    "INVITE_HOURS": 72,
+    "INVITE_ADDRESS_LIMITS": ((20, 60), (100, 3600)),
     # Browser sessions, held on the server: signed out after this long without a request, and
     # after this long in all, whatever happens.
     "SESSION_IDLE_MINUTES": 180,
@@ -58,6 +63,7 @@ ENV_KEYS = [
     "TRUST_PROXY",
     "LOOKUP_SOURCES",
     "LOOKUP_TIMEOUT",
+    "INVITE_HOURS",
 ]
 
 

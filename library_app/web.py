@@ -15,7 +15,7 @@ from werkzeug.routing import IntegerConverter
 
 from .domain import jsontext
 from .domain.errors import RuleBroken
-from .domain.roles import CIRCULATION, LIBRARIANS, REPORT_READERS, ROLE_NAMES, STAFF, Role
+from .domain.roles import CIRCULATION, INVITERS, LIBRARIANS, REPORT_READERS, ROLE_NAMES, STAFF, Role
 from .domain.settings import LibrarySettings
 from .domain.text import mask_phone
 
@@ -204,6 +204,7 @@ NAV: list[tuple[str, str, tuple[str, ...]]] = [
     ("points.index", "阅读点", STAFF),
     ("stocktake.index", "盘点", CIRCULATION),
     ("kiosk.kiosks", "自助借书机", LIBRARIANS),
+    ("invites.index", "邀请", INVITERS),
     ("admin.users", "用户", (Role.ADMIN,)),
     ("admin.settings", "设置", (Role.ADMIN,)),
     ("admin.audit", "审计日志", (Role.ADMIN,)),

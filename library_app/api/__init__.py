@@ -12,6 +12,7 @@ from . import (  # noqa: E402,F401
     borrowers,
     catalog,
     circulation,
+    invites,
     kiosk,
     lookup,
     offline,

@@ -31,3 +31,28 @@ def passed(username: str) -> None:
         return
     policy = login_throttle.policy_from_config(current_app.config)
     login_throttle.succeeded(get_session(), username, request.remote_addr or "", utcnow(), policy)
+
+
+def _invite_rules():
+    return login_throttle.address_rules_from_config(current_app.config, "INVITE_ADDRESS_LIMITS")
+
+
+def invite_attempt() -> int:
+    """An invitation's link is being opened or accepted from this address: 0 when it may be
+    looked up (counted as a guess until ``invite_known``), else the seconds to wait. Commits."""
+    if not _enabled():
+        return 0
+    wait = login_throttle.reserve_address(get_session(), "invite", request.remote_addr or "", utcnow(),
+                                          _invite_rules())
+    commit()
+    return wait
+
+
+def invite_known() -> None:
+    """The link named a real invitation (whatever its state): the guess is given back.
+    Commits, so what the request does next cannot take it with it when it rolls back."""
+    if not _enabled():
+        return
+    login_throttle.give_back_address(get_session(), "invite", request.remote_addr or "", utcnow(),
+                                     _invite_rules())
+    commit()

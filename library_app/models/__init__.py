@@ -13,6 +13,7 @@ from .base import Base, utcnow
 from .borrowers import Borrower, Card
 from .catalog import Copy, Title, Transfer, TransferItem
 from .circulation import CirculationEvent, Loan, LoanRenewal, ReviewItem
+from .invites import Invitation, invitation_points
 from .kiosk import Kiosk
 from .lookup import LookupSourceRow
 from .points import Point
@@ -21,9 +22,10 @@ from .users import ApiToken, LoginThrottle, User, UserSession, user_points
 
 __all__ = [
     "Activity", "ActivityCard", "ActivityTitle", "ActivityVolunteer", "FigureTarget", "Volunteer",
-    "ApiToken", "AuditLog", "Base", "Borrower", "Card", "CirculationEvent", "Copy", "HealthCheck", "Kiosk",
+    "ApiToken", "AuditLog", "Base", "Borrower", "Card", "CirculationEvent", "Copy", "HealthCheck", "Invitation",
+    "Kiosk",
     "Loan", "LoanRenewal", "LoginThrottle", "LookupSourceRow", "MonthlyTally", "Point", "ReviewItem",
     "Setting", "Stocktake", "StocktakeItem", "StocktakeScan", "Title", "Transfer",
     "TransferItem",
-    "User", "UserSession", "YearTarget", "user_points", "utcnow",
+    "User", "UserSession", "YearTarget", "invitation_points", "user_points", "utcnow",
 ]

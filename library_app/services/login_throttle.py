@@ -125,3 +125,45 @@ def succeeded(session: Session, username: str, address: str, now: datetime, poli
         if c is not None:
             _store(rows[key], window_success(c))
     session.flush()
+
+
+# ---------------------------------------------------------------- per-address guesses of links
+
+def address_rules_from_config(config: dict, name: str) -> tuple[WindowRule, ...]:
+    """(limit, seconds) pairs under ``config[name]`` as window rules (e.g. INVITE_ADDRESS_LIMITS)."""
+    return tuple(WindowRule(int(limit), timedelta(seconds=int(seconds))) for limit, seconds in config[name])
+
+
+def _scope_keys(scope: str, address: str, rules: tuple[WindowRule, ...]) -> list[tuple[str, WindowRule]]:
+    return [(_key(scope, address or "-", str(int(r.window.total_seconds()))), r) for r in rules]
+
+
+def reserve_address(session: Session, scope: str, address: str, now: datetime,
+                    rules: tuple[WindowRule, ...]) -> int:
+    """Count one guess of a secret in a link (an invitation's token) from this address, under
+    ``scope``, before it is looked up; 0 when it may go ahead, else the seconds to wait. Same
+    rows, locking and sweep as the login counts, with keys of their own."""
+    _sweep(session, now)
+    windows = _scope_keys(scope, address, rules)
+    rows = _lock(session, [k for k, _ in windows], now)
+    decisions = [(rows[k], window_attempt(_counter(rows[k]), now, rule)) for k, rule in windows]
+    refused = [d.retry_after for _, d in decisions if not d.allowed]
+    if refused:
+        return max(refused)
+    for row, decision in decisions:
+        assert decision.after is not None
+        _store(row, decision.after)
+    session.flush()
+    return 0
+
+
+def give_back_address(session: Session, scope: str, address: str, now: datetime,
+                      rules: tuple[WindowRule, ...]) -> None:
+    """The reserved guess named a real link: it was not a guess."""
+    windows = _scope_keys(scope, address, rules)
+    rows = _lock(session, [k for k, _ in windows], now)
+    for key, _rule in windows:
+        c = _counter(rows[key])
+        if c is not None:
+            _store(rows[key], window_success(c))
+    session.flush()

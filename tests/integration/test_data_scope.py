@@ -102,7 +102,8 @@ def _values(arg: str, conv: str, w) -> list[object]:
         return [str(datetime.now(UTC).year)]
     if arg == "lang":
         return ["zh_CN"]
-    if arg in ("volunteer_id", "activity_id", "stocktake_id", "kiosk_id", "source_id"):
+    if arg in ("volunteer_id", "activity_id", "stocktake_id", "kiosk_id", "source_id",
+               "invite_id"):
         # Rows of the newer areas: the walk's world has none of the other point's yet (the first
         # id, if any, is walked); their own tests check their scope (test_activities_api,
         # test_stocktake_api, test_kiosk_api).

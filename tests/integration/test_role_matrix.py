@@ -23,6 +23,9 @@ PUBLIC = {
     # self-service corner: the tablet's screen (no data in the page) and trading a one-time
     # enrol code for the kiosk's token
     "kiosk.screen", "api.enrol_kiosk",
+    # invitations: the invited person has no account yet; opening and accepting a link is
+    # throttled per address (auth.throttle.invite_attempt), the token is 256 random bits
+    "invites.join", "api.accept_invite",
 }
 
 SAMPLE_ARGS = {"int": 1, "default": "X1", "path": "B0000018", "string": "X1"}
