@@ -7,9 +7,11 @@ from flask_login import current_user
 
 from library_app.access import STAFF, roles
 from library_app.db import commit, get_session
+from library_app.domain import invites as invite_rules
 from library_app.domain.errors import RuleBroken
 from library_app.domain.roles import Role
 from library_app.main.home import home_panel
+from library_app.services import invites as invites_service
 from library_app.services import point_overview
 from library_app.services import points as points_service
 from library_app.web import org_tz, utcnow
@@ -66,7 +68,9 @@ def edit(code: str):
             flash("已保存。", "success")
             return redirect(url_for("points.index"))
     people = points_service.people_by_point(db).get(point.id, {})
-    return render_template("points/form.html", form=form, point=point, people=people)
+    invitations = [i for i in invites_service.list_invitations(db, current_user) if point.code in i.point_codes()]
+    return render_template("points/form.html", form=form, point=point, people=people,
+                           invitations=invitations[:20], now=utcnow(), state_names=invite_rules.STATE_NAMES)
 
 
 @home_panel

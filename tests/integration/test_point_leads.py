@@ -189,3 +189,17 @@ def test_the_admins_point_pages_name_the_lead(app, make, lead):
     assert "lead_p01" not in other_row
     page = client.get("/points/P01/edit").get_data(as_text=True)
     assert "负责人" in page and "lead_p01" in page and "张阿姨" in page
+
+
+def test_the_point_page_lists_its_invitations(app, make, lead):
+    admin = make.user("boss", "admin")
+    api = make.token(admin)
+    client = app.test_client()
+    assert client.post("/api/v1/invites", json={"role": "story_mother", "points": ["P01"]},
+                       headers=api).status_code == 201
+    assert client.post("/api/v1/invites", json={"role": "story_mother", "points": ["P02"]},
+                       headers=api).status_code == 201
+    make.login(client, admin)
+    here = client.get("/points/P01/edit").get_data(as_text=True).split('data-testid="point-invitations"')
+    assert len(here) == 2 and here[1].split("</ul>")[0].count("<li>") == 1
+    assert "故事妈妈 · 可使用" in here[1]
