@@ -15,6 +15,7 @@ from library_app.models import Copy, Loan, Title
 from library_app.services import catalog as service
 from library_app.services import catalog_import, scope
 from library_app.services import points as points_service
+from library_app.services import transfers as transfers_service
 from library_app.services.qr import qr_png, qr_svg
 from library_app.web import current_settings, json_error, query_int, utcnow
 
@@ -216,7 +217,7 @@ def transfer():
         return json_error(422, "invalid", "codes 应为编码列表。")
     db = get_session()
     to = points_service.get_point(db, str(data.get("to") or ""))
-    t = service.transfer_copies(db, current_user, utcnow(), codes, to, notes=str(data.get("notes") or ""))
+    t = transfers_service.transfer_copies(db, current_user, utcnow(), codes, to, notes=str(data.get("notes") or ""))
     commit()
     return jsonify(id=t.id, to=to.code, at=t.at.isoformat(), count=len(t.items)), 201
 

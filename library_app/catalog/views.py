@@ -35,6 +35,7 @@ from library_app.services import catalog as service
 from library_app.services import catalog_export, catalog_import, scope
 from library_app.services import labels as labels_service
 from library_app.services import points as points_service
+from library_app.services import transfers as transfers_service
 from library_app.services.errors import Invalid, NotFound
 from library_app.web import current_settings, org_tz, query_int, utcnow
 
@@ -257,7 +258,7 @@ def copy_move(code: str):
         db = get_session()
         try:
             point = points_service.get_point(db, form.point.data or "")
-            service.transfer_copies(db, current_user, utcnow(), [copy.code], point)
+            transfers_service.transfer_copies(db, current_user, utcnow(), [copy.code], point)
         except RuleBroken as exc:
             flash(exc.message, "error")
         else:
@@ -278,7 +279,7 @@ def new_transfer():
         codes = (form.codes.data or "").replace(",", "\n").replace("，", "\n").splitlines()
         try:
             point = points_service.get_point(db, form.to_point.data or "")
-            t = service.transfer_copies(db, current_user, utcnow(), codes, point,
+            t = transfers_service.transfer_copies(db, current_user, utcnow(), codes, point,
                                         notes=form.notes.data or "")
         except RuleBroken as exc:
             flash(exc.message, "error")
@@ -293,8 +294,8 @@ def new_transfer():
 @roles(*LIBRARIANS)
 def transfers():
     db = get_session()
-    page = service.list_transfers(db, page=query_int("page"))
-    details = service.transfer_details(db, page.items)
+    page = transfers_service.list_transfers(db, page=query_int("page"))
+    details = transfers_service.transfer_details(db, page.items)
     return render_template("catalog/transfers.html", page=page, **details)
 
 
