@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from .codes import parse_code
+from .dates import MAX_YEAR, MIN_YEAR
 from .errors import InvalidCode, RuleBroken
 from .reports import Month, month_of
 from .roles import LIBRARIANS, is_point_bound, is_staff
@@ -182,6 +183,8 @@ def parse_started_at(value: Any) -> datetime:
         raise ActivityInvalid("活动开始时间格式无效，例如 2026-03-14T15:00:00+08:00。") from exc
     if at.tzinfo is None:
         raise ActivityInvalid("活动开始时间需要带时区，例如 2026-03-14T15:00:00+08:00。")
+    if not MIN_YEAR <= at.year <= MAX_YEAR:  # a phone whose clock was reset to 1970, or a typo
+        raise ActivityInvalid(f"活动开始时间不对：应在 {MIN_YEAR} 年到 {MAX_YEAR} 年之间，请检查手机的日期。")
     return at
 
 

@@ -99,6 +99,7 @@ def test_check_activity_normalises_and_fingerprints_the_content():
     ({"children": -1}, "儿童人数"),
     ({"started_at": "2026-05-30 15:00"}, "时区"),
     ({"started_at": "2026-06-05T15:00:00+08:00"}, "未来"),
+    ({"started_at": "1970-01-01T08:00:00+08:00"}, "2000 年到 2100 年"),
     ({"cards": ["C123"]}, "借阅证"),
     ({"volunteers": [{"minutes": 3}]}, "志愿者"),
 ])
