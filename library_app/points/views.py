@@ -4,7 +4,7 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from library_app.access import STAFF, roles
-from library_app.db import commit, get_session
+from library_app.db import get_session
 from library_app.domain.errors import RuleBroken
 from library_app.services import points as points_service
 from library_app.web import utcnow
@@ -24,6 +24,7 @@ def index():
 @roles(*STAFF)
 def new():
     form = PointForm()
+    status = 200
     if form.validate_on_submit():
         try:
             point = points_service.create_point(
@@ -32,11 +33,11 @@ def new():
             )
         except RuleBroken as exc:
             flash(exc.message, "error")
+            status = 422
         else:
-            commit()
             flash(f"已添加阅读点 {point.code} {point.name}。", "success")
             return redirect(url_for("points.index"))
-    return render_template("points/form.html", form=form, point=None)
+    return render_template("points/form.html", form=form, point=None), status
 
 
 @bp.route("/<code>/edit", methods=["GET", "POST"])
@@ -46,6 +47,7 @@ def edit(code: str):
     point = points_service.get_point(db, code)
     form = PointForm(obj=point)
     form.code.data = point.code
+    status = 200
     if form.validate_on_submit():
         try:
             points_service.update_point(
@@ -54,8 +56,8 @@ def edit(code: str):
             )
         except RuleBroken as exc:
             flash(exc.message, "error")
+            status = 422
         else:
-            commit()
             flash("已保存。", "success")
             return redirect(url_for("points.index"))
-    return render_template("points/form.html", form=form, point=point)
+    return render_template("points/form.html", form=form, point=point), status
