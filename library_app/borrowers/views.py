@@ -31,6 +31,7 @@ from library_app.domain.borrowers import (
 from library_app.domain.codes import qr_content
 from library_app.domain.errors import RuleBroken
 from library_app.domain.jsontext import INT_MAX
+from library_app.domain.statuses import BorrowerStatus, CardStatus
 from library_app.models import Borrower, Card, Point, User
 from library_app.services import borrowers as service
 from library_app.services import card_image, privacy
@@ -279,11 +280,11 @@ def card_page(code: str):
     now = utcnow()
     found = cards_service.lookup(db, code)
     card = found.card
-    if card.status == "revoked":
+    if card.status == CardStatus.REVOKED:
         return render_template("borrowers/card_revoked.html", card=card), 410
-    if card.status == "unbound":
+    if card.status == CardStatus.UNBOUND:
         q = request.args.get("q", "").strip()
-        matches = service.search_borrowers(db, current_user, q=q, status="active", per_page=10) \
+        matches = service.search_borrowers(db, current_user, q=q, status=BorrowerStatus.ACTIVE, per_page=10) \
             if q else None
         return render_template("borrowers/card_unbound.html", card=card, q=q, matches=matches)
     borrower = found.borrower
@@ -360,7 +361,7 @@ def sheet():
     for card in cards:
         svg = qr_svg(qr_content(card.code, settings.public_base_url))
         items.append({
-            "card": card, "borrower": card.borrower if card.status == "active" else None,
+            "card": card, "borrower": card.borrower if card.status == CardStatus.ACTIVE else None,
             "qr": "data:image/svg+xml;base64," + base64.b64encode(svg).decode(),
         })
     pages = [items[i:i + 10] for i in range(0, len(items), 10)]

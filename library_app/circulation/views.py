@@ -29,6 +29,7 @@ from library_app.domain.codes import parse_code
 from library_app.domain.errors import RuleBroken
 from library_app.domain.loans import LoanRules, days_overdue, due_in_words
 from library_app.domain.offline_cache import mask_name
+from library_app.domain.statuses import LoanOutcome
 from library_app.models import Point
 from library_app.services import circulation as service
 from library_app.services import scope
@@ -220,7 +221,7 @@ def loans():
     )
 
 
-OUTCOME_WORDS = {"lost": "遗失", "damaged": "损坏"}
+OUTCOME_WORDS: dict[str, str] = {LoanOutcome.LOST: "遗失", LoanOutcome.DAMAGED: "损坏"}
 
 
 @bp.get("/circulation/loans/<int:loan_id>/mark")
@@ -255,7 +256,7 @@ def mark(loan_id: int):
         discard_changes()
         flash(exc.message, "error")
     else:
-        flash("已标记为遗失，借阅已结束。" if outcome == "lost" else "已标记为损坏，借阅已结束。", "success")
+        flash("已标记为遗失，借阅已结束。" if outcome == LoanOutcome.LOST else "已标记为损坏，借阅已结束。", "success")
     return redirect(back)
 
 

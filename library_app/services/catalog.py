@@ -22,6 +22,7 @@ from library_app.domain.codes import make_code, parse_code, sequence_number
 from library_app.domain.errors import RuleBroken
 from library_app.domain.isbn import clean as clean_isbn
 from library_app.domain.isbn import looks_like_isbn, normalize_isbn
+from library_app.domain.statuses import CopyStatus
 from library_app.domain.text import pinyin_keys, search_text
 from library_app.models import Copy, Loan, Point, Title, Transfer, TransferItem, User
 
@@ -273,9 +274,9 @@ def copy_counts(session: Session, title_ids: Sequence[int]) -> dict[int, CopyCou
         select(
             Copy.title_id,
             func.count(Copy.id),
-            func.sum(case((Copy.status == "available", 1), else_=0)),
+            func.sum(case((Copy.status == CopyStatus.AVAILABLE, 1), else_=0)),
         )
-        .where(Copy.title_id.in_(list(title_ids)), Copy.status != "withdrawn")
+        .where(Copy.title_id.in_(list(title_ids)), Copy.status != CopyStatus.WITHDRAWN)
         .group_by(Copy.title_id)
     )
     return {tid: CopyCounts(int(total), int(avail or 0)) for tid, total, avail in rows}
@@ -313,7 +314,7 @@ def add_copies(
                 copies = [
                     Copy(
                         code=make_code("copy", first + i), title_id=title.id,
-                        home_point_id=point.id, current_point_id=point.id, status="available",
+                        home_point_id=point.id, current_point_id=point.id, status=CopyStatus.AVAILABLE,
                         source=source, notes=notes, created_at=now,
                     )
                     for i in range(count)
@@ -385,7 +386,7 @@ def change_status(
     """
     act = rules.copy_action(action, copy.status)
     closed: Loan | None = None
-    if copy.status == "on_loan":
+    if copy.status == CopyStatus.ON_LOAN:
         closed = open_loan(session, copy)
         if closed is not None:
             closed.returned_at = now
@@ -436,7 +437,7 @@ def transfer_copies(
         copy = copies.get(code)
         if copy is None:
             problems.append(f"{code}：系统里没有这本书。")
-        elif copy.status == "on_loan":
+        elif copy.status == CopyStatus.ON_LOAN:
             problems.append(f"{code}：正在借出中，归还后才能调拨。")
     if problems:
         raise Invalid("调拨没有进行，请先处理这些书：" + "；".join(problems))
