@@ -13,7 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Application factory: config → extensions → blueprints → CLI → error handlers."""
-    app = Flask(
+    from .web import LibraryApp
+
+    app = LibraryApp(
         __name__,
         instance_path=os.environ.get("LIBRARY_INSTANCE_PATH") or str(ROOT / "instance"),
         instance_relative_config=True,

@@ -16,15 +16,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, abort, current_app, g, request
+from flask import Flask, abort, current_app, request
 from flask_login import current_user
 
+from library_app import request_state
 from library_app.domain.roles import ALL_ROLES, CIRCULATION, LIBRARIANS, REPORT_READERS, STAFF
 
 # the role groups are re-exported for the routes' declarations (``@roles(*STAFF)``)
 __all__ = ["ALL_ROLES", "CIRCULATION", "LIBRARIANS", "REPORT_READERS", "STAFF", "allowed_roles", "enforce_access",
-           "init_app", "is_api_request", "is_kiosk_route", "is_public", "kiosk_route", "lean_actor", "public",
-           "roles", "writes"]
+           "init_app", "is_api_request", "is_kiosk_route", "is_public", "kiosk_route", "lean_actor",
+           "personal_data", "public", "roles", "writes", "writes_through_txn"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 KIOSK_ROLE = "kiosk"  # a self-service kiosk's token (not a user): only @kiosk_route routes
@@ -47,9 +48,21 @@ def public(view: F) -> F:
     return view
 
 
+# What a view declares about its request, copied into ``request_state.RequestState`` by the
+# access hook (``_declare``) before anything reads the database: which session ``db.get_session``
+# gives it, how the signed-in user is loaded, how the answer may be cached.
+
 def writes(view: F) -> F:
     """A GET view that writes (e.g. records who viewed a child's data): take the write lock."""
     view._writes = True  # type: ignore[attr-defined]
+    return view
+
+
+def writes_through_txn(view: F) -> F:
+    """A busy view whose writes all go through ``circulation.txn.write`` (its own short
+    transaction, group commit on SQLite): the request's session only reads, each read alone
+    (``single_reads``), so it holds nothing while the write waits its turn."""
+    view._session_kind = "single_reads"  # type: ignore[attr-defined]
     return view
 
 
@@ -58,6 +71,20 @@ def lean_actor(view: F) -> F:
     one plain row (``services.users.Actor``), not as an ORM object with its relations."""
     view._lean_actor = True  # type: ignore[attr-defined]
     return view
+
+
+def personal_data(view: F) -> F:
+    """The answer shows a child's data: ``Cache-Control: no-store`` (security.headers)."""
+    view._personal_data = True  # type: ignore[attr-defined]
+    return view
+
+
+def _declare(view: Callable[..., Any]) -> None:
+    state = request_state.current()
+    state.writes = bool(getattr(view, "_writes", False))
+    state.lean_actor = bool(getattr(view, "_lean_actor", False))
+    state.personal_data = bool(getattr(view, "_personal_data", False))
+    state.session_kind = getattr(view, "_session_kind", None)
 
 
 def kiosk_route(view: F) -> F:
@@ -101,10 +128,7 @@ def enforce_access() -> None:
     view = current_app.view_functions.get(request.endpoint)
     if view is None:
         return
-    if getattr(view, "_writes", False):
-        g.writes = True
-    if getattr(view, "_lean_actor", False):
-        g.lean_actor = True
+    _declare(view)
     if request.endpoint == "static":
         return
     if is_public(view):

@@ -1,23 +1,52 @@
-"""Engine, per-request session, SQLite pragmas and migrations.
+"""Engine, per-request session and its one commit point, SQLite pragmas and migrations.
 
-One session per request lives in ``flask.g``. Views commit once at the end of a
-successful request (``commit()``); services only flush. Anything not committed is
-rolled back at teardown. On SQLite, write transactions begin IMMEDIATE so two
-writers queue on the busy timeout instead of failing on a lock upgrade.
+One session per request, held in the request's state (``request_state.current().session``).
+Services only flush; views and the API never commit. **One place commits**: ``end_request``,
+which the app runs on what the view returned (``web.LibraryApp.dispatch_request``, Indico's
+``RH.process``): an answer below 400 (a redirect after a POST included) commits the request's
+session, anything else rolls it back: a 4xx or 5xx answer, an exception (the error handlers
+answer it, nothing is saved), or a view that called ``discard_changes`` (a refusal told by a
+flashed message and a redirect). A failed commit raises inside the request, so the error
+handlers answer a full disk or an unreachable database in their own words (``failure_kind``)
+exactly as when a view committed. The commit runs before the body is sent; no body streams
+from the session afterwards (``_close_session`` says so in the log if one writes).
+
+The few writes that must stay even when the answer is a 4xx go through ``commit_now(reason)``:
+- a login attempt is counted before its password is checked (``auth.throttle.attempt``);
+- a password change that failed on the new password, not the current one, resets the count;
+- a kiosk's look-up of an unknown card is counted though it answers 404 (``api.kiosk``);
+- the busy writes of ``circulation.txn.write`` (scans, one-tap pages, stocktake scans) end the
+  request's reads first, so nothing is held while the write waits its turn.
+``circulation.txn.write`` itself commits in a session of its own (group commit on SQLite): the
+documented exception, whose answer (even a 422 of reused event ids) is already saved.
+CLI commands (``cli.py``, ``*/commands.py``) are not requests: they open their own sessions
+with ``session_factory`` and commit them.
+
+The kind of session is chosen here only (``get_session``): a writer for unsafe methods and
+views marked ``access.writes``, a reader for other GETs, ``single_reads`` for views marked
+``access.writes_through_txn``. On SQLite, write transactions begin IMMEDIATE so two writers
+queue on the busy timeout instead of failing on a lock upgrade.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, request
 from flask.cli import with_appcontext
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
+
+from library_app import request_state
+from library_app.request_state import SessionKind
+
+if TYPE_CHECKING:
+    from flask.wrappers import Response
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -107,36 +136,86 @@ def get_engine() -> Engine:
     return current_app.extensions["library_db"].engine
 
 
-def session_factory(write: bool = True, kind: str = "") -> sessionmaker[Session]:
+def session_factory(write: bool = True, kind: SessionKind | None = None) -> sessionmaker[Session]:
     """Sessions whose transactions write (IMMEDIATE on SQLite), read, or ``kind="single_reads"``."""
     return current_app.extensions["library_sessions"][kind or ("write" if write else "read")]
 
 
+def writes_in_request() -> bool:
+    """Whether this request writes in its own session: an unsafe method, or a view marked
+    ``access.writes``. Elsewhere (a GET) a bookkeeping write takes a short transaction of its own."""
+    try:
+        return request.method not in SAFE_METHODS or request_state.current().writes
+    except RuntimeError:  # no request: CLI and tests write
+        return True
+
+
 def get_session() -> Session:
-    """The request's session: a writer for unsafe methods or views marked ``writes``."""
-    if "db_session" not in g:
-        write = True
+    """The request's session, of the kind the request needs (the only place that chooses)."""
+    state = request_state.current()
+    if state.session is None:
+        kind = state.session_kind or ("write" if writes_in_request() else "read")
+        state.session = session_factory(kind=kind)()
+    return state.session
+
+
+def commit_now(reason: str) -> None:
+    """Commit the request's session before the end of the request, for a write that must stay
+    whatever the answer (the list in this module's docstring); ``reason`` says which, for the
+    reader of the call and for the debug log."""
+    state = request_state.current()
+    if state.session is not None:
+        current_app.logger.debug("commit before the end of the request: %s", reason)
+        state.session.commit()
+
+
+def discard_changes() -> None:
+    """Nothing of this request is saved, whatever the answer: for a refusal told by a flashed
+    message and a redirect (a 302 would otherwise commit what the service flushed before it
+    refused)."""
+    request_state.current().discard = True
+
+
+def after_commit(callback: Callable[[], None]) -> None:
+    """Run ``callback`` once the request's writes are saved (e.g. delete a staged upload only
+    when the import it fed is in); never when they are rolled back."""
+    request_state.current().after_commit.append(callback)
+
+
+def end_request(response: Response) -> Response:
+    """The commit point: commit the request's session when the view answered below 400 and
+    did not discard its changes; else roll it back. A failed commit is rolled back and raised,
+    for the error handlers to answer."""
+    state = request_state.current()
+    state.finished = True
+    session = state.session
+    if response.status_code >= 400 or state.discard:
+        if session is not None:
+            session.rollback()
+        return response
+    if session is not None:
         try:
-            write = request.method not in SAFE_METHODS or bool(g.get("writes"))
-        except RuntimeError:  # no request: CLI and tests write
-            pass
-        g.db_session = session_factory(write)()
-    return g.db_session
-
-
-def commit() -> None:
-    if "db_session" in g:
-        g.db_session.commit()
+            session.commit()
+        except Exception:
+            session.rollback()
+            raise
+    for callback in state.after_commit:
+        callback()
+    return response
 
 
 def _close_session(exc: BaseException | None) -> None:
-    session = g.pop("db_session", None)
-    if session is not None:
-        try:
-            if exc is not None:
-                session.rollback()
-        finally:
-            session.close()
+    state = request_state.pop()
+    session = state.session if state is not None else None
+    if session is None:
+        return
+    try:
+        if state is not None and state.finished and (session.new or session.dirty or session.deleted):
+            current_app.logger.error("changes made after the request's commit point were not saved")
+        if exc is not None:
+            session.rollback()
+    finally:
+        session.close()
 
 
 def ping() -> bool:

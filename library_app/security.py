@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, current_app, has_request_context, request
 from flask.sessions import SecureCookieSessionInterface
 from flask.wrappers import Response
 from flask_login import current_user
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from . import request_state
 from .extensions import csrf
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -37,7 +38,7 @@ def csrf_check() -> None:
     if view is not None and getattr(view, "_csrf_exempt", False):
         return
     _ = current_user.is_authenticated  # loads a bearer user, if any
-    if g.get("bearer_user_id"):
+    if request_state.current().bearer_client:
         return
     csrf.protect()
 
@@ -50,7 +51,7 @@ def headers(response: Response) -> Response:
     response.headers.setdefault("Permissions-Policy", "camera=(self), microphone=(), geolocation=()")
     if request.is_secure:
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
-    if g.get("personal_data") or (
+    if request_state.current().personal_data or (
         response.mimetype == "text/html" and request.endpoint not in (None, "static")
     ):
         # Pages may show children's data; keep them out of shared caches and the back/forward cache.

@@ -1,4 +1,4 @@
-"""Shared view helpers: time, JSON errors, error pages, template globals."""
+"""Shared view helpers: the app class, time, JSON errors, error pages, template globals."""
 
 from __future__ import annotations
 
@@ -7,12 +7,13 @@ from types import SimpleNamespace
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, Request, current_app, g, jsonify, render_template, request, url_for
+from flask import Flask, Request, current_app, jsonify, render_template, request, url_for
 from flask import json as flask_json
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 from werkzeug.routing import IntegerConverter
 
+from . import request_state
 from .domain import jsontext
 from .domain.errors import RuleBroken
 from .domain.roles import CIRCULATION, INVITERS, LIBRARIANS, REPORT_READERS, ROLE_NAMES, STAFF, Role
@@ -54,7 +55,8 @@ def utcnow() -> datetime:
 
 def current_settings() -> LibrarySettings:
     """The organisation's settings (the settings page over the config), read once per request."""
-    cached = g.get("_library_settings")
+    state = request_state.current()
+    cached = state.settings
     if cached is None:
         from .db import session_factory
         from .services.settings import get_settings
@@ -68,7 +70,7 @@ def current_settings() -> LibrarySettings:
             from .services.settings import from_config
 
             cached = from_config(current_app.config)
-        g._library_settings = cached
+        state.settings = cached
     return cached
 
 
@@ -143,6 +145,17 @@ def query_int(name: str, default: int = 1, *, low: int = 1, high: int = QUERY_IN
     except ValueError:
         value = default
     return max(low, min(value, high))
+
+
+class LibraryApp(Flask):
+    """Flask, with the request's one commit point (``db.end_request``) right after the view:
+    a failed commit is then an error of the request, answered by the error handlers (a full
+    disk, an unreachable database) like any other, before ``after_request`` hooks run."""
+
+    def dispatch_request(self) -> Any:
+        from .db import end_request
+
+        return end_request(self.make_response(super().dispatch_request()))
 
 
 def init_requests(app: Flask) -> None:

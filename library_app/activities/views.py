@@ -11,7 +11,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from library_app.access import CIRCULATION, LIBRARIANS, REPORT_READERS, roles
-from library_app.db import commit, get_session
+from library_app.db import discard_changes, get_session
 from library_app.domain.activities import FIGURES, VOLUNTEER_KINDS, hours_text, parse_kinds
 from library_app.domain.borrowers import phone_masked_for
 from library_app.domain.errors import RuleBroken
@@ -86,9 +86,9 @@ def add_volunteer():
             joined_on=joined,
         )
     except RuleBroken as exc:
+        discard_changes()
         flash(exc.message, "error")
         return redirect(url_for("activities.volunteers"))
-    commit()
     flash(f"已登记志愿者 {volunteer.name}。", "success")
     return redirect(url_for("activities.volunteers"))
 

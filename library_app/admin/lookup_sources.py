@@ -14,7 +14,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, NumberRange, Optional
 
 from library_app.access import roles
-from library_app.db import commit, get_session
+from library_app.db import get_session
 from library_app.domain.errors import RuleBroken
 from library_app.domain.lookup import ENCODING_NAMES, EXAMPLES, KIND_NAMES, SYNTAX_NAMES
 from library_app.services import lookup as lookup_service
@@ -76,7 +76,6 @@ def lookup_sources():
         except RuleBroken as exc:
             flash(exc.message, "error")
             return _page(form, 422)
-        commit()
         flash(f"已添加套录来源“{row.name}”。可以按“测试连接”试一下。", "success")
         return redirect(url_for("admin.lookup_sources") + f"#source-{row.id}")
     return _page(form, 422)
@@ -99,7 +98,6 @@ def edit_lookup_source(source_id: int):
         except RuleBroken as exc:
             flash(exc.message, "error")
             return _page(form, 422, editing=row.id)
-        commit()
         flash(f"已保存套录来源“{row.name}”。", "success")
         return redirect(url_for("admin.lookup_sources") + f"#source-{row.id}")
     return _page(form, 422, editing=row.id)
@@ -111,7 +109,6 @@ def move_lookup_source(source_id: int):
     db = get_session()
     row = sources_service.get_row(db, source_id)
     sources_service.move_source(db, current_user, utcnow(), row, -1 if request.form.get("dir") == "up" else 1)
-    commit()
     return redirect(url_for("admin.lookup_sources") + f"#source-{row.id}")
 
 
@@ -122,7 +119,6 @@ def delete_lookup_source(source_id: int):
     row = sources_service.get_row(db, source_id)
     name = row.name
     sources_service.delete_source(db, current_user, utcnow(), row)
-    commit()
     flash(f"已删除套录来源“{name}”。", "success")
     return redirect(url_for("admin.lookup_sources"))
 

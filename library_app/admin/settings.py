@@ -16,7 +16,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 
 from library_app.access import ALL_ROLES, roles
-from library_app.db import commit, get_session
+from library_app.db import get_session
 from library_app.domain.errors import RuleBroken
 from library_app.domain.settings import LibrarySettings
 from library_app.security import proxy_hops
@@ -92,7 +92,6 @@ def settings():
             flash(exc.message, "error")
             status = 422
         else:
-            commit()
             flash("设置已保存。", "success")
             return redirect(url_for("admin.settings"))
     elif form.is_submitted():

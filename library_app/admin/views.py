@@ -6,7 +6,7 @@ from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from library_app.access import roles
-from library_app.db import commit, get_session
+from library_app.db import get_session
 from library_app.domain.errors import RuleBroken
 from library_app.models import User
 from library_app.services import points as points_service
@@ -37,6 +37,7 @@ def _form(user: User | None) -> UserForm:
 @roles("admin")
 def new_user():
     form = _form(None)
+    status = 200
     if form.validate_on_submit():
         try:
             users_service.create_user(
@@ -46,11 +47,11 @@ def new_user():
             )
         except RuleBroken as exc:
             flash(exc.message, "error")
+            status = 422
         else:
-            commit()
             flash("已创建用户。", "success")
             return redirect(url_for("admin.users"))
-    return render_template("admin/user_form.html", form=form, user=None)
+    return render_template("admin/user_form.html", form=form, user=None), status
 
 
 @bp.route("/users/<int:user_id>", methods=["GET", "POST"])
@@ -64,6 +65,7 @@ def edit_user(user_id: int):
     if not form.is_submitted():
         form.points.data = user.point_codes()
     form.username.data = user.username
+    status = 200
     if form.validate_on_submit():
         try:
             users_service.update_user(
@@ -73,12 +75,12 @@ def edit_user(user_id: int):
             )
         except RuleBroken as exc:
             flash(exc.message, "error")
+            status = 422
         else:
             if user.id == current_user.id and form.password.data:
                 from library_app.auth.views import sign_in
 
                 sign_in(db, user)  # her own sessions ended with the change; this one goes on
-            commit()
             flash("已保存。", "success")
             return redirect(url_for("admin.users"))
-    return render_template("admin/user_form.html", form=form, user=user)
+    return render_template("admin/user_form.html", form=form, user=user), status

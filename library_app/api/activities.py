@@ -19,7 +19,7 @@ from flask import Response, current_app, jsonify, render_template, request
 from flask_login import current_user
 
 from library_app.access import CIRCULATION, REPORT_READERS, roles, writes
-from library_app.db import commit, get_session
+from library_app.db import get_session
 from library_app.domain.activities import ActivityInvalid, parse_kinds
 from library_app.domain.borrowers import phone_masked_for
 from library_app.domain.reports import parse_year
@@ -80,7 +80,6 @@ def create_volunteer():
         username=data.get("username"), consent=data.get("consent"),
     )
     body = volunteer_json(volunteer, masked=phone_masked_for(current_user.role))
-    commit()
     return jsonify(body), 201
 
 
@@ -104,7 +103,6 @@ def volunteer_certificate(volunteer_id: int):
     end = _day("to") or now.astimezone(tz).date()
     cert = volunteer_service.certificate(get_session(), current_user, now, volunteer_id, start, end,
                                          tz, parse_kinds(settings.activity_kinds))
-    commit()
     return render_template("activities/certificate.html", cert=cert, settings=settings)
 
 
@@ -116,7 +114,6 @@ def create_activity():
     if result.status == "duplicate":
         return jsonify(id=result.activity.client_id, status="duplicate"), 200
     body = {"status": "applied", **activity_json(result.activity)}
-    commit()
     return jsonify(body), 201
 
 
@@ -127,7 +124,6 @@ def correct_activity(activity_id: str):
     activity = service.correct_activity(get_session(), current_user, utcnow(), activity_id, data,
                                         _settings())
     body = {"status": "corrected", **activity_json(activity)}
-    commit()
     return jsonify(body)
 
 
@@ -182,7 +178,6 @@ def put_annual_targets(year: str):
     data = json_body()
     targets = annual_report.set_targets(get_session(), current_user, utcnow(), parse_year(year),
                                         data, _settings())
-    commit()
     return jsonify(year=parse_year(year), targets=targets)
 
 
@@ -216,5 +211,4 @@ def activities_batch():
         message = "活动已记录。" if done.status == "applied" else "这条活动之前已经记录过了。"
         results.append({"id": done.activity.client_id, "status": done.status, "code": done.status,
                         "message": message})
-    commit()
     return jsonify(results=results)

@@ -4,7 +4,7 @@ from flask import current_app, jsonify
 
 from library_app.access import public
 from library_app.auth import throttle
-from library_app.db import commit, get_session
+from library_app.db import get_session
 from library_app.domain.accounts import wait_message
 from library_app.security import csrf_exempt
 from library_app.services import audit, users
@@ -33,7 +33,6 @@ def token():
     now = utcnow()
     raw, row = users.issue_token(db, user, now, current_app.config["API_TOKEN_HOURS"])
     audit.record(db, user, now, "auth.token", "user", user.id)
-    commit()
     return jsonify(
         token=raw,
         expires_at=row.expires_at.isoformat(),

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, g, jsonify, request
+from flask import Response, jsonify, request
 from flask_login import current_user
 
-from library_app.access import CIRCULATION, LIBRARIANS, roles, writes
-from library_app.db import commit, get_session
+from library_app.access import CIRCULATION, LIBRARIANS, personal_data, roles, writes
+from library_app.db import get_session
 from library_app.domain.borrowers import phone_masked_for
 from library_app.domain.codes import parse_code, qr_content
 from library_app.domain.text import mask_phone
@@ -93,7 +93,6 @@ def create_borrower():
         db, current_user, utcnow(), point_code=str(data.get("point") or ""),
         consent=data.get("consent"), card_code=str(data.get("card") or "") or None, **fields,
     )
-    commit()
     body = {"id": borrower.id, "name": borrower.name, "card": card.code,
             "point": borrower.home_point.code, "status": borrower.status,
             "consent_at": _iso(borrower.consent_at)}
@@ -108,8 +107,8 @@ def create_borrower():
 
 @bp.get("/borrowers")
 @roles(*CIRCULATION)
+@personal_data
 def list_borrowers():
-    g.personal_data = True
     page = service.search_borrowers(
         get_session(), current_user, q=request.args.get("q", ""),
         point_code=request.args.get("point", "").strip().upper(),
@@ -123,14 +122,13 @@ def list_borrowers():
 @bp.get("/borrowers/<int:borrower_id>")
 @roles(*CIRCULATION)
 @writes
+@personal_data
 def get_borrower(borrower_id: int):
-    g.personal_data = True
     db = get_session()
     now = utcnow()
     borrower = service.get_borrower(db, current_user, borrower_id)
     service.record_view(db, current_user, now, borrower, ip=request.remote_addr or "", via="api")
     loans = service.loans_overview(db, current_user, now, borrower)
-    commit()
     return jsonify(borrower_json(borrower, loans))
 
 
@@ -155,7 +153,6 @@ def update_borrower(borrower_id: int):
         service.set_status(db, current_user, now, borrower, str(data["status"]))
     if "self_service" in data:
         set_self_service(db, current_user, now, borrower, data["self_service"])
-    commit()
     return jsonify(borrower_json(borrower, service.loans_overview(db, current_user, now, borrower)))
 
 
@@ -165,19 +162,17 @@ def new_card(borrower_id: int):
     db = get_session()
     borrower = service.get_borrower(db, current_user, borrower_id)
     card, old = cards_service.issue_card(db, current_user, utcnow(), borrower)
-    commit()
     return jsonify(card=card.code, revoked=old.code if old else None), 201
 
 
 @bp.get("/borrowers/<int:borrower_id>/export")
 @roles("admin")
 @writes
+@personal_data
 def export_borrower(borrower_id: int):
-    g.personal_data = True
     db = get_session()
     borrower = service.get_borrower(db, current_user, borrower_id)
     data = privacy.export_data(db, current_user, utcnow(), borrower, "json")
-    commit()
     return jsonify(data)
 
 
@@ -187,7 +182,6 @@ def erase_borrower(borrower_id: int):
     db = get_session()
     borrower = service.get_borrower(db, current_user, borrower_id)
     privacy.erase_borrower(db, current_user, utcnow(), borrower)
-    commit()
     return jsonify(id=borrower.id, name=borrower.name, anonymised=True)
 
 
@@ -200,9 +194,9 @@ def card_json(card: Card, borrower: Borrower | None) -> dict[str, Any]:
 
 @bp.get("/cards/<code>")
 @roles(*CIRCULATION)
+@personal_data
 def get_card(code: str):
     """A revoked card says so and names no one; an active card of another point's child: 403."""
-    g.personal_data = True
     found = cards_service.lookup(get_session(), code)
     if found.borrower is not None:
         service.check_access(current_user, found.borrower)
@@ -246,7 +240,6 @@ def bind_card(code: str):
             consent=data.get("consent"), card_code=card.code, **_new_fields(data),
         )
         status = 201
-    commit()
     return jsonify(card_json(card, borrower)), status
 
 
@@ -260,5 +253,4 @@ def card_batch():
         raise Invalid("count 应为 1 到 500 之间的整数。") from exc
     cards = cards_service.create_unbound_batch(get_session(), current_user, utcnow(), count,
                                                str(data.get("label") or ""))
-    commit()
     return jsonify(batch=cards[0].batch, cards=[c.code for c in cards]), 201

@@ -8,7 +8,7 @@ from flask import Response, jsonify, request, url_for
 from flask_login import current_user
 
 from library_app.access import ALL_ROLES, LIBRARIANS, STAFF, roles, writes
-from library_app.db import commit, get_session
+from library_app.db import get_session
 from library_app.domain.catalog import STATUS_NAMES
 from library_app.domain.codes import qr_content
 from library_app.models import Copy, Loan, Title
@@ -92,7 +92,6 @@ def create_title():
         title = service.create_title(get_session(), current_user, utcnow(), data)
     except service.DuplicateIsbn as exc:
         return json_error(409, exc.code, exc.message, title_id=exc.title.id)
-    commit()
     return jsonify(title_json(title)), 201
 
 
@@ -138,7 +137,6 @@ def update_title(title_id: int):
         service.update_title(db, current_user, utcnow(), title, data)
     except service.DuplicateIsbn as exc:
         return json_error(409, exc.code, exc.message, title_id=exc.title.id)
-    commit()
     return jsonify(title_json(title))
 
 
@@ -154,7 +152,6 @@ def add_copies(title_id: int):
         return json_error(422, "invalid", "count 应为整数。")
     copies = service.add_copies(db, current_user, utcnow(), title, point, count,
                                 source=str(data.get("source") or "purchase"))
-    commit()
     return jsonify(copies=[{"code": c.code, "status": c.status, "point": point.code} for c in copies]), 201
 
 
@@ -167,7 +164,6 @@ def get_copy(code: str):
     db = get_session()
     copy = service.get_copy(db, code)
     body = copy_json(copy, service.open_loan(db, copy))
-    commit()  # the logged view of the holder, if any
     return jsonify(body)
 
 
@@ -204,7 +200,6 @@ def copy_status(code: str):
     copy = service.get_copy(db, code)
     service.change_status(db, current_user, utcnow(), copy, str(data.get("action") or ""),
                           note=str(data.get("note") or ""))
-    commit()
     return jsonify(copy_json(copy, service.open_loan(db, copy)))
 
 
@@ -218,7 +213,6 @@ def transfer():
     db = get_session()
     to = points_service.get_point(db, str(data.get("to") or ""))
     t = transfers_service.transfer_copies(db, current_user, utcnow(), codes, to, notes=str(data.get("notes") or ""))
-    commit()
     return jsonify(id=t.id, to=to.code, at=t.at.isoformat(), count=len(t.items)), 201
 
 
@@ -248,7 +242,6 @@ def import_titles():
             "error": {"code": exc.code, "message": exc.message},
         }
         return jsonify(body), 422
-    commit()
     return jsonify(
         created=result.created, copies_created=result.copies_created,
         errors=[{"row": row, "message": msg} for row, msg in result.errors],

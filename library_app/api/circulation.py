@@ -1,21 +1,27 @@
 """Circulation API: one endpoint for online scans and offline syncs (shared/spec/api.md).
 
 ``POST /circulation/events`` is the busiest request of the app. The signed-in user is loaded
-as one plain row outside any transaction (a URL value preprocessor runs before the access hook),
+as one plain row outside any transaction (``access.lean_actor``, ``access.writes_through_txn``),
 and the events are applied in the short write transaction of ``circulation.txn.write``, which
 on SQLite groups the writes that queue at the same moment into one commit.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import current_app, g, jsonify, request
+from flask import current_app, jsonify, request
 from flask_login import current_user
 
-from library_app.access import CIRCULATION, kiosk_route, lean_actor, roles, writes
+from library_app.access import (
+    CIRCULATION,
+    kiosk_route,
+    lean_actor,
+    personal_data,
+    roles,
+    writes,
+    writes_through_txn,
+)
 from library_app.circulation import txn
-from library_app.db import commit, get_session, session_factory
+from library_app.db import commit_now, get_session
 from library_app.domain.codes import parse_code
 from library_app.domain.events import MAX_BATCH
 from library_app.services import circulation as service
@@ -26,19 +32,12 @@ from library_app.web import current_settings, json_error, utcnow
 from . import bp
 from .util import json_body
 
-READ_SESSION_ENDPOINTS = {"api.circulation_events"}
-
-
-@bp.url_value_preprocessor
-def _read_session_for_hot_path(endpoint: str | None, _values: dict[str, Any] | None) -> None:
-    if endpoint in READ_SESSION_ENDPOINTS and "db_session" not in g:
-        g.db_session = session_factory(kind="single_reads")()
-
 
 @bp.post("/circulation/events")
 @roles(*CIRCULATION)
 @kiosk_route  # a self-service kiosk lends and returns here too (services.kiosk.check_kiosk_event)
 @lean_actor
+@writes_through_txn
 def circulation_events():
     data = json_body()
     events = data.get("events")
@@ -49,7 +48,7 @@ def circulation_events():
     actor = current_user._get_current_object()
     reader = get_session()
     settings = service.current_settings(reader, current_app.config)
-    reader.commit()  # nothing of the reads is held while the write waits its turn
+    commit_now("the reads end before txn.write waits its turn")
     ip = request.remote_addr or ""
     outcome = txn.write(lambda db, now: service.apply_events(db, actor, now, events, settings, ip=ip))
     if kiosk_service.kiosk_of(actor) is not None:  # a kiosk is told given names only
@@ -74,33 +73,30 @@ def circulation_undo():
     settings = current_settings()
     result = service.undo_event(db, current_user, utcnow(), str(data.get("event_id") or ""), settings,
                                 ip=request.remote_addr or "")
-    commit()
     return jsonify(result)
 
 
 @bp.get("/circulation/cards/<code>")
 @roles(*CIRCULATION)
 @writes
+@personal_data
 def circulation_card(code: str):
     """The card's child through the data scope (services.scope): own children in full, the view
     logged; another point's child masked."""
-    g.personal_data = True
     db = get_session()
     parsed = parse_code(code, expect="card")
     body = service.card_summary(db, current_user, utcnow(), parsed.code, current_settings(),
                                 ip=request.remote_addr or "")
-    commit()
     return jsonify(body)
 
 
 @bp.get("/circulation/copies/<code>")
 @roles(*CIRCULATION)
 @writes
+@personal_data
 def circulation_copy(code: str):
-    g.personal_data = True
     db = get_session()
     parsed = parse_code(code, expect="copy")
     body = service.copy_summary(db, current_user, utcnow(), parsed.code, current_settings(),
                                 ip=request.remote_addr or "")
-    commit()
     return jsonify(body)

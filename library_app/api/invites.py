@@ -19,7 +19,7 @@ from flask_login import current_user
 
 from library_app.access import public, roles
 from library_app.auth import throttle
-from library_app.db import commit, get_session
+from library_app.db import get_session
 from library_app.domain.accounts import wait_message
 from library_app.domain.invites import STATE_NAMES
 from library_app.domain.roles import INVITERS
@@ -63,7 +63,6 @@ def create_invite():
     invitation, token = service.create_invitation(
         get_session(), current_user, utcnow(), role=data.get("role"), point_codes=points,
         hours=int(current_app.config.get("INVITE_HOURS", 72)))
-    commit()
     path, full = join_url(token)
     return jsonify(id=invitation.id, token=token, url=path, full_url=full, role=invitation.role,
                    points=invitation.point_codes(), expires_at=_iso(invitation.expires_at)), 201
@@ -81,7 +80,6 @@ def list_invites():
 def revoke_invite(invite_id: int):
     db = get_session()
     service.revoke_invitation(db, current_user, utcnow(), service.get_invitation(db, current_user, invite_id))
-    commit()
     return "", 204
 
 
@@ -101,5 +99,4 @@ def accept_invite(token: str):
     user = service.accept_invitation(db, utcnow(), token, username=data.get("username"),
                                      password=data.get("password"), display_name=data.get("display_name"),
                                      ip=request.remote_addr or "")
-    commit()
     return jsonify(username=user.username, role=user.role, points=user.point_codes()), 201

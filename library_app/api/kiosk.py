@@ -7,11 +7,11 @@ lending and returning go through ``POST /circulation/events`` (also marked for k
 
 from __future__ import annotations
 
-from flask import current_app, g, jsonify, request
+from flask import current_app, jsonify, request
 from flask_login import current_user
 
-from library_app.access import LIBRARIANS, kiosk_route, public, roles, writes
-from library_app.db import commit, get_session
+from library_app.access import LIBRARIANS, kiosk_route, personal_data, public, roles, writes
+from library_app.db import commit_now, get_session
 from library_app.domain import kiosk as rules
 from library_app.domain.codes import parse_code
 from library_app.domain.errors import RuleBroken
@@ -41,7 +41,6 @@ def create_kiosk():
     data = json_body()
     kiosk, code = service.create_kiosk(get_session(), current_user, utcnow(), name=data.get("name"),
                                        point_code=data.get("point"))
-    commit()
     return jsonify(id=kiosk.id, enrol_code=code, expires_at=_iso(kiosk.enrol_expires_at)), 201
 
 
@@ -56,7 +55,6 @@ def list_kiosks():
 def revoke_kiosk(kiosk_id: int):
     db = get_session()
     service.revoke(db, current_user, utcnow(), service.get_kiosk(db, kiosk_id))
-    commit()
     return "", 204
 
 
@@ -68,7 +66,6 @@ def enrol_kiosk():
     data = json_body()
     db = get_session()
     kiosk, token = service.enrol(db, utcnow(), data.get("enrol_code"), ip=request.remote_addr or "")
-    commit()
     return jsonify(token=token, point=kiosk.point.code, point_name=kiosk.point.name, name=kiosk.name)
 
 
@@ -85,8 +82,8 @@ def kiosk_me():
 @bp.get("/kiosk/cards/<code>")
 @kiosk_route
 @writes  # counts unknown cards and logs the view of a child's data
+@personal_data
 def kiosk_card(code: str):
-    g.personal_data = True
     db = get_session()
     now = utcnow()
     try:
@@ -96,15 +93,13 @@ def kiosk_card(code: str):
     try:
         body = service.card_for_kiosk(db, current_user, now, card_code,
                                       get_settings(db, current_app.config), ip=request.remote_addr or "")
-    except rules.TooManyTries as exc:
-        db.rollback()
+    except rules.TooManyTries as exc:  # a 429: nothing of it is saved
         response, status = json_error(exc.status, exc.code, exc.message, **exc.details)
         response.headers["Retry-After"] = str(exc.details.get("retry_after", 60))
         return response, status
     except NotFound:
-        commit()  # the count of unknown cards stays
+        commit_now("the count of unknown cards stays, though the answer is 404")
         raise
-    commit()
     return jsonify(body)
 
 
@@ -115,5 +110,4 @@ def kiosk_undo():
     db = get_session()
     result = service.undo(db, current_user, utcnow(), str(data.get("event_id") or ""),
                           get_settings(db, current_app.config), ip=request.remote_addr or "")
-    commit()
     return jsonify(result)

@@ -8,11 +8,11 @@
 
 from __future__ import annotations
 
-from flask import current_app, g, jsonify, request
+from flask import current_app, jsonify, request
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
 
-from library_app.access import CIRCULATION, roles
+from library_app.access import CIRCULATION, personal_data, roles
 from library_app.db import get_session
 from library_app.services.offline_cache import offline_snapshot
 from library_app.web import utcnow
@@ -26,8 +26,8 @@ def _requested_points() -> list[str]:
 
 @bp.get("/circulation/offline-cache")
 @roles(*CIRCULATION)
+@personal_data  # masked names still stay out of shared caches
 def offline_cache():
-    g.personal_data = True  # masked names still stay out of shared caches
     snapshot = offline_snapshot(
         get_session(), current_user, utcnow(), _requested_points(), current_app.config
     )
@@ -36,8 +36,8 @@ def offline_cache():
 
 @bp.get("/circulation/offline-session")
 @roles(*CIRCULATION)
+@personal_data
 def offline_session():
-    g.personal_data = True
     return jsonify(
         user={"username": current_user.username, "role": current_user.role,
               "points": current_user.point_codes()},

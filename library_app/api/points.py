@@ -4,7 +4,7 @@ from flask import jsonify
 from flask_login import current_user
 
 from library_app.access import ALL_ROLES, STAFF, roles
-from library_app.db import commit, get_session
+from library_app.db import get_session
 from library_app.models import Point
 from library_app.services import points as points_service
 from library_app.web import utcnow
@@ -31,5 +31,4 @@ def create_point():
         get_session(), current_user, utcnow(), code=str(data.get("code") or ""),
         name=str(data.get("name") or ""), address=str(data.get("address") or ""),
     )
-    commit()
     return jsonify(point_json(point)), 201

@@ -7,7 +7,7 @@ from flask import jsonify, request
 from flask_login import current_user
 
 from library_app.access import LIBRARIANS, REPORT_READERS, STAFF, lean_actor, roles
-from library_app.db import commit, get_session
+from library_app.db import discard_changes, get_session
 from library_app.domain import reports as rules
 from library_app.domain.settings import LibrarySettings
 from library_app.reports import exports
@@ -72,7 +72,6 @@ def put_target(year: str):
     data = json_body()
     row = service.set_target(get_session(), current_user, utcnow(), rules.parse_year(year),
                              data.get("target"))
-    commit()
     return jsonify(year=row.year, target=row.target)
 
 
@@ -84,7 +83,6 @@ def post_tally():
         get_session(), current_user, utcnow(), data.get("point"), data.get("month"),
         data.get("loans"), current_settings(),
     )
-    commit()
     return jsonify(point=row.point.code, month=row.month, loans=row.loans), (201 if created else 200)
 
 
@@ -100,7 +98,7 @@ def import_loans():
     result = loan_import.import_loans(
         get_session(), current_user, utcnow(), upload.read(), current_settings(), partial=partial,
     )
-    if result.created and (partial or not result.errors):
-        commit()
+    if not result.created:  # nothing imported (all or nothing, or an empty file): nothing saved
+        discard_changes()
     status = 201 if result.created else (422 if result.errors else 200)
     return jsonify(result.as_json()), status

@@ -7,28 +7,16 @@ victims on PostgreSQL), with the signed-in user read as one plain row outside it
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import g, jsonify, request
+from flask import jsonify, request
 from flask_login import current_user
 
-from library_app.access import CIRCULATION, LIBRARIANS, lean_actor, roles
+from library_app.access import CIRCULATION, LIBRARIANS, lean_actor, roles, writes_through_txn
 from library_app.circulation import txn
-from library_app.db import commit, get_session, session_factory
+from library_app.db import commit_now, get_session
 from library_app.services import stocktake as service
 
 from . import bp
 from .util import json_body
-
-SCAN_ENDPOINTS = {"api.stocktake_scans"}
-
-
-@bp.url_value_preprocessor
-def _read_session_for_scans(endpoint: str | None, _values: dict[str, Any] | None) -> None:
-    # The scan's writes happen in txn.write's own transaction: the request's session only reads
-    # the user, without holding SQLite's write lock while the write waits its turn.
-    if endpoint in SCAN_ENDPOINTS and "db_session" not in g:
-        g.db_session = session_factory(kind="single_reads")()
 
 
 @bp.post("/stocktakes")
@@ -41,18 +29,18 @@ def stocktake_open():
                                        ip=request.remote_addr or "")
     body = {"id": stocktake.id, "point": str(data.get("point") or "").strip().upper(), "status": stocktake.status,
             "expected": stocktake.expected}
-    commit()
     return jsonify(body), 201
 
 
 @bp.post("/stocktakes/<int:stocktake_id>/scans")
 @roles(*CIRCULATION)
 @lean_actor
+@writes_through_txn  # the request's session only reads the user; the scans go through txn.write
 def stocktake_scans(stocktake_id: int):
     data = json_body()
     scans = data.get("scans")
     actor = current_user._get_current_object()
-    get_session().commit()  # nothing of the reads is held while the write waits its turn
+    commit_now("the reads end before txn.write waits its turn")
     results = txn.write(lambda db, now: service.record_scans(db, actor, now, stocktake_id, scans))
     return jsonify(results=results)
 
@@ -72,5 +60,4 @@ def stocktake_close(stocktake_id: int):
 
     body = service.close_stocktake(get_session(), current_user, utcnow(), stocktake_id,
                                    ip=request.remote_addr or "")
-    commit()
     return jsonify(body)

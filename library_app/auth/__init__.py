@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Flask, current_app, g, request
+from flask import Flask, current_app, request
 
+from library_app import request_state
 from library_app.domain.accounts import SessionRule, needs_touch
 from library_app.extensions import login_manager
 
@@ -21,10 +22,10 @@ def _touch(row_id: int, now: datetime) -> None:
     (a second writer beside it would wait on SQLite's lock), else in a short one of its own."""
     from sqlalchemy.exc import OperationalError
 
-    from library_app.db import SAFE_METHODS, get_engine, get_session, writer
+    from library_app.db import get_engine, get_session, writer, writes_in_request
     from library_app.services import sessions
 
-    if request.method not in SAFE_METHODS or g.get("writes"):
+    if writes_in_request():
         sessions.touch(get_session().connection(), row_id, now)
         return
     try:
@@ -48,7 +49,7 @@ def _load_kiosk(token: str) -> Any:
     principal, due = found
     if due:
         _touch_with(lambda conn: kiosk.touch(conn, principal.kiosk_id, now))
-    g.bearer_user_id = principal.username  # a bearer client: no CSRF (security.csrf_check)
+    request_state.current().bearer_client = True  # no CSRF (security.csrf_check)
     return principal
 
 
@@ -57,9 +58,9 @@ def _touch_with(write: Any) -> None:
     one of its own (failing quietly: the request itself is still allowed)."""
     from sqlalchemy.exc import OperationalError
 
-    from library_app.db import SAFE_METHODS, get_engine, get_session, writer
+    from library_app.db import get_engine, get_session, writer, writes_in_request
 
-    if request.method not in SAFE_METHODS or g.get("writes"):
+    if writes_in_request():
         write(get_session().connection())
         return
     try:
@@ -91,7 +92,7 @@ def init_login(app: Flask) -> None:
         now, rule = utcnow(), session_rule(current_app.config)
         db = get_session()
         found: tuple[Any, int, datetime] | None
-        if g.get("lean_actor"):  # the scan hot path: one prebuilt SELECT, no ORM object
+        if request_state.current().lean_actor:  # the scan hot path: one prebuilt SELECT, no ORM object
             found = sessions.live_actor(db.connection(), int(user_id), raw, now, rule)
         else:
             found = sessions.live_user(db, int(user_id), raw, now, rule)
@@ -116,12 +117,12 @@ def init_login(app: Flask) -> None:
         from library_app.web import utcnow
 
         user: User | Actor | None
-        if g.get("lean_actor"):
+        if request_state.current().lean_actor:
             user = actor_for_token(get_session().connection(), header[7:].strip(), utcnow())
         else:
             user = user_for_token(get_session(), header[7:].strip(), utcnow())
         if user is not None:
-            g.bearer_user_id = user.id
+            request_state.current().bearer_client = True
         return user
 
     @login_manager.unauthorized_handler

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from flask import current_app, request
 
-from library_app.db import commit, get_session
+from library_app.db import commit_now, get_session
 from library_app.services import login_throttle
 from library_app.web import utcnow
 
@@ -16,12 +16,13 @@ def _enabled() -> bool:
 
 def attempt(username: str) -> int:
     """0 when this attempt may check its password (it is counted as a failure until ``passed``),
-    else the seconds to wait. Commits, so other requests and processes see the count at once."""
+    else the seconds to wait. Commits at once (``db.commit_now``), so other requests and processes
+    see the count, and it stays whatever the answer."""
     if not _enabled():
         return 0
     policy = login_throttle.policy_from_config(current_app.config)
     wait = login_throttle.reserve(get_session(), username, request.remote_addr or "", utcnow(), policy)
-    commit()
+    commit_now("a login attempt is counted before its password is checked")
     return wait
 
 
@@ -44,7 +45,7 @@ def invite_attempt() -> int:
         return 0
     wait = login_throttle.reserve_address(get_session(), "invite", request.remote_addr or "", utcnow(),
                                           _invite_rules())
-    commit()
+    commit_now("an invitation guess is counted before the link is looked up")
     return wait
 
 
@@ -55,4 +56,4 @@ def invite_known() -> None:
         return
     login_throttle.give_back_address(get_session(), "invite", request.remote_addr or "", utcnow(),
                                      _invite_rules())
-    commit()
+    commit_now("a real link's guess is given back whatever the request does next")

@@ -17,7 +17,7 @@ from flask_babel import gettext
 from flask_login import current_user, login_user, logout_user
 
 from library_app.access import ALL_ROLES, public, roles
-from library_app.db import commit, get_session
+from library_app.db import commit_now, get_session
 from library_app.domain.accounts import wait_message
 from library_app.domain.errors import RuleBroken
 from library_app.domain.settings import LibrarySettings, is_loopback_url, validated
@@ -84,7 +84,6 @@ def login():
             throttle.passed(name)
             sign_in(db, user)
             audit.record(db, user, utcnow(), "auth.login", "user", user.id, ip=request.remote_addr or "")
-            commit()
             return redirect(safe_next(request.args.get("next")) or url_for("main.home"))
         flash(gettext("用户名或密码不正确。"), "error")
     return render_template("auth/login.html", form=form)
@@ -96,7 +95,6 @@ def logout():
     db, now = get_session(), utcnow()
     users.end_sessions(db, current_user.id, now)  # a copied cookie or token dies with it
     audit.record(db, current_user, now, "auth.logout", "user", current_user.id)
-    commit()
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"))
@@ -108,6 +106,7 @@ def change_password():
     """Every signed-in user changes her own password; the current one is asked first."""
     db = get_session()
     form = ChangePasswordForm()
+    status = 200
     if form.validate_on_submit():
         wait = throttle.attempt(current_user.username)  # a wrong current password is a guess
         if wait:
@@ -121,16 +120,16 @@ def change_password():
             wrong_current = exc.details.get("field") == "current"
             if not wrong_current:  # she knew her password; only the new one is refused
                 throttle.passed(current_user.username)
-                commit()
+                commit_now("she knew her current password: the throttle's count starts again")
             field = form.current if wrong_current else form.password
             field.errors = [*field.errors, exc.message]
+            status = 422
         else:
             throttle.passed(current_user.username)
             sign_in(db, user)
-            commit()
             flash("密码已修改。其他设备上的登录已退出。", "success")
             return redirect(url_for("main.home"))
-    return render_template("auth/change_password.html", form=form)
+    return render_template("auth/change_password.html", form=form), status
 
 
 @bp.route("/setup", methods=["GET", "POST"])
@@ -145,6 +144,7 @@ def setup():
         # propose the address she used; not ticked when it is this computer's own address
         form.public_base_url.data = request.host_url.rstrip("/")
         form.use_public_url.data = not is_loopback_url(form.public_base_url.data)
+    status = 200
     if form.validate_on_submit():
         base_url = _setup_public_url(form)
         if base_url is not None:
@@ -157,14 +157,15 @@ def setup():
                 )
             except Invalid as exc:
                 form.password.errors = [*form.password.errors, exc.message]
+                status = 422
             else:
                 if base_url:
                     update_settings(db, user, now, {"public_base_url": base_url}, current_app.config)
                 sign_in(db, user)
-                commit()
                 flash("管理员账号已创建。", "success")
                 return redirect(url_for("main.home"))
-    return render_template("auth/setup.html", form=form, loopback=is_loopback_url(form.public_base_url.data or ""))
+    return render_template("auth/setup.html", form=form,
+                           loopback=is_loopback_url(form.public_base_url.data or "")), status
 
 
 def _setup_public_url(form: SetupForm) -> str | None:

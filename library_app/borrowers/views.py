@@ -11,7 +11,6 @@ from flask import (
     abort,
     current_app,
     flash,
-    g,
     jsonify,
     redirect,
     render_template,
@@ -21,8 +20,8 @@ from flask import (
 from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
-from library_app.access import CIRCULATION, LIBRARIANS, roles, writes
-from library_app.db import commit, get_session
+from library_app.access import CIRCULATION, LIBRARIANS, personal_data, roles, writes
+from library_app.db import get_session
 from library_app.domain.borrowers import (
     BORROWER_STATUSES,
     BORROWER_TYPES,
@@ -33,6 +32,7 @@ from library_app.domain.codes import qr_content
 from library_app.domain.errors import RuleBroken
 from library_app.domain.jsontext import INT_MAX
 from library_app.domain.roles import is_point_bound
+from library_app.domain.statuses import BorrowerStatus, CardStatus
 from library_app.models import Borrower, Card, Point, User
 from library_app.services import borrowers as service
 from library_app.services import card_image, privacy
@@ -47,11 +47,6 @@ from .forms import BatchForm, BorrowerForm, RegisterForm
 bp = Blueprint("borrowers", __name__)
 
 
-
-def _personal() -> None:
-    g.personal_data = True
-
-
 @bp.context_processor
 def _names() -> dict[str, Any]:
     return {"BORROWER_STATUSES": BORROWER_STATUSES, "BORROWER_TYPES": BORROWER_TYPES,
@@ -62,8 +57,8 @@ def _names() -> dict[str, Any]:
 
 @bp.get("/borrowers/")
 @roles(*CIRCULATION)
+@personal_data
 def index():
-    _personal()
     db = get_session()
     q = request.args.get("q", "").strip()
     point = request.args.get("point", "").strip().upper()
@@ -85,8 +80,8 @@ def _point_choices(form: BorrowerForm, points: list[Point]) -> None:
 
 @bp.route("/borrowers/new", methods=["GET", "POST"])
 @roles(*CIRCULATION)
+@personal_data
 def new():
-    _personal()
     db = get_session()
     now = utcnow()
     form = RegisterForm()
@@ -102,6 +97,7 @@ def new():
         blank = cards_service.find_card(db, form.card.data)
         cards_service.check_bindable(blank)
     duplicates: list[Borrower] = []
+    status = 200
     if form.validate_on_submit():
         duplicates = service.find_duplicates(db, form.name.data or "", form.guardian_phone.data or "")
         if duplicates and form.confirm_duplicate.data != "1":
@@ -124,8 +120,8 @@ def new():
                 if exc.status == 403:
                     raise
                 flash(exc.message, "error")
+                status = 422
             else:
-                commit()
                 flash(f"已登记 {borrower.name}，借阅证 {card.code}。", "success")
                 return redirect(url_for("borrowers.card_page", code=card.code))
     elif request.method == "POST" and form.errors:
@@ -134,7 +130,7 @@ def new():
         "borrowers/new.html", form=form, blank=blank, duplicates=duplicates,
         show_school=current_settings().show_school_fields,
         own_points=current_user.point_codes(), masked=True,
-    )
+    ), status
 
 
 # ---------------------------------------------------------------- a borrower's page
@@ -142,15 +138,14 @@ def new():
 @bp.get("/borrowers/<int:borrower_id>")
 @roles(*CIRCULATION)
 @writes
+@personal_data
 def detail(borrower_id: int):
-    _personal()
     db = get_session()
     now = utcnow()
     borrower = service.get_borrower(db, current_user, borrower_id)
     service.record_view(db, current_user, now, borrower, ip=request.remote_addr or "")
     loans = service.loans_overview(db, current_user, now, borrower)
     consent_by = db.get(User, borrower.consent_by_id) if borrower.consent_by_id else None
-    commit()
     return render_template(
         "borrowers/detail.html", borrower=borrower, loans=loans, consent_by=consent_by,
         masked=phone_masked_for(current_user.role), settings=current_settings(),
@@ -161,8 +156,8 @@ def detail(borrower_id: int):
 
 @bp.route("/borrowers/<int:borrower_id>/edit", methods=["GET", "POST"])
 @roles(*LIBRARIANS)
+@personal_data
 def edit(borrower_id: int):
-    _personal()
     db = get_session()
     borrower = service.get_borrower(db, current_user, borrower_id)
     form = BorrowerForm(obj=borrower)
@@ -170,6 +165,7 @@ def edit(borrower_id: int):
     if request.method == "GET":
         form.point.data = borrower.home_point.code
         form.birth_year.data = str(borrower.birth_year or "")
+    status = 200
     if form.validate_on_submit():
         try:
             service.update_borrower(
@@ -180,12 +176,12 @@ def edit(borrower_id: int):
             )
         except RuleBroken as exc:
             flash(exc.message, "error")
+            status = 422
         else:
-            commit()
             flash("已保存。", "success")
             return redirect(url_for("borrowers.detail", borrower_id=borrower.id))
     return render_template("borrowers/edit.html", form=form, borrower=borrower,
-                           show_school=current_settings().show_school_fields or bool(borrower.school))
+                           show_school=current_settings().show_school_fields or bool(borrower.school)), status
 
 
 @bp.post("/borrowers/<int:borrower_id>/status")
@@ -195,7 +191,6 @@ def change_status(borrower_id: int):
     borrower = service.get_borrower(db, current_user, borrower_id)
     new_status = request.form.get("status", "")
     service.set_status(db, current_user, utcnow(), borrower, new_status)
-    commit()
     flash(f"{borrower.name} 的状态已改为“{BORROWER_STATUSES[new_status]}”。", "success")
     return redirect(url_for("borrowers.detail", borrower_id=borrower.id))
 
@@ -206,7 +201,6 @@ def replace_card(borrower_id: int):
     db = get_session()
     borrower = service.get_borrower(db, current_user, borrower_id)
     card, old = cards_service.issue_card(db, current_user, utcnow(), borrower)
-    commit()
     flash(f"已补办新借阅证 {card.code}" + (f"，旧证 {old.code} 已作废。" if old else "。"), "success")
     return redirect(url_for("borrowers.detail", borrower_id=borrower.id))
 
@@ -214,9 +208,9 @@ def replace_card(borrower_id: int):
 @bp.get("/borrowers/<int:borrower_id>/card.png")
 @roles(*CIRCULATION)
 @writes
+@personal_data
 def card_png(borrower_id: int):
     """The card as an image for the guardian's phone; it carries the name, so it is logged."""
-    _personal()
     db = get_session()
     borrower = service.get_borrower(db, current_user, borrower_id)
     card = borrower.active_card
@@ -231,7 +225,6 @@ def card_png(borrower_id: int):
     )
     service.record_view(db, current_user, utcnow(), borrower, ip=request.remote_addr or "",
                         via="card_image")
-    commit()
     download = request.args.get("download") == "1"
     return Response(png, mimetype="image/png", headers={
         "Content-Disposition": f"{'attachment' if download else 'inline'}; filename={card.code}.png",
@@ -243,14 +236,13 @@ def card_png(borrower_id: int):
 @bp.get("/borrowers/<int:borrower_id>/export.<fmt>")
 @roles("admin")
 @writes
+@personal_data
 def export(borrower_id: int, fmt: str):
-    _personal()
     if fmt not in ("json", "csv"):
         abort(404)
     db = get_session()
     borrower = service.get_borrower(db, current_user, borrower_id)
     data = privacy.export_data(db, current_user, utcnow(), borrower, fmt)
-    commit()
     name = f"borrower-{borrower.id}.{fmt}"
     if fmt == "json":
         response = jsonify(data)
@@ -262,8 +254,8 @@ def export(borrower_id: int, fmt: str):
 
 @bp.route("/borrowers/<int:borrower_id>/erase", methods=["GET", "POST"])
 @roles("admin")
+@personal_data
 def erase(borrower_id: int):
-    _personal()
     db = get_session()
     borrower = service.get_borrower(db, current_user, borrower_id)
     if request.method == "POST":
@@ -271,7 +263,6 @@ def erase(borrower_id: int):
             flash("请勾选确认框后再执行匿名化。", "error")
         else:
             privacy.erase_borrower(db, current_user, utcnow(), borrower)
-            commit()
             flash("已匿名化：姓名、监护人和电话已从系统中删除，借阅次数仍计入统计。", "success")
             return redirect(url_for("borrowers.detail", borrower_id=borrower.id))
     return render_template("borrowers/erase.html", borrower=borrower)
@@ -282,19 +273,19 @@ def erase(borrower_id: int):
 @bp.get("/cards/<code>")
 @roles(*CIRCULATION)
 @writes
+@personal_data
 def card_page(code: str):
     """Where a card's QR lands. Active: the child, for the story mother to make current.
     Revoked: says so and names no one. Unbound: bind it to a new or existing child."""
-    _personal()
     db = get_session()
     now = utcnow()
     found = cards_service.lookup(db, code)
     card = found.card
-    if card.status == "revoked":
+    if card.status == CardStatus.REVOKED:
         return render_template("borrowers/card_revoked.html", card=card), 410
-    if card.status == "unbound":
+    if card.status == CardStatus.UNBOUND:
         q = request.args.get("q", "").strip()
-        matches = service.search_borrowers(db, current_user, q=q, status="active", per_page=10) \
+        matches = service.search_borrowers(db, current_user, q=q, status=BorrowerStatus.ACTIVE, per_page=10) \
             if q else None
         return render_template("borrowers/card_unbound.html", card=card, q=q, matches=matches)
     borrower = found.borrower
@@ -303,7 +294,6 @@ def card_page(code: str):
     service.record_view(db, current_user, now, borrower, ip=request.remote_addr or "", via="card")
     loans = service.loans_overview(db, current_user, now, borrower)
     settings = current_settings()
-    commit()
     return render_template(
         "borrowers/card.html", card=card, borrower=borrower, loans=loans,
         loan_limit=settings.loan_limit, masked=phone_masked_for(current_user.role),
@@ -322,7 +312,6 @@ def bind(code: str):
     if borrower.anonymised_at is not None:
         raise Invalid("已匿名的借阅人不能绑定借阅证。")
     cards_service.bind_card(db, current_user, utcnow(), card, borrower)
-    commit()
     flash(f"借阅证 {card.code} 已绑定给 {borrower.name}。", "success")
     return redirect(url_for("borrowers.card_page", code=card.code))
 
@@ -350,7 +339,6 @@ def batch():
         raise Invalid("张数应为 1 到 500 之间的整数。") from exc
     cards = cards_service.create_unbound_batch(get_session(), current_user, utcnow(), count,
                                                form.label.data or "")
-    commit()
     flash(f"已生成 {len(cards)} 张空白借阅证（{cards[0].code} – {cards[-1].code}），请打印。", "success")
     return redirect(url_for("borrowers.sheet", batch=cards[0].batch))
 
@@ -367,15 +355,15 @@ def _sheet_cards() -> list[Card]:
 @bp.get("/cards/sheet")
 @roles(*LIBRARIANS)
 @writes
+@personal_data
 def sheet():
-    _personal()
     cards = _sheet_cards()
     settings = current_settings()
     items = []
     for card in cards:
         svg = qr_svg(qr_content(card.code, settings.public_base_url))
         items.append({
-            "card": card, "borrower": card.borrower if card.status == "active" else None,
+            "card": card, "borrower": card.borrower if card.status == CardStatus.ACTIVE else None,
             "qr": "data:image/svg+xml;base64," + base64.b64encode(svg).decode(),
         })
     pages = [items[i:i + 10] for i in range(0, len(items), 10)]
@@ -383,6 +371,5 @@ def sheet():
 
     audit.record(get_session(), current_user, utcnow(), "cards.print", "card", "",
                  count=len(items), codes=[c.code for c in cards])
-    commit()
     return render_template("borrowers/sheet.html", pages=pages, count=len(items),
                            org_name=settings.org_name)

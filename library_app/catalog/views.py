@@ -22,7 +22,7 @@ from flask_login import current_user
 from wtforms.fields.choices import SelectChoice
 
 from library_app.access import ALL_ROLES, LIBRARIANS, STAFF, roles, writes
-from library_app.db import commit, get_session
+from library_app.db import after_commit, discard_changes, get_session
 from library_app.domain import catalog as rules
 from library_app.domain import reach
 from library_app.domain.codes import qr_content
@@ -91,7 +91,7 @@ def _title_data(form: TitleForm) -> dict[str, Any]:
 
 
 def _save_title(form: TitleForm, save: Callable[[dict[str, Any]], Title]) -> tuple[Title | None, Title | None]:
-    """Create or update a title from the form and commit: (the title, None) when saved, else
+    """Create or update a title from the form: (the title, None) when saved, else
     (None, the title that already has this ISBN, if that was the reason), the refusal shown on
     the form (ISBN) or as a message (other rules)."""
     try:
@@ -104,7 +104,6 @@ def _save_title(form: TitleForm, save: Callable[[dict[str, Any]], Title]) -> tup
     except RuleBroken as exc:
         flash(exc.message, "error")
     else:
-        commit()
         return title, None
     return None, None
 
@@ -116,14 +115,16 @@ def new_title():
     if request.method == "GET" and request.args.get("isbn"):
         form.isbn.data = request.args["isbn"]
     duplicate: Title | None = None
+    status = 200
     if form.validate_on_submit():
         saved, duplicate = _save_title(
             form, lambda data: service.create_title(get_session(), current_user, utcnow(), data))
         if saved is not None:
             flash(f"已添加书目《{saved.title}》。现在可以添加馆藏。", "success")
             return redirect(url_for("catalog.title_page", title_id=saved.id) + "#add-copies")
+        status = 409 if duplicate is not None else 422
     return render_template("catalog/title_form.html", form=form, title=None, duplicate=duplicate,
-                           categories=rules.CATEGORIES)
+                           categories=rules.CATEGORIES), status
 
 
 @bp.route("/titles/<int:title_id>/edit", methods=["GET", "POST"])
@@ -138,14 +139,16 @@ def edit_title(title_id: int):
         form.pages.data = str(title.pages) if title.pages else ""
         form.isbn.data = format_isbn(title.isbn)
     duplicate: Title | None = None
+    status = 200
     if form.validate_on_submit():
         saved, duplicate = _save_title(
             form, lambda data: service.update_title(db, current_user, utcnow(), title, data))
         if saved is not None:
             flash("已保存。", "success")
             return redirect(url_for("catalog.title_page", title_id=title.id))
+        status = 409 if duplicate is not None else 422
     return render_template("catalog/title_form.html", form=form, title=title, duplicate=duplicate,
-                           categories=rules.CATEGORIES)
+                           categories=rules.CATEGORIES), status
 
 
 @bp.get("/titles/<int:title_id>")
@@ -179,9 +182,9 @@ def add_copies(title_id: int):
         copies = service.add_copies(db, current_user, utcnow(), title, point, form.count.data or 0,
                                     source=form.source.data or "purchase")
     except RuleBroken as exc:
+        discard_changes()
         flash(exc.message, "error")
         return redirect(url_for("catalog.title_page", title_id=title.id) + "#add-copies")
-    commit()
     first, last = copies[0].code, copies[-1].code
     span = first if first == last else f"{first} – {last}"
     flash(f"已在 {point.name} 添加 {len(copies)} 册：{span}。", "success")
@@ -217,7 +220,6 @@ def copy_page(code: str):
     move_form = MoveForm()
     if staff:
         move_form.point.choices = [c for c in _point_choices() if c.value != copy.current_point.code]
-    commit()  # the logged view of the holder, if any
     return render_template(
         "catalog/copy.html", copy=copy, loan=loan, person=person, staff=staff,
         actions=rules.actions_for(copy.status) if staff else [], move_form=move_form,
@@ -241,9 +243,9 @@ def copy_status(code: str):
                                             request.form.get("action", ""),
                                             note=request.form.get("note", ""))
     except RuleBroken as exc:
+        discard_changes()
         flash(exc.message, "error")
     else:
-        commit()
         extra = "这本书原来的借阅已结束。" if closed is not None else ""
         flash(f"{copy.code} {act.done}{extra}", "success")
     return redirect(url_for("catalog.copy_page", code=copy.code))
@@ -260,9 +262,9 @@ def copy_move(code: str):
             point = points_service.get_point(db, form.point.data or "")
             transfers_service.transfer_copies(db, current_user, utcnow(), [copy.code], point)
         except RuleBroken as exc:
+            discard_changes()
             flash(exc.message, "error")
         else:
-            commit()
             flash(f"{copy.code} 已调到 {point.code} {point.name}。", "success")
     return redirect(url_for("catalog.copy_page", code=copy.code))
 
@@ -283,10 +285,9 @@ def new_transfer():
                                         notes=form.notes.data or "")
         except RuleBroken as exc:
             flash(exc.message, "error")
-        else:
-            commit()
-            flash(f"已把 {len(t.items)} 册调到 {point.code} {point.name}。", "success")
-            return redirect(url_for("catalog.transfers"))
+            return render_template("catalog/transfer_form.html", form=form), 422
+        flash(f"已把 {len(t.items)} 册调到 {point.code} {point.name}。", "success")
+        return redirect(url_for("catalog.transfers"))
     return render_template("catalog/transfer_form.html", form=form)
 
 
@@ -343,10 +344,11 @@ def import_confirm():
         return render_template("catalog/import_preview.html", plan=plan, token=token,
                                filename=meta.get("filename", "")), 422
     except RuleBroken as exc:
+        discard_changes()
         flash(exc.message, "error")
         return redirect(url_for("catalog.import_titles"))
-    commit()
-    catalog_import.discard_staged(current_app.instance_path, token)
+    instance = current_app.instance_path
+    after_commit(lambda: catalog_import.discard_staged(instance, token))  # kept if the save fails
     msg = f"导入完成：新建书目 {result.created} 种，馆藏 {result.copies_created} 册。"
     if result.errors:
         msg += f"跳过了 {len(result.errors)} 行有错误的数据。"

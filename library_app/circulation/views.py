@@ -13,7 +13,6 @@ from flask import (
     abort,
     current_app,
     flash,
-    g,
     redirect,
     render_template,
     request,
@@ -24,14 +23,15 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from library_app.access import CIRCULATION, LIBRARIANS, roles, writes
-from library_app.db import commit, get_session
+from library_app.access import CIRCULATION, LIBRARIANS, personal_data, roles, writes
+from library_app.db import commit_now, discard_changes, get_session
 from library_app.domain.borrowers import phone_masked_for
 from library_app.domain.codes import parse_code
 from library_app.domain.errors import RuleBroken
 from library_app.domain.loans import LoanRules, days_overdue, due_in_words
 from library_app.domain.offline_cache import mask_name
 from library_app.domain.roles import is_staff
+from library_app.domain.statuses import LoanOutcome
 from library_app.models import Point
 from library_app.services import circulation as service
 from library_app.services import scope
@@ -106,7 +106,7 @@ def apply_one(kind: str, copy: str, point: str, card: str | None = None, *, now:
     if card:
         event["card"] = card
     actor = current_user._get_current_object()
-    get_session().commit()
+    commit_now("the reads end before txn.write waits its turn")
     ip = request.remote_addr or ""
     outcome = txn.write(lambda db, now: service.apply_events(db, actor, now, [event], settings, ip=ip))
     return outcome.results[0]
@@ -204,6 +204,7 @@ def act():
 
 @bp.get("/circulation/loans")
 @roles(*LIBRARIANS)
+@personal_data
 def loans():
     db = get_session()
     now = utcnow()
@@ -214,7 +215,6 @@ def loans():
     page = query_int("page")
     rows, total = reads.loans_page(db, current_user, now, status=status, point=point, page=page, per_page=PER_PAGE)
     r = rules(db)
-    g.personal_data = True
     return render_template(
         "circulation/loans.html", rows=rows, status=status, point=point, statuses=STATUS_WORDS,
         points=(list(db.scalars(select(Point).order_by(Point.code))) if is_staff(current_user.role)
@@ -224,11 +224,12 @@ def loans():
     )
 
 
-OUTCOME_WORDS = {"lost": "遗失", "damaged": "损坏"}
+OUTCOME_WORDS: dict[str, str] = {LoanOutcome.LOST: "遗失", LoanOutcome.DAMAGED: "损坏"}
 
 
 @bp.get("/circulation/loans/<int:loan_id>/mark")
 @roles(*LIBRARIANS)
+@personal_data
 def mark_confirm(loan_id: int):
     """The step between a tap on 遗失 / 损坏 and the end of the loan: what will happen, and to which book."""
     outcome = request.args.get("outcome", "")
@@ -239,7 +240,6 @@ def mark_confirm(loan_id: int):
     if row is None:
         abort(404)
     back = safe_next_arg(request.args.get("next")) or url_for("circulation.loans")
-    g.personal_data = True
     return render_template("circulation/mark_confirm.html", row=row, outcome=outcome,
                            word=OUTCOME_WORDS[outcome], back=back)
 
@@ -256,16 +256,17 @@ def mark(loan_id: int):
         service.mark_loan_outcome(get_session(), current_user, utcnow(), loan_id, outcome,
                                   ip=request.remote_addr or "")
     except RuleBroken as exc:
+        discard_changes()
         flash(exc.message, "error")
     else:
-        commit()
-        flash("已标记为遗失，借阅已结束。" if outcome == "lost" else "已标记为损坏，借阅已结束。", "success")
+        flash("已标记为遗失，借阅已结束。" if outcome == LoanOutcome.LOST else "已标记为损坏，借阅已结束。", "success")
     return redirect(back)
 
 
 @bp.get("/circulation/overdue")
 @roles(*CIRCULATION)
 @writes
+@personal_data
 def overdue():
     """Overdue loans grouped by child: a call list (phone masked for story mothers)."""
     db = get_session()
@@ -294,8 +295,6 @@ def overdue():
         late = days_overdue(row.due_at, now, tz)
         person["books"].append({"title": row.title, "code": row.copy_code, "days": late})
         person["days"] = max(person["days"], late)
-    commit()
-    g.personal_data = True
     full_phone = not phone_masked_for(current_user.role)
     # a call list: the longest overdue first (then by name, stable for a printed list)
     ordered = sorted(people.values(), key=lambda p: (-p["days"], p["name"] or ""))
@@ -307,11 +306,11 @@ def overdue():
 
 @bp.get("/circulation/review")
 @roles(*LIBRARIANS)
+@personal_data
 def review():
     db = get_session()
     show = request.args.get("show", "open")
     rows = reads.review_rows(db, current_user, show=show)
-    g.personal_data = True
     return render_template("circulation/review.html", rows=rows, show=show, actions=service.REVIEW_ACTIONS,
                            device_time=_device_time)
 
@@ -334,8 +333,8 @@ def resolve(item_id: int):
         service.resolve_review(get_session(), current_user, utcnow(), item_id, request.form.get("action", ""),
                                request.form.get("note", ""), ip=request.remote_addr or "")
     except RuleBroken as exc:
+        discard_changes()
         flash(exc.message, "error")
     else:
-        commit()
         flash("已处理。", "success")
     return redirect(url_for("circulation.review"))

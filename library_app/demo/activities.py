@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from library_app.domain.activities import default_volunteer_minutes, parse_kinds
 from library_app.domain.settings import LibrarySettings
+from library_app.domain.statuses import CardStatus
 from library_app.models import (
     Activity,
     ActivityCard,
@@ -80,7 +81,7 @@ def seed_activities(session: Session, now: datetime, settings: LibrarySettings, 
         if borrower_id is not None:
             s["kids"].add(borrower_id)  # type: ignore[attr-defined]
         s["first"] = min(s["first"], lent_at)  # type: ignore[call-overload]
-    cards = dict(session.execute(select(Card.borrower_id, Card.code).where(Card.status == "active")).all())
+    cards = dict(session.execute(select(Card.borrower_id, Card.code).where(Card.status == CardStatus.ACTIVE)).all())
     titles = list(session.scalars(select(Title.title).limit(200)))
     activities, card_rows, title_rows, volunteer_rows = [], [], [], []
     next_id = 1 + (session.scalar(select(Activity.id).order_by(Activity.id.desc()).limit(1)) or 0)

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import insert, select, update
 
 from library_app.domain.reports import local_day
+from library_app.domain.statuses import CopyStatus
 from library_app.models import Copy, Loan, LoanRenewal, Point, User
 
 from .context import Demo, local, season
@@ -126,7 +127,7 @@ class StorySessions:
         open_copy_ids = [loan["copy_id"] for loan in self.loans if loan["returned_at"] is None]
         for chunk in range(0, len(open_copy_ids), 500):
             session.execute(update(Copy).where(Copy.id.in_(open_copy_ids[chunk:chunk + 500]))
-                            .values(status="on_loan"))
+                            .values(status=CopyStatus.ON_LOAN))
         summary.loans = sum(1 for loan in self.loans if loan["undone_at"] is None)
         summary.open_loans = len(open_copy_ids)
         summary.overdue = sum(1 for loan in self.loans if loan["returned_at"] is None and loan["due_at"] < now)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from library_app.domain.codes import make_code, sequence_number
 from library_app.domain.settings import LibrarySettings
+from library_app.domain.statuses import BorrowerStatus, CardStatus, CopyStatus
 from library_app.domain.text import pinyin_keys
 from library_app.models import (
     Borrower,
@@ -212,7 +213,7 @@ def _add_catalogue(demo: Demo, points: list[Point]) -> tuple[dict[int, list[int]
             home = points[len(copy_rows) % len(points)] if weight > 1 else rng.choice(points)
             copy_rows.append({"code": make_code("copy", copy_no), "title_id": title.id,
                               "home_point_id": home.id, "current_point_id": home.id,
-                              "status": "available",
+                              "status": CopyStatus.AVAILABLE,
                               "source": "donation" if rng.random() < 0.6 else "purchase",
                               "notes": "", "created_at": setup_at})
             copy_no += 1
@@ -269,7 +270,7 @@ def _add_children(demo: Demo, points: list[Point], mothers: list[User | None]) -
             guardian_name=child["surname"] + rng.choice(GIVEN_ADULT),
             guardian_phone="1" + rng.choice("3456789") + "".join(rng.choice("0123456789") for _ in range(9)),
             home_point_id=child["point"].id, consent_at=joined_at, consent_by_id=by,
-            status="active", created_at=joined_at, created_by_id=by,
+            status=BorrowerStatus.ACTIVE, created_at=joined_at, created_by_id=by,
         ))
     session.add_all(borrowers)
     session.flush()
@@ -278,7 +279,7 @@ def _add_children(demo: Demo, points: list[Point], mothers: list[User | None]) -
     for child, b in zip(children, borrowers, strict=True):
         child["id"] = b.id
         child["card_code"] = make_code("card", card_no)
-        card_rows.append({"code": child["card_code"], "borrower_id": b.id, "status": "active",
+        card_rows.append({"code": child["card_code"], "borrower_id": b.id, "status": CardStatus.ACTIVE,
                           "batch": "demo", "created_at": b.created_at, "bound_at": b.created_at})
         card_no += 1
     session.execute(insert(Card), card_rows)

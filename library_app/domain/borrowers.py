@@ -18,10 +18,13 @@ from typing import Any
 
 from .errors import RuleBroken
 from .roles import LIBRARIANS, PERSONAL_DATA, is_point_bound
+from .statuses import BorrowerStatus, CardStatus
 
 BORROWER_TYPES = {"child": "儿童", "adult": "成人"}
-BORROWER_STATUSES = {"active": "正常", "suspended": "暂停借阅", "left": "已离开"}
-CARD_STATUSES = {"active": "有效", "revoked": "已作废", "unbound": "未绑定"}
+BORROWER_STATUSES: dict[str, str] = {
+    BorrowerStatus.ACTIVE: "正常", BorrowerStatus.SUSPENDED: "暂停借阅", BorrowerStatus.LEFT: "已离开"}
+CARD_STATUSES: dict[str, str] = {
+    CardStatus.ACTIVE: "有效", CardStatus.REVOKED: "已作废", CardStatus.UNBOUND: "未绑定"}
 ANONYMOUS_NAME = "（已匿名）"
 SCRUBBED = "***"
 
@@ -200,23 +203,23 @@ def is_likely_duplicate(name: str, phone: str, other_name: str, other_phone: str
 # ---------------------------------------------------------------- states
 
 CARD_TRANSITIONS: dict[str, frozenset[str]] = {
-    "unbound": frozenset({"active"}),
-    "active": frozenset({"revoked"}),
-    "revoked": frozenset(),
+    CardStatus.UNBOUND: frozenset({CardStatus.ACTIVE}),
+    CardStatus.ACTIVE: frozenset({CardStatus.REVOKED}),
+    CardStatus.REVOKED: frozenset(),
 }
 BORROWER_TRANSITIONS: dict[str, frozenset[str]] = {
-    "active": frozenset({"suspended", "left"}),
-    "suspended": frozenset({"active", "left"}),
-    "left": frozenset({"active"}),
+    BorrowerStatus.ACTIVE: frozenset({BorrowerStatus.SUSPENDED, BorrowerStatus.LEFT}),
+    BorrowerStatus.SUSPENDED: frozenset({BorrowerStatus.ACTIVE, BorrowerStatus.LEFT}),
+    BorrowerStatus.LEFT: frozenset({BorrowerStatus.ACTIVE}),
 }
 
 
 def check_card_transition(current: str, new: str) -> None:
     if new in CARD_TRANSITIONS.get(current, frozenset()):
         return
-    if current == "revoked":
+    if current == CardStatus.REVOKED:
         raise CardRevoked()
-    if new == "active" and current == "active":
+    if new == CardStatus.ACTIVE and current == CardStatus.ACTIVE:
         raise CardAlreadyBound()
     raise BadTransition(f"借阅证不能从“{CARD_STATUSES.get(current, current)}”变为"
                         f"“{CARD_STATUSES.get(new, new)}”。")

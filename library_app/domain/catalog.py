@@ -13,14 +13,15 @@ from typing import Any
 from .errors import RuleBroken
 from .isbn import normalize_isbn
 from .roles import is_point_bound, is_staff
+from .statuses import CopyStatus
 
 # The same values as models.catalog (a test keeps them equal); the domain imports no SQLAlchemy.
 AGE_BANDS = ("0-3", "3-6", "6-9", "9-12", "12+")
 CATEGORIES = ("绘本", "桥梁书", "科普", "文学", "历史", "艺术", "漫画", "工具书", "其他")
 COPY_SOURCES = ("purchase", "donation")
-STATUS_NAMES = {
-    "available": "在馆可借", "on_loan": "借出中", "lost": "遗失", "damaged": "损坏",
-    "withdrawn": "已剔除", "missing": "缺失",
+STATUS_NAMES: dict[str, str] = {
+    CopyStatus.AVAILABLE: "在馆可借", CopyStatus.ON_LOAN: "借出中", CopyStatus.LOST: "遗失",
+    CopyStatus.DAMAGED: "损坏", CopyStatus.WITHDRAWN: "已剔除", CopyStatus.MISSING: "缺失",
 }
 SOURCE_NAMES = {"purchase": "采购", "donation": "捐赠"}
 MAX_COPIES_AT_ONCE = 200
@@ -152,19 +153,25 @@ def parse_copy_count(value: Any, *, allow_zero: bool = True) -> int:
 class CopyAction:
     name: str
     label: str
-    allowed_from: tuple[str, ...]
-    to: str
+    allowed_from: tuple[CopyStatus, ...]
+    to: CopyStatus
     done: str  # what the page says afterwards
 
 
 COPY_ACTIONS: dict[str, CopyAction] = {
     a.name: a
     for a in (
-        CopyAction("lost", "标记遗失", ("available", "on_loan", "damaged", "missing"), "lost", "已标记为遗失。"),
-        CopyAction("damaged", "标记损坏", ("available",), "damaged", "已标记为损坏。"),
-        CopyAction("found", "已找到", ("lost", "missing"), "available", "已找到，恢复为在馆可借。"),
-        CopyAction("repaired", "恢复可借", ("damaged", "withdrawn"), "available", "已恢复为在馆可借。"),
-        CopyAction("withdraw", "剔除", ("available", "damaged", "lost", "missing"), "withdrawn", "已剔除，不再外借。"),
+        CopyAction("lost", "标记遗失",
+                   (CopyStatus.AVAILABLE, CopyStatus.ON_LOAN, CopyStatus.DAMAGED, CopyStatus.MISSING),
+                   CopyStatus.LOST, "已标记为遗失。"),
+        CopyAction("damaged", "标记损坏", (CopyStatus.AVAILABLE,), CopyStatus.DAMAGED, "已标记为损坏。"),
+        CopyAction("found", "已找到", (CopyStatus.LOST, CopyStatus.MISSING), CopyStatus.AVAILABLE,
+                   "已找到，恢复为在馆可借。"),
+        CopyAction("repaired", "恢复可借", (CopyStatus.DAMAGED, CopyStatus.WITHDRAWN), CopyStatus.AVAILABLE,
+                   "已恢复为在馆可借。"),
+        CopyAction("withdraw", "剔除",
+                   (CopyStatus.AVAILABLE, CopyStatus.DAMAGED, CopyStatus.LOST, CopyStatus.MISSING),
+                   CopyStatus.WITHDRAWN, "已剔除，不再外借。"),
     )
 }
 
@@ -176,7 +183,7 @@ def copy_action(action: str, status: str) -> CopyAction:
         raise CopyActionNotAllowed("没有这个操作。")
     if status not in act.allowed_from:
         now = STATUS_NAMES.get(status, status)
-        if status == "on_loan":
+        if status == CopyStatus.ON_LOAN:
             raise CopyActionNotAllowed(f"这本书正在借出中，不能{act.label}：请先归还，再操作。")
         raise CopyActionNotAllowed(f"这本书现在是“{now}”，不能{act.label}。")
     return act

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from .errors import RuleBroken
 from .roles import STAFF
 from .settings import LibrarySettings
+from .statuses import BorrowerStatus, CardStatus, CopyStatus
 
 WEEKDAYS = "一二三四五六日"
 
@@ -178,7 +179,7 @@ class CardState:
     code: str
     status: str  # active / revoked / unbound
     borrower_id: int | None
-    borrower_status: str = "active"  # active / suspended / left
+    borrower_status: str = BorrowerStatus.ACTIVE  # active / suspended / left
     borrower_name: str = ""
 
 
@@ -302,15 +303,15 @@ def due_in_words(due_at: datetime | None, now: datetime, tz: ZoneInfo) -> str:
 def check_card(card: CardState | None, verdict: Verdict) -> CardState:
     if card is None:
         raise UnknownCard()
-    if card.status == "revoked":
+    if card.status == CardStatus.REVOKED:
         if card.borrower_id is None:
             raise CardRevoked()
         verdict.refuse_or_review(CardRevoked(), "card_revoked")
-    elif card.borrower_id is None or card.status == "unbound":
+    elif card.borrower_id is None or card.status == CardStatus.UNBOUND:
         raise CardUnbound()
-    if card.borrower_status == "suspended":
+    if card.borrower_status == BorrowerStatus.SUSPENDED:
         verdict.refuse_or_review(BorrowerSuspended(), "borrower_suspended")
-    elif card.borrower_status == "left":
+    elif card.borrower_status == BorrowerStatus.LEFT:
         verdict.refuse_or_review(BorrowerLeft(), "borrower_left")
     return card
 
@@ -326,9 +327,9 @@ def plan_loan(*, copy: CopyState | None, card: CardState | None, open_loan: Open
     if open_loan is not None and open_loan.borrower_id == card.borrower_id:
         # A double tap, or the camera seeing the code twice: never lend twice, never return it.
         return LoanPlan("already_lent")
-    if copy.status == "withdrawn":
+    if copy.status == CopyStatus.WITHDRAWN:
         verdict.refuse_or_review(CopyWithdrawn(), "copy_withdrawn")
-    elif copy.status == "damaged":
+    elif copy.status == CopyStatus.DAMAGED:
         verdict.refuse_or_review(CopyDamaged(), "copy_damaged")
     if open_loan is not None and open_loan.lent_at > at:
         return LoanPlan("backdate", review=tuple(verdict.review) + ("loan_before_later_loan",))
@@ -341,7 +342,7 @@ def plan_loan(*, copy: CopyState | None, card: CardState | None, open_loan: Open
     if close_open and offline and open_loan is not None and open_loan.point_id not in (None, point_id):
         verdict.review.append("clash_other_point")
     return LoanPlan("lend", close_open=close_open, due_at=due_date(at, rules),
-                    review=tuple(verdict.review), found=copy.status == "lost")
+                    review=tuple(verdict.review), found=copy.status == CopyStatus.LOST)
 
 
 def plan_return(*, copy: CopyState | None, open_loan: OpenLoan | None, at: datetime) -> ReturnPlan:
@@ -349,8 +350,8 @@ def plan_return(*, copy: CopyState | None, open_loan: OpenLoan | None, at: datet
     if copy is None:
         raise UnknownCopy()
     if open_loan is None:
-        return ReturnPlan("not_on_loan", found=copy.status == "lost",
-                          set_available=copy.status in ("on_loan", "lost"))
+        return ReturnPlan("not_on_loan", found=copy.status == CopyStatus.LOST,
+                          set_available=copy.status in (CopyStatus.ON_LOAN, CopyStatus.LOST))
     if open_loan.lent_at > at:
         # The return happened before the current loan began: it belongs to an earlier loan.
         # Closing the current one would say a child returned a book she still has.

@@ -19,7 +19,7 @@ from library_app.access import public, roles, writes
 from library_app.api.invites import join_url
 from library_app.auth import throttle
 from library_app.auth.views import sign_in
-from library_app.db import commit, get_session
+from library_app.db import get_session
 from library_app.domain import invites as rules
 from library_app.domain.accounts import wait_message
 from library_app.domain.errors import RuleBroken
@@ -66,7 +66,6 @@ def index():
             form.role.errors = [*form.role.errors, exc.message]
             status = exc.status
         else:
-            commit()
             _path, full = join_url(token)
             created = {"invitation": invitation, "url": full, "qr": _qr_data_uri(full)}
     invitations = service.list_invitations(db, current_user)
@@ -83,7 +82,6 @@ def revoke(invite_id: int):
     db = get_session()
     invitation = service.get_invitation(db, current_user, invite_id)
     service.revoke_invitation(db, current_user, utcnow(), invitation)
-    commit()
     flash("邀请已撤销：这个链接和二维码马上就不能再用了。", "success")
     return redirect(url_for("invites.index"))
 
@@ -126,7 +124,6 @@ def join(token: str):
                 status = exc.status
             else:
                 sign_in(db, user)
-                commit()
                 flash(f"欢迎，{user.name}！账号已建好，您已登录。", "success")
                 return redirect(url_for("circulation.scan" if user.role in CIRCULATION else "main.home"))
         else:

@@ -17,7 +17,7 @@ from wtforms import SelectField, StringField
 from wtforms.validators import InputRequired, Length
 
 from library_app.access import LIBRARIANS, kiosk_route, public, roles
-from library_app.db import commit, get_session
+from library_app.db import get_session
 from library_app.models import Point
 from library_app.services import kiosk as service
 from library_app.services.errors import Invalid
@@ -83,19 +83,20 @@ def kiosks():
     db = get_session()
     form = _form()
     created = None
+    status = 200
     if request.method == "POST" and form.validate_on_submit():
         try:
             kiosk, code = service.create_kiosk(db, current_user, utcnow(), name=form.name.data,
                                                point_code=form.point.data)
         except Invalid as exc:
             form.name.errors = [*form.name.errors, exc.message]
+            status = 422
         else:
-            commit()
             url = url_for("kiosk.screen", _external=True, code=code)
             created = {"kiosk": kiosk, "code": code, "qr": _qr_data_uri(url), "url": url}
     return render_template("kiosk/admin.html", form=form, created=created,
                            kiosks=service.list_kiosks(db, current_user),
-                           activity={a["id"]: a for a in kiosk_activity()["kiosks"]})  # type: ignore[attr-defined]
+                           activity={a["id"]: a for a in kiosk_activity()["kiosks"]}), status  # type: ignore[attr-defined]
 
 
 @bp.post("/kiosks/<int:kiosk_id>/revoke")
@@ -104,7 +105,6 @@ def revoke(kiosk_id: int):
     db = get_session()
     kiosk = service.get_kiosk(db, kiosk_id)
     service.revoke(db, current_user, utcnow(), kiosk)
-    commit()
     flash(f"已停用自助借书机“{kiosk.name}”：它马上不能再借还。", "success")
     return redirect(url_for("kiosk.kiosks"))
 
@@ -119,6 +119,5 @@ def set_self_service(borrower_id: int):
     borrower = borrowers_service.get_borrower(db, current_user, borrower_id)
     value = request.form.get("self_service") == "1"
     service.set_self_service(db, current_user, utcnow(), borrower, value)
-    commit()
     flash(f"{borrower.name}{'现在可以在自助借书机上自己借书了' if value else '不能再在自助借书机上自己借书'}。", "success")
     return redirect(url_for("borrowers.detail", borrower_id=borrower.id))

@@ -5,12 +5,14 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, false, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from library_app.domain.statuses import BorrowerStatus, CardStatus
+
 from .base import Base, utcnow
 from .points import Point
 
 BORROWER_TYPES = ("child", "adult")
-BORROWER_STATUSES = ("active", "suspended", "left")
-CARD_STATUSES = ("active", "revoked", "unbound")
+BORROWER_STATUSES = tuple(BorrowerStatus)
+CARD_STATUSES = tuple(CardStatus)
 
 
 class Borrower(Base):
@@ -31,7 +33,7 @@ class Borrower(Base):
     home_point_id: Mapped[int] = mapped_column(ForeignKey("points.id"), index=True)
     consent_at: Mapped[datetime | None]
     consent_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(String(16), default=BorrowerStatus.ACTIVE)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     left_at: Mapped[datetime | None]
@@ -44,7 +46,7 @@ class Borrower(Base):
 
     @property
     def active_card(self) -> Card | None:
-        return next((c for c in self.cards if c.status == "active"), None)
+        return next((c for c in self.cards if c.status == CardStatus.ACTIVE), None)
 
 
 class Card(Base):
@@ -55,7 +57,7 @@ class Card(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(20), unique=True)
     borrower_id: Mapped[int | None] = mapped_column(ForeignKey("borrowers.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="active")
+    status: Mapped[str] = mapped_column(String(16), default=CardStatus.ACTIVE)
     batch: Mapped[str] = mapped_column(String(32), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     bound_at: Mapped[datetime | None]

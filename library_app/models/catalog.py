@@ -5,11 +5,13 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from library_app.domain.statuses import CopyStatus
+
 from .base import Base, utcnow
 from .points import Point
 from .users import User
 
-COPY_STATUSES = ("available", "on_loan", "lost", "damaged", "withdrawn", "missing")
+COPY_STATUSES = tuple(CopyStatus)
 COPY_SOURCES = ("purchase", "donation")
 AGE_BANDS = ("0-3", "3-6", "6-9", "9-12", "12+")
 CATEGORIES = ("绘本", "桥梁书", "科普", "文学", "历史", "艺术", "漫画", "工具书", "其他")
@@ -58,7 +60,7 @@ class Copy(Base):
     title_id: Mapped[int] = mapped_column(ForeignKey("titles.id"), index=True)
     home_point_id: Mapped[int] = mapped_column(ForeignKey("points.id"), index=True)
     current_point_id: Mapped[int] = mapped_column(ForeignKey("points.id"), index=True)
-    status: Mapped[str] = mapped_column(String(16), default="available", index=True)
+    status: Mapped[str] = mapped_column(String(16), default=CopyStatus.AVAILABLE, index=True)
     source: Mapped[str] = mapped_column(String(16), default="purchase")
     notes: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -6,7 +6,7 @@ from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from library_app.access import STAFF, roles
-from library_app.db import commit, get_session
+from library_app.db import get_session
 from library_app.domain import invites as invite_rules
 from library_app.domain.errors import RuleBroken
 from library_app.domain.roles import Role
@@ -33,6 +33,7 @@ def index():
 @roles(*STAFF)
 def new():
     form = PointForm()
+    status = 200
     if form.validate_on_submit():
         try:
             point = points_service.create_point(
@@ -41,11 +42,11 @@ def new():
             )
         except RuleBroken as exc:
             flash(exc.message, "error")
+            status = 422
         else:
-            commit()
             flash(f"已添加阅读点 {point.code} {point.name}。", "success")
             return redirect(url_for("points.index"))
-    return render_template("points/form.html", form=form, point=None)
+    return render_template("points/form.html", form=form, point=None), status
 
 
 @bp.route("/<code>/edit", methods=["GET", "POST"])
@@ -55,6 +56,7 @@ def edit(code: str):
     point = points_service.get_point(db, code)
     form = PointForm(obj=point)
     form.code.data = point.code
+    status = 200
     if form.validate_on_submit():
         try:
             points_service.update_point(
@@ -63,14 +65,15 @@ def edit(code: str):
             )
         except RuleBroken as exc:
             flash(exc.message, "error")
+            status = 422
         else:
-            commit()
             flash("已保存。", "success")
             return redirect(url_for("points.index"))
     people = points_service.people_by_point(db).get(point.id, {})
     invitations = [i for i in invites_service.list_invitations(db, current_user) if point.code in i.point_codes()]
     return render_template("points/form.html", form=form, point=point, people=people,
-                           invitations=invitations[:20], now=utcnow(), state_names=invite_rules.STATE_NAMES)
+                           invitations=invitations[:20], now=utcnow(),
+                           state_names=invite_rules.STATE_NAMES), status
 
 
 @home_panel

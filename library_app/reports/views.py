@@ -10,7 +10,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from library_app.access import LIBRARIANS, REPORT_READERS, STAFF, roles
-from library_app.db import commit, get_session
+from library_app.db import discard_changes, get_session
 from library_app.domain import reports as rules
 from library_app.domain.errors import RuleBroken
 from library_app.domain.roles import is_point_bound
@@ -85,9 +85,9 @@ def set_target(year: str):
     try:
         service.set_target(get_session(), current_user, utcnow(), number, request.form.get("target", ""))
     except RuleBroken as exc:
+        discard_changes()
         flash(exc.message, "error")
     else:
-        commit()
         flash(f"{number} 年的目标已设为 {request.form.get('target')}。", "success")
     return redirect(url_for("reports.year_page", year=number))
 
@@ -157,6 +157,7 @@ FIGURE_ROWS = [
 def tallies():
     settings = current_settings()
     form = {"point": "", "month": "", "loans": ""}
+    status = 200
     if request.method == "POST":
         form = {k: (request.form.get(k) or "").strip() for k in form}
         try:
@@ -164,19 +165,20 @@ def tallies():
                                                 form["month"], form["loans"], settings)
         except RuleBroken as exc:
             flash(exc.message, "error")
+            status = 422
         else:
-            commit()
             verb = "已录入" if created else "已更正"
             flash(f"{verb} {row.point.code} {row.month} 的纸质记录：{row.loans} 人次。", "success")
             return redirect(url_for("reports.tallies"))
     return render_template("reports/tallies.html", rows=service.list_tallies(get_session()),
-                           points=_active_points(), form=form, max_month=str(_now_month()))
+                           points=_active_points(), form=form, max_month=str(_now_month())), status
 
 
 @bp.route("/import", methods=["GET", "POST"])
 @roles(*STAFF)
 def import_loans():
     result = None
+    status = 200
     if request.method == "POST":
         upload = request.files.get("file")
         if upload is None or not upload.filename:
@@ -189,15 +191,17 @@ def import_loans():
                 )
             except RuleBroken as exc:
                 flash(exc.message, "error")
+                status = 422
             else:
                 if result.created:
-                    commit()
                     unmatched = (f"，其中 {result.unmatched} 条的书名不在书目中，已按表格原样记下书名"
                                  if result.unmatched else "")
                     flash(f"已导入 {result.created} 条借阅记录{unmatched}。", "success")
-                elif result.errors:
-                    flash("文件有错误，没有导入任何记录。请改正后重新上传，或勾选“只导入正确的行”。", "error")
-    return render_template("reports/import.html", result=result)
+                else:  # all or nothing, or an empty file: nothing is saved
+                    discard_changes()
+                    if result.errors:
+                        flash("文件有错误，没有导入任何记录。请改正后重新上传，或勾选“只导入正确的行”。", "error")
+    return render_template("reports/import.html", result=result), status
 
 
 # ---------------------------------------------------------------- home page

@@ -24,6 +24,7 @@ from library_app.domain.borrowers import (
 from library_app.domain.codes import parse_code
 from library_app.domain.errors import InvalidCode
 from library_app.domain.roles import is_point_bound
+from library_app.domain.statuses import BorrowerStatus
 from library_app.domain.text import pinyin_keys, search_text
 from library_app.models import AuditLog, Borrower, Card, Copy, Loan, Point, Title, User
 
@@ -105,7 +106,7 @@ def register_borrower(
         type=reg.type, name=reg.name, search_pinyin=full[:255], search_initials=initials[:64],
         birth_year=reg.birth_year, school=reg.school, grade=reg.grade,
         guardian_name=reg.guardian_name, guardian_phone=reg.guardian_phone,
-        home_point_id=point.id, consent_at=now, consent_by_id=actor.id, status="active",
+        home_point_id=point.id, consent_at=now, consent_by_id=actor.id, status=BorrowerStatus.ACTIVE,
         created_at=now, created_by_id=actor.id,
     )
     session.add(borrower)
@@ -165,9 +166,9 @@ def set_status(session: Session, actor: User, now: datetime, borrower: Borrower,
     check_borrower_transition(borrower.status, status)
     old = borrower.status
     borrower.status = status
-    if status == "left":
+    if status == BorrowerStatus.LEFT:
         borrower.left_at = now
-    elif status == "active":
+    elif status == BorrowerStatus.ACTIVE:
         borrower.left_at = None
     session.flush()
     audit.record(session, actor, now, "borrower.status", "borrower", borrower.id,

@@ -16,6 +16,7 @@ from library_app.domain.borrowers import (
 )
 from library_app.domain.codes import make_code, parse_code, sequence_number
 from library_app.domain.dates import day_start, parse_day
+from library_app.domain.statuses import CardStatus
 from library_app.models import Borrower, Card, Point, User
 
 from . import audit, scope
@@ -48,7 +49,7 @@ def new_card(session: Session, now: datetime, borrower: Borrower | None, batch: 
     number = next_card_numbers(session)[0]
     card = Card(
         code=make_code("card", number), borrower_id=borrower.id if borrower else None,
-        status="active" if borrower else "unbound", batch=batch, created_at=now,
+        status=CardStatus.ACTIVE if borrower else CardStatus.UNBOUND, batch=batch, created_at=now,
         bound_at=now if borrower else None,
     )
     session.add(card)
@@ -58,12 +59,12 @@ def new_card(session: Session, now: datetime, borrower: Borrower | None, batch: 
 
 def _revoke_active(session: Session, borrower: Borrower, now: datetime) -> Card | None:
     old = session.scalar(
-        select(Card).where(Card.borrower_id == borrower.id, Card.status == "active")
+        select(Card).where(Card.borrower_id == borrower.id, Card.status == CardStatus.ACTIVE)
     )
     if old is None:
         return None
-    check_card_transition(old.status, "revoked")
-    old.status = "revoked"
+    check_card_transition(old.status, CardStatus.REVOKED)
+    old.status = CardStatus.REVOKED
     old.revoked_at = now
     session.flush()  # before a new active card: one active card per borrower (unique index)
     return old
@@ -90,7 +91,7 @@ def create_unbound_batch(
         raise Invalid(f"一次可以生成 1 到 {MAX_BATCH} 张空白借阅证。")
     batch = (label or "").strip()[:32] or now.strftime("批次%Y%m%d-%H%M%S")
     cards = [
-        Card(code=make_code("card", n), borrower_id=None, status="unbound", batch=batch,
+        Card(code=make_code("card", n), borrower_id=None, status=CardStatus.UNBOUND, batch=batch,
              created_at=now)
         for n in next_card_numbers(session, count)
     ]
@@ -103,13 +104,13 @@ def create_unbound_batch(
 
 def check_bindable(card: Card) -> None:
     """A pre-printed card binds only while unbound: once only, and never when revoked."""
-    if card.status == "revoked":
+    if card.status == CardStatus.REVOKED:
         raise CardRevoked()
-    if card.status == "active":
+    if card.status == CardStatus.ACTIVE:
         raise CardAlreadyBound()
-    if card.status != "unbound":
+    if card.status != CardStatus.UNBOUND:
         raise CardNotUnbound()
-    check_card_transition(card.status, "active")
+    check_card_transition(card.status, CardStatus.ACTIVE)
 
 
 def bind_card(session: Session, actor: User, now: datetime, card: Card, borrower: Borrower) -> Card:
@@ -122,8 +123,8 @@ def bind_card(session: Session, actor: User, now: datetime, card: Card, borrower
     _revoke_active(session, borrower, now)
     done = session.execute(
         update(Card)
-        .where(Card.id == card.id, Card.status == "unbound")
-        .values(status="active", borrower_id=borrower.id, bound_at=now)
+        .where(Card.id == card.id, Card.status == CardStatus.UNBOUND)
+        .values(status=CardStatus.ACTIVE, borrower_id=borrower.id, bound_at=now)
         .execution_options(synchronize_session=False)
     )
     if getattr(done, "rowcount", 0) != 1:
@@ -152,7 +153,7 @@ def find_card(session: Session, raw_code: str) -> Card:
 
 def lookup(session: Session, raw_code: str) -> CardLookup:
     card = find_card(session, raw_code)
-    borrower = card.borrower if card.status == "active" else None
+    borrower = card.borrower if card.status == CardStatus.ACTIVE else None
     return CardLookup(card=card, borrower=borrower)
 
 
@@ -160,7 +161,7 @@ def recent_batches(session: Session, limit: int = 10) -> list[tuple[str, int, in
     """(batch, cards, still unbound) of the latest pre-printed batches."""
     rows = session.execute(
         select(Card.batch, func.count(Card.id), func.max(Card.created_at),
-               func.sum(case((Card.status == "unbound", 1), else_=0)))
+               func.sum(case((Card.status == CardStatus.UNBOUND, 1), else_=0)))
         .where(Card.batch != "")
         .group_by(Card.batch)
         .order_by(func.max(Card.created_at).desc())
@@ -185,7 +186,7 @@ def sheet_cards(session: Session, actor: User, *, batch: str, codes: str, ids: s
     else:
         q = q.where(scope.visible_borrowers(actor))
         q = q.join(Borrower, Borrower.id == Card.borrower_id).where(
-            Card.status == "active", Borrower.anonymised_at.is_(None))
+            Card.status == CardStatus.ACTIVE, Borrower.anonymised_at.is_(None))
         chosen = False
         if wanted_codes:
             q = q.where(Card.code.in_(wanted_codes))

@@ -23,6 +23,7 @@ from library_app.domain.codes import make_code, parse_code, sequence_number
 from library_app.domain.errors import RuleBroken
 from library_app.domain.isbn import clean as clean_isbn
 from library_app.domain.isbn import looks_like_isbn, normalize_isbn
+from library_app.domain.statuses import CopyStatus
 from library_app.domain.text import pinyin_keys, search_text
 from library_app.models import Copy, Loan, Point, Title, User
 
@@ -276,9 +277,9 @@ def copy_counts(session: Session, title_ids: Sequence[int]) -> dict[int, CopyCou
         select(
             Copy.title_id,
             func.count(Copy.id),
-            func.sum(case((Copy.status == "available", 1), else_=0)),
+            func.sum(case((Copy.status == CopyStatus.AVAILABLE, 1), else_=0)),
         )
-        .where(Copy.title_id.in_(list(title_ids)), Copy.status != "withdrawn")
+        .where(Copy.title_id.in_(list(title_ids)), Copy.status != CopyStatus.WITHDRAWN)
         .group_by(Copy.title_id)
     )
     return {tid: CopyCounts(int(total), int(avail or 0)) for tid, total, avail in rows}
@@ -318,7 +319,7 @@ def add_copies(
                 copies = [
                     Copy(
                         code=make_code("copy", first + i), title_id=title.id,
-                        home_point_id=point.id, current_point_id=point.id, status="available",
+                        home_point_id=point.id, current_point_id=point.id, status=CopyStatus.AVAILABLE,
                         source=source, notes=notes, created_at=now,
                     )
                     for i in range(count)
@@ -391,7 +392,7 @@ def change_status(
     reach.check_point(actor.role, actor.point_codes(), copy.current_point.code, "不能改这本书的状态")
     act = rules.copy_action(action, copy.status)
     closed: Loan | None = None
-    if copy.status == "on_loan":
+    if copy.status == CopyStatus.ON_LOAN:
         closed = open_loan(session, copy)
         if closed is not None:
             closed.returned_at = now

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, aliased
 
 from library_app.domain.catalog import SOURCE_NAMES, STATUS_NAMES, spreadsheet_safe
 from library_app.domain.isbn import format_isbn
+from library_app.domain.statuses import CopyStatus
 from library_app.models import Copy, Point, Title
 
 from .xlsx import safe_row
@@ -28,9 +29,9 @@ def title_rows(session: Session, for_csv: bool) -> Iterator[list[Any]]:
         select(
             Copy.title_id.label("tid"),
             func.count(Copy.id).label("total"),
-            func.sum(case((Copy.status == "available", 1), else_=0)).label("avail"),
+            func.sum(case((Copy.status == CopyStatus.AVAILABLE, 1), else_=0)).label("avail"),
         )
-        .where(Copy.status != "withdrawn")
+        .where(Copy.status != CopyStatus.WITHDRAWN)
         .group_by(Copy.title_id)
         .subquery()
     )

@@ -29,6 +29,7 @@ from library_app.domain import catalog as rules
 from library_app.domain import marc
 from library_app.domain.codes import make_code
 from library_app.domain.errors import RuleBroken
+from library_app.domain.statuses import CopyStatus
 from library_app.domain.textfiles import BadCsvRow, csv_rows, decode_csv_bytes
 from library_app.models import Copy, Point, Title, User
 
@@ -411,7 +412,7 @@ def _write(session: Session, now: datetime, rows: list[rules.ImportRow],
         for _ in range(row.copies):
             number += 1
             copies.append(Copy(code=make_code("copy", number), title_id=by_row[row.row].id,
-                               home_point_id=pid, current_point_id=pid, status="available",
+                               home_point_id=pid, current_point_id=pid, status=CopyStatus.AVAILABLE,
                                source="purchase", created_at=now))
     session.add_all(copies)
     session.flush()

@@ -21,6 +21,7 @@ from library_app.domain import kiosk as rules
 from library_app.domain.loans import LoanRules
 from library_app.domain.roles import Role, is_staff
 from library_app.domain.settings import LibrarySettings
+from library_app.domain.statuses import BorrowerStatus, CardStatus
 from library_app.models import AuditLog, Borrower, Card, CirculationEvent, Kiosk, Loan, Point, User
 from library_app.services import audit
 from library_app.services.errors import Forbidden, Invalid, NotFound
@@ -232,7 +233,7 @@ def card_for_kiosk(session: Session, principal: KioskPrincipal, now: datetime, c
         .join(Borrower, Borrower.id == Card.borrower_id)
         .where(Card.code == code)
     ).first()
-    if row is None or row[0] != "active" or row[3] != "active":
+    if row is None or row[0] != CardStatus.ACTIVE or row[3] != BorrowerStatus.ACTIVE:
         tries = rules.after_unknown_card(_tries(kiosk), now)
         kiosk.card_tries, kiosk.card_tries_started_at = tries.count, tries.started_at
         kiosk.card_blocked_until = tries.blocked_until

@@ -19,13 +19,14 @@ from sqlalchemy.orm import Session, joinedload
 from library_app.domain import catalog as rules
 from library_app.domain.codes import make_code, parse_code, qr_content, sequence_number
 from library_app.domain.roles import is_point_bound
+from library_app.domain.statuses import CopyStatus
 from library_app.models import Copy, Point, User
 
 from .errors import Invalid, NotFound
 from .qr import qr_matrix
 
 MAX_LABELS = 2000
-PRINTABLE = ("available", "on_loan", "damaged")
+PRINTABLE = (CopyStatus.AVAILABLE, CopyStatus.ON_LOAN, CopyStatus.DAMAGED)
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from library_app.domain.offline_cache import mask_name, points_to_cache
+from library_app.domain.statuses import CardStatus
 from library_app.models import Borrower, Card, Copy, Loan, Point, Title, User
 
 from .errors import NotFound
@@ -65,7 +66,7 @@ def offline_snapshot(
                    Borrower.id.in_(list(borrower_ids) or [-1])))
         .order_by(Card.code)
     ).all()
-    active_card = {row.borrower_id: row.code for row in card_rows if row.status == "active"}
+    active_card = {row.borrower_id: row.code for row in card_rows if row.status == CardStatus.ACTIVE}
     card_code = {row.id: row.code for row in card_rows}
     open_count: dict[int, int] = {}
     for row in open_loans:

@@ -32,6 +32,7 @@ from library_app.domain.borrowers import (
     scrub_value,
     secrets_of,
 )
+from library_app.domain.statuses import BorrowerStatus, CardStatus
 from library_app.models import AuditLog, Base, Borrower, Copy, Loan, Point, Title, User
 
 from . import audit
@@ -213,13 +214,13 @@ def erase_borrowers(
         b.birth_year = None
         b.school = b.grade = ""
         b.guardian_name = b.guardian_phone = ""
-        if b.status != "left":
-            b.status = "left"
+        if b.status != BorrowerStatus.LEFT:
+            b.status = BorrowerStatus.LEFT
             b.left_at = b.left_at or now
         b.anonymised_at = now
         for card in b.cards:
-            if card.status == "active":
-                card.status = "revoked"
+            if card.status == CardStatus.ACTIVE:
+                card.status = CardStatus.REVOKED
                 card.revoked_at = now
     session.flush()
     scrub_everywhere(session, secrets)
@@ -249,7 +250,7 @@ def anonymise_left(session: Session, now: datetime, months: int, *, dry_run: boo
         raise ValueError("months must not be negative")
     cutoff = retention_cutoff(now, months)
     due = list(session.scalars(
-        select(Borrower).where(Borrower.status == "left", Borrower.anonymised_at.is_(None),
+        select(Borrower).where(Borrower.status == BorrowerStatus.LEFT, Borrower.anonymised_at.is_(None),
                                Borrower.left_at.is_not(None), Borrower.left_at < cutoff)
         .order_by(Borrower.id)
     ))

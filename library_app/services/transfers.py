@@ -16,6 +16,7 @@ from library_app.domain import reach
 from library_app.domain.codes import parse_code
 from library_app.domain.errors import RuleBroken
 from library_app.domain.roles import is_point_bound
+from library_app.domain.statuses import CopyStatus
 from library_app.models import Copy, Point, Transfer, TransferItem, User
 
 from . import audit
@@ -56,7 +57,7 @@ def transfer_copies(
         copy = copies.get(code)
         if copy is None:
             problems.append(f"{code}：系统里没有这本书。")
-        elif copy.status == "on_loan":
+        elif copy.status == CopyStatus.ON_LOAN:
             problems.append(f"{code}：正在借出中，归还后才能调拨。")
         elif is_point_bound(actor.role) and copy.current_point.code not in own:
             problems.append(f"{code}：不在您负责的阅读点，不能调拨。")

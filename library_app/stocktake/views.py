@@ -8,7 +8,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from library_app.access import CIRCULATION, LIBRARIANS, roles
-from library_app.db import commit, get_session
+from library_app.db import discard_changes, get_session
 from library_app.domain import reach
 from library_app.domain.catalog import STATUS_NAMES
 from library_app.domain.errors import RuleBroken
@@ -64,12 +64,12 @@ def open_(code: str):
         stocktake = service.open_stocktake(get_session(), current_user, utcnow(), point.code,
                                            ip=request.remote_addr or "")
     except RuleBroken as exc:
+        discard_changes()
         flash(exc.message, "error")
         running = exc.details.get("stocktake")
         if running:
             return redirect(url_for("stocktake.scan", stocktake_id=running))
         return redirect(url_for("stocktake.point_history", code=point.code))
-    commit()
     flash(f"已开始盘点 {point.code} {point.name}：应在架 {stocktake.expected} 本。", "success")
     return redirect(url_for("stocktake.scan", stocktake_id=stocktake.id))
 
@@ -106,9 +106,9 @@ def close(stocktake_id: int):
     try:
         body = service.close_stocktake(db, current_user, utcnow(), stocktake.id, ip=request.remote_addr or "")
     except RuleBroken as exc:
+        discard_changes()
         flash(exc.message, "error")
     else:
-        commit()
         flash(f"盘点已结束：找到 {body['found']} 本，{len(body['missing'])} 本登记为缺失。", "success")
     return redirect(url_for("stocktake.results", stocktake_id=stocktake_id))
 

@@ -262,7 +262,7 @@ def test_tally_and_import_pages(app, make, october):
     assert "已录入 P02 2026-01 的纸质记录：250 人次" in r.get_data(as_text=True)
     r = client.post("/reports/tallies", data={"csrf_token": csrf_from(page.data), "point": "P02",
                                               "month": "2027-01", "loans": "250"})
-    assert r.status_code == 200 and "尚未到来" in r.get_data(as_text=True)
+    assert r.status_code == 422 and "尚未到来" in r.get_data(as_text=True)
     page = client.get("/reports/import")
     data = {"csrf_token": csrf_from(page.data),
             "file": (io.BytesIO("time,point\n2026-02-03 10:00,P01\n".encode("gbk")), "old.csv")}

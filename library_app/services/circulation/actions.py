@@ -13,6 +13,7 @@ from library_app.domain import loans as rules_mod
 from library_app.domain.events import Event
 from library_app.domain.loans import OpenLoan, due_in_words
 from library_app.domain.reports import local_day
+from library_app.domain.statuses import CopyStatus
 from library_app.domain.stocktake import found_again
 
 from .batch import CardRow, CopyRow, Scan, _Batch
@@ -124,7 +125,7 @@ def _loan(b: _Batch, event: Event, point_id: int, scan: Scan) -> dict[str, Any]:
         code = "implicit_return"
         previous = {"id": open_loan.id, "borrower": {"name": open_loan.borrower_name}}
     loan_id = c.execute(_INSERT_LOAN, _loan_row(b, copy, card, point_id, at, plan.due_at, event.id)).scalar_one()
-    c.execute(_COPY_STATE, {"b_copy": copy.id, "b_status": "on_loan", "b_point": point_id})
+    c.execute(_COPY_STATE, {"b_copy": copy.id, "b_status": CopyStatus.ON_LOAN, "b_point": point_id})
     b.audit("circulation.loan", loan_id, point_id, event=event.id, copy=copy.code, card=card.code)
     words = due_in_words(plan.due_at, b.now, b.tz)
     if previous is not None:
@@ -208,7 +209,7 @@ def _return(b: _Batch, event: Event, point_id: int, scan: Scan) -> dict[str, Any
     if plan.action == "not_on_loan":
         back = found_again(copy.status)  # stocktake (issue 18): a copy marked missing (缺失) is back
         if plan.set_available or back:
-            c.execute(_COPY_STATE, {"b_copy": copy.id, "b_status": "available", "b_point": point_id})
+            c.execute(_COPY_STATE, {"b_copy": copy.id, "b_status": CopyStatus.AVAILABLE, "b_point": point_id})
         else:
             c.execute(_COPY_HERE, {"b_copy": copy.id, "b_point": point_id})
         message = f"《{copy.title}》没有借出，不用归还。要借出请先扫借阅证。"
@@ -231,7 +232,7 @@ def _return(b: _Batch, event: Event, point_id: int, scan: Scan) -> dict[str, Any
                        loan_id=open_loan.id, reasons=reasons, loan=loan)
     c.execute(_CLOSE_LOAN, {"b_loan": open_loan.id, "b_at": at, "b_point": point_id, "b_by": b.actor_id,
                             "b_kind": "normal", "b_event": event.id})
-    c.execute(_COPY_STATE, {"b_copy": copy.id, "b_status": "available", "b_point": point_id})
+    c.execute(_COPY_STATE, {"b_copy": copy.id, "b_status": CopyStatus.AVAILABLE, "b_point": point_id})
     b.audit("circulation.return", open_loan.id, point_id, event=event.id, copy=copy.code)
     late = rules_mod.days_overdue(open_loan.due_at, at, b.tz)
     name = open_loan.borrower_name or "小读者"

@@ -15,6 +15,7 @@ from library_app.domain.loans import REVIEW_REASONS, CardState, CopyState, LoanR
 from library_app.domain.offline_cache import mask_name
 from library_app.domain.roles import STAFF
 from library_app.domain.settings import LibrarySettings
+from library_app.domain.statuses import BorrowerStatus
 from library_app.models import User
 from library_app.services import kiosk as kiosk_service  # KIOSK (issue 17)
 
@@ -134,7 +135,7 @@ class _Batch:
             card=(CardRow(id=r.card_id, code=r.card_code, status=r.card_status, bound_at=r.bound_at,
                           borrower_id=r.card_borrower_id,
                           borrower_name=self.card_name(r.card_borrower_id, r.card_borrower_name),
-                          borrower_status=r.card_borrower_status or "active", open_count=int(r.card_open_count or 0))
+                          borrower_status=r.card_borrower_status or BorrowerStatus.ACTIVE, open_count=int(r.card_open_count or 0))
                   if r.card_id is not None else None),
         )
 

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from library_app.domain import reach
 from library_app.domain.roles import is_point_bound
+from library_app.domain.statuses import CopyStatus, LoanOutcome
 from library_app.models import AuditLog, Copy, Loan, ReviewItem, User
 
 
@@ -17,7 +18,7 @@ def mark_loan_outcome(session: Session, actor: User, now: datetime, loan_id: int
     """Close an open loan because its copy is lost (not back) or damaged (back, not lendable)."""
     from library_app.services.errors import Invalid, NotFound
 
-    if outcome not in ("lost", "damaged"):
+    if outcome not in (LoanOutcome.LOST, LoanOutcome.DAMAGED):
         raise Invalid("只能标记为遗失或损坏。")
     loan = session.get(Loan, loan_id)
     if loan is None:
@@ -27,7 +28,7 @@ def mark_loan_outcome(session: Session, actor: User, now: datetime, loan_id: int
         raise Invalid("这条借阅已经结束，不能再标记。")
     loan.returned_at = now
     loan.returned_by_id = actor.id
-    loan.return_kind = "lost" if outcome == "lost" else "normal"
+    loan.return_kind = "lost" if outcome == LoanOutcome.LOST else "normal"
     loan.outcome = outcome
     if loan.copy_id is not None:
         session.execute(update(Copy).where(Copy.id == loan.copy_id).values(status=outcome))
@@ -66,7 +67,7 @@ def resolve_review(session: Session, actor: User, now: datetime, item_id: int, a
         if action == "cancel_loan":
             loan.undone_at = now
         if loan.copy_id is not None:
-            session.execute(update(Copy).where(Copy.id == loan.copy_id).values(status="available"))
+            session.execute(update(Copy).where(Copy.id == loan.copy_id).values(status=CopyStatus.AVAILABLE))
     item.resolved_at = now
     item.resolved_by_id = actor.id
     item.resolution = REVIEW_ACTIONS[action] + (f"：{note.strip()[:500]}" if note.strip() else "")

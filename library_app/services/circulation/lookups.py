@@ -13,6 +13,7 @@ from library_app.domain import loans as rules_mod
 from library_app.domain.errors import RuleBroken
 from library_app.domain.loans import CardState, LoanRules, due_in_words
 from library_app.domain.settings import LibrarySettings
+from library_app.domain.statuses import BorrowerStatus, CardStatus
 from library_app.models import Borrower, Card, Copy, Loan, Point, Title, User
 
 from .actions import _iso
@@ -44,18 +45,18 @@ def card_summary(session: Session, actor: User, now: datetime, code: str, settin
     card_code, status, borrower_id, name = row.card_code, row.status, row.borrower_id, row.name
     borrower_status, home, home_id = row.borrower_status, row.home, row.home_id
     seen = None
-    if borrower_id is not None and status != "revoked":
+    if borrower_id is not None and status != CardStatus.REVOKED:
         seen = scope.see(session, actor, now, borrower_id=borrower_id, name=name, home_point=home,
                          home_point_id=home_id, via="scan", ip=ip)
         name = seen.name
     refusal: dict[str, str] | None = None
     try:
         rules_mod.check_card(CardState(code=card_code, status=status, borrower_id=borrower_id,
-                                       borrower_status=borrower_status or "active", borrower_name=name or ""),
+                                       borrower_status=borrower_status or BorrowerStatus.ACTIVE, borrower_name=name or ""),
                              rules_mod.Verdict(offline=False))
     except RuleBroken as exc:
         refusal = {"code": exc.code, "message": exc.message}
-    loans = open_loans_of(session, borrower_id, now, rules) if borrower_id and status != "revoked" else []
+    loans = open_loans_of(session, borrower_id, now, rules) if borrower_id and status != CardStatus.REVOKED else []
     borrower: dict[str, Any] | None = None
     if seen is not None and seen.full:
         borrower = {"id": borrower_id, "name": name, "point": home, "status": borrower_status}

@@ -13,6 +13,7 @@ from library_app.domain import loans as rules_mod
 from library_app.domain.errors import RuleBroken
 from library_app.domain.loans import LoanRules
 from library_app.domain.settings import LibrarySettings
+from library_app.domain.statuses import CopyStatus
 from library_app.models import AuditLog, CirculationEvent, Copy, Loan, ReviewItem, Title, User
 
 
@@ -68,10 +69,10 @@ def _undo_loan(session: Session, event: CirculationEvent, now: datetime) -> str:
         _reopen(previous)
         session.flush()
         if copy is not None:
-            copy.status = "on_loan"
+            copy.status = CopyStatus.ON_LOAN
         return f"已撤销：《{title}》的这次借出不算数，原来的借阅已恢复。"
     if copy is not None:
-        copy.status = "available"
+        copy.status = CopyStatus.AVAILABLE
     return f"已撤销：《{title}》的这次借出不算数。"
 
 
@@ -88,7 +89,7 @@ def _undo_return(session: Session, event: CirculationEvent, now: datetime) -> st
     session.flush()
     copy = session.get(Copy, loan.copy_id) if loan.copy_id else None
     if copy is not None:
-        copy.status = "on_loan"
+        copy.status = CopyStatus.ON_LOAN
     title = session.scalar(select(Title.title).where(Title.id == loan.title_id)) or ""
     return f"已撤销：《{title}》的归还不算数，仍在借出中。"
 
