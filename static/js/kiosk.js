@@ -418,7 +418,9 @@ async function checkEnrolled() {
 // This point's offline cache, fresh while online: on start, every REFRESH_MS, and when the
 // network comes back. Loans still waiting in the outbox are counted in.
 async function refreshOffline() {
-  if (!state.token || !outbox || !navigator.onLine) return;
+  if (!state.token || !outbox) return;
+  if (!navigator.onLine) { cacheInfo(); return; } // reading it forgets it once 24 h old
+
   const waiting = (await outbox.list({ limit: 1000 }).catch(() => []))
     .filter((r) => r.state === "pending" && r.event.type === "loan").map((r) => r.event);
   await refreshCache(`Bearer ${state.token}`, waiting);
