@@ -35,6 +35,9 @@ DEFAULTS: dict[str, Any] = {
     # scanning for them expensive).
     "INVITE_HOURS": 72,
     "INVITE_ADDRESS_LIMITS": ((20, 60), (100, 3600)),
+    # Self-service kiosks: per address, (wrong enrol codes, per seconds) before enrolling waits
+    # (a librarian mistyping a code a few times still gets in).
+    "KIOSK_ENROL_ADDRESS_LIMITS": ((5, 600), (20, 86400)),
     # Browser sessions, held on the server: signed out after this long without a request, and
     # after this long in all, whatever happens.
     "SESSION_IDLE_MINUTES": 180,

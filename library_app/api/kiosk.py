@@ -11,12 +11,15 @@ from flask import current_app, jsonify, request
 from flask_login import current_user
 
 from library_app.access import LIBRARIANS, kiosk_route, personal_data, public, roles, writes
+from library_app.auth import throttle
 from library_app.db import commit_now, get_session
 from library_app.domain import kiosk as rules
+from library_app.domain.accounts import wait_message
 from library_app.domain.codes import parse_code
 from library_app.domain.errors import RuleBroken
 from library_app.security import csrf_exempt
 from library_app.services import kiosk as service
+from library_app.services import kiosk_offline
 from library_app.services.errors import NotFound
 from library_app.services.settings import get_settings
 from library_app.web import json_error, utcnow
@@ -29,10 +32,11 @@ def _iso(value):
     return value.isoformat() if value is not None else None
 
 
-def kiosk_json(k):
+def kiosk_json(k, now):
     return {"id": k.id, "name": k.name, "point": k.point.code, "state": k.state,
             "created_at": _iso(k.created_at), "enrolled_at": _iso(k.enrolled_at),
-            "revoked_at": _iso(k.revoked_at), "last_seen_at": _iso(k.last_seen_at)}
+            "revoked_at": _iso(k.revoked_at), "last_seen_at": _iso(k.last_seen_at),
+            "long_unused": service.long_unused(k, now)}
 
 
 @bp.post("/kiosks")
@@ -47,7 +51,8 @@ def create_kiosk():
 @bp.get("/kiosks")
 @roles(*LIBRARIANS)
 def list_kiosks():
-    return jsonify(kiosks=[kiosk_json(k) for k in service.list_kiosks(get_session(), current_user)])
+    now = utcnow()
+    return jsonify(kiosks=[kiosk_json(k, now) for k in service.list_kiosks(get_session(), current_user)])
 
 
 @bp.delete("/kiosks/<int:kiosk_id>")
@@ -64,8 +69,17 @@ def revoke_kiosk(kiosk_id: int):
 @csrf_exempt
 def enrol_kiosk():
     data = json_body()
+    # Each try counts against this address until it succeeds (KIOSK_ENROL_ADDRESS_LIMITS): a few
+    # wrong codes, then 429. Counted and committed before the code is looked up.
+    wait = throttle.address_attempt("kiosk_enrol", "KIOSK_ENROL_ADDRESS_LIMITS")
+    if wait:
+        response, status = json_error(429, "too_many_requests",
+                                      wait_message(wait) + "请向图书管理员核对登记码。")
+        response.headers["Retry-After"] = str(wait)
+        return response, status
     db = get_session()
     kiosk, token = service.enrol(db, utcnow(), data.get("enrol_code"), ip=request.remote_addr or "")
+    throttle.address_known("kiosk_enrol", "KIOSK_ENROL_ADDRESS_LIMITS")  # a right code: no guess
     return jsonify(token=token, point=kiosk.point.code, point_name=kiosk.point.name, name=kiosk.name)
 
 
@@ -100,6 +114,18 @@ def kiosk_card(code: str):
     except NotFound:
         commit_now("the count of unknown cards stays, though the answer is 404")
         raise
+    return jsonify(body)
+
+
+@bp.get("/kiosk/offline-cache")
+@kiosk_route
+@writes  # logs the download (children's given names)
+@personal_data
+def kiosk_offline_cache():
+    """This kiosk's point only: its self-service children (given names) and copies (titles)."""
+    db = get_session()
+    body = kiosk_offline.offline_cache(db, current_user, utcnow(), get_settings(db, current_app.config),
+                                       ip=request.remote_addr or "")
     return jsonify(body)
 
 

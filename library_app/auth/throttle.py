@@ -57,3 +57,22 @@ def invite_known() -> None:
     login_throttle.give_back_address(get_session(), "invite", request.remote_addr or "", utcnow(),
                                      _invite_rules())
     commit_now("a real link's guess is given back whatever the request does next")
+
+
+def address_attempt(scope: str, limits_key: str) -> int:
+    """Another secret guessed from this address (e.g. a kiosk's enrol code, scope
+    ``kiosk_enrol``, limits in ``config[limits_key]``): as ``invite_attempt``. Commits."""
+    if not _enabled():
+        return 0
+    rules = login_throttle.address_rules_from_config(current_app.config, limits_key)
+    wait = login_throttle.reserve_address(get_session(), scope, request.remote_addr or "", utcnow(), rules)
+    commit_now("a guessed secret is counted before it is looked up")
+    return wait
+
+
+def address_known(scope: str, limits_key: str) -> None:
+    """The guess was right: given back, in the caller's transaction (the caller commits)."""
+    if not _enabled():
+        return
+    rules = login_throttle.address_rules_from_config(current_app.config, limits_key)
+    login_throttle.give_back_address(get_session(), scope, request.remote_addr or "", utcnow(), rules)

@@ -16,6 +16,16 @@ ENROL_CODE_MINUTES = 30          # a one-time enrol code lives this long
 ENROL_CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"  # no 0/O, 1/I/L: read off a screen
 ENROL_CODE_LENGTH = 8
 
+# Kiosk tokens do not expire: a tablet fixed at a point stays enrolled until a librarian
+# revokes it (an expiring token would stop the corner on a Sunday with no one to re-enrol it).
+# What stands in for expiry is visibility: a kiosk not seen this long is flagged on the kiosks
+# page ("长时间未使用，如设备已丢失请撤销"), so a lost or stolen device is noticed and revoked.
+LONG_UNUSED = timedelta(days=30)
+
+# The offline cache a kiosk keeps (services.kiosk_offline): refreshed every few minutes while
+# online, usable offline this long after it was fetched, then forgotten by the device.
+OFFLINE_CACHE_HOURS = 24
+
 # Unknown or revoked cards at one kiosk: after LIMIT of them within WINDOW the kiosk waits WAIT.
 CARD_TRY_LIMIT = 5
 CARD_TRY_WINDOW = timedelta(minutes=1)
@@ -134,6 +144,28 @@ def after_unknown_card(tries: CardTries | None, now: datetime) -> CardTries:
     count = tries.count + 1
     blocked = now + CARD_TRY_WAIT if count >= CARD_TRY_LIMIT else None
     return CardTries(count, tries.started_at, blocked)
+
+
+def long_unused(*, enrolled_at: datetime | None, last_seen_at: datetime | None, revoked: bool,
+                now: datetime) -> bool:
+    """An enrolled, live kiosk that has not been seen for LONG_UNUSED (lost, stolen, unplugged)."""
+    if revoked or enrolled_at is None:
+        return False
+    return now - (last_seen_at or enrolled_at) >= LONG_UNUSED
+
+
+def offline_loan_review(*, self_service: bool, overdue_count: int, overdue_blocks: bool) -> list[str]:
+    """A kiosk loan recorded offline breaks a self-service rule: the child has left with the book,
+    so it is lent and sent for review (as domain.loans does for a staff phone's offline loans)
+    instead of refused. The reasons, in REVIEW_REASONS' words."""
+    try:
+        check_self_service_loan(self_service=self_service, overdue_count=overdue_count,
+                                overdue_blocks=overdue_blocks)
+    except SelfServiceNotAllowed:
+        return ["kiosk_self_service_off"]
+    except OverdueBlocksSelfService:
+        return ["kiosk_overdue"]
+    return []
 
 
 def enrol_code_live(*, expires_at: datetime | None, used: bool, revoked: bool, now: datetime) -> bool:

@@ -197,6 +197,10 @@ REVIEW_REASONS: dict[str, str] = {
     "clock_past": "设备时间早于两个月前，手机时间可能被重置过，已按服务器收到的时间记录",
     "clock_before_card": "设备时间早于借阅证绑定的时间",
     "clock_before_copy": "设备时间早于这本书登记的时间",
+    # the self-service kiosk offline (domain.kiosk.offline_loan_review; services.circulation.apply)
+    "kiosk_self_service_off": "自助借书机离线借出时，这位小读者不能自助借书（设置可能刚被关掉）",
+    "kiosk_overdue": "自助借书机离线借出时，这位小读者有过期未还的书",
+    "kiosk_refused": "自助借书机离线借出的书没能记成借阅，但书已经被孩子拿走了：请找回这本书或补登记",
 }
 
 

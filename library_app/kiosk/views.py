@@ -94,8 +94,10 @@ def kiosks():
         else:
             url = url_for("kiosk.screen", _external=True, code=code)
             created = {"kiosk": kiosk, "code": code, "qr": _qr_data_uri(url), "url": url}
-    return render_template("kiosk/admin.html", form=form, created=created,
-                           kiosks=service.list_kiosks(db, current_user),
+    kiosks = service.list_kiosks(db, current_user)
+    now = utcnow()
+    return render_template("kiosk/admin.html", form=form, created=created, kiosks=kiosks,
+                           long_unused={k.id for k in kiosks if service.long_unused(k, now)},
                            activity={a["id"]: a for a in kiosk_activity()["kiosks"]}), status  # type: ignore[attr-defined]
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -22,9 +22,19 @@ from library_app.domain.loans import LoanRules
 from library_app.domain.roles import Role, is_staff
 from library_app.domain.settings import LibrarySettings
 from library_app.domain.statuses import BorrowerStatus, CardStatus
-from library_app.models import AuditLog, Borrower, Card, CirculationEvent, Kiosk, Loan, Point, User
+from library_app.models import (
+    AuditLog,
+    Borrower,
+    Card,
+    CirculationEvent,
+    Kiosk,
+    Loan,
+    Point,
+    User,
+)
 from library_app.services import audit
 from library_app.services.errors import Forbidden, Invalid, NotFound
+from library_app.services.kiosk_activity import activity, recent_refusals  # noqa: F401 (the views' names)
 
 LAST_SEEN_EVERY = timedelta(minutes=1)
 given_name = rules.given_name  # last_seen_at is written at most this often
@@ -181,6 +191,12 @@ def revoke(session: Session, actor: User, now: datetime, kiosk: Kiosk) -> None:
         audit.record(session, actor, now, "kiosk.revoke", "kiosk", kiosk.id, point_id=kiosk.point_id)
 
 
+def long_unused(kiosk: Kiosk, now: datetime) -> bool:
+    """Enrolled, not revoked, and not seen for 30 days (domain.kiosk.LONG_UNUSED): flagged."""
+    return rules.long_unused(enrolled_at=kiosk.enrolled_at, last_seen_at=kiosk.last_seen_at,
+                             revoked=kiosk.revoked_at is not None, now=now)
+
+
 def get_kiosk(session: Session, kiosk_id: int) -> Kiosk:
     kiosk = session.get(Kiosk, kiosk_id)
     if kiosk is None:
@@ -268,17 +284,19 @@ def card_for_kiosk(session: Session, principal: KioskPrincipal, now: datetime, c
 
 def check_kiosk_event(conn: Connection, principal: KioskPrincipal, *, event_type: str,
                       event_point_id: int | None, card_code: str | None, now: datetime,
-                      settings: LibrarySettings) -> None:
+                      settings: LibrarySettings, offline: bool = False) -> list[str]:
     """The kiosk's rules for one event, before the circulation service applies it.
 
     Called by services.circulation._apply in place of its point check when a kiosk sends the
     event: its own point only, loans and returns only; a loan only for a child of this point
-    who may self-serve and (if the setting says so) has no overdue book.
+    who may self-serve and (if the setting says so) has no overdue book. A loan the kiosk
+    recorded offline (the child has gone home with the book) that breaks one of the two
+    self-service rules is not refused: the reasons to send it for review are returned.
     """
     rules.check_kiosk_event(event_type=event_type, kiosk_point_id=principal.point_id,
                             event_point_id=event_point_id)
     if event_type != "loan" or not card_code:
-        return
+        return []
     b, c, ln = Borrower.__table__.c, Card.__table__.c, Loan.__table__.c
     row = conn.execute(
         select(b.home_point_id, b.self_service, b.id)
@@ -286,7 +304,7 @@ def check_kiosk_event(conn: Connection, principal: KioskPrincipal, *, event_type
         .where(c.code == card_code)
     ).first()
     if row is None:
-        return  # the circulation service refuses the unknown card itself
+        return []  # the circulation service refuses the unknown card itself
     rules.check_child_here(kiosk_point_id=principal.point_id, home_point_id=row[0])
     overdue = 0
     if settings.kiosk_overdue_blocks:
@@ -294,8 +312,12 @@ def check_kiosk_event(conn: Connection, principal: KioskPrincipal, *, event_type
             select(func.count(ln.id)).where(ln.borrower_id == row[2], ln.returned_at.is_(None),
                                             ln.due_at < now)
         ).scalar_one()
+    if offline:
+        return rules.offline_loan_review(self_service=bool(row[1]), overdue_count=overdue,
+                                         overdue_blocks=settings.kiosk_overdue_blocks)
     rules.check_self_service_loan(self_service=bool(row[1]), overdue_count=overdue,
                                   overdue_blocks=settings.kiosk_overdue_blocks)
+    return []
 
 
 def redact_results(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -337,42 +359,3 @@ def undo(session: Session, principal: KioskPrincipal, now: datetime, event_id: s
     # circulation service's "her own event" rule holds for this kiosk's own loans only; the
     # kiosk_id check above is what keeps it to this kiosk.
     return undo_event(session, principal, now, event.event_id, settings, ip=ip)  # type: ignore[arg-type]
-
-
-# ---------------------------------------------------------------- activity for librarians
-
-def activity(session: Session, since: datetime, point_ids: list[int] | None = None) -> list[dict[str, Any]]:
-    """Per kiosk since ``since``: loans, returns and refusals (events), newest kiosks first."""
-    e = CirculationEvent
-    applied = e.status.in_(("applied", "review"))
-    q = (
-        select(Kiosk.id, Kiosk.name, Point.code, Point.name, Kiosk.revoked_at, Kiosk.last_seen_at,
-               func.sum(case((and_(e.type == "loan", applied, e.undone_at.is_(None)), 1), else_=0)),
-               func.sum(case((and_(e.type == "return", applied), 1), else_=0)),
-               func.sum(case((e.status == "rejected", 1), else_=0)))
-        .join(Point, Point.id == Kiosk.point_id)
-        .outerjoin(e, and_(e.kiosk_id == Kiosk.id, e.received_at >= since))
-        .group_by(Kiosk.id, Kiosk.name, Point.code, Point.name, Kiosk.revoked_at, Kiosk.last_seen_at)
-        .order_by(Point.code, Kiosk.id)
-    )
-    if point_ids is not None:
-        q = q.where(Kiosk.point_id.in_(point_ids))
-    return [{"id": r[0], "name": r[1], "point": r[2], "point_name": r[3], "revoked": r[4] is not None,
-             "last_seen_at": r[5], "loans": int(r[6] or 0), "returns": int(r[7] or 0),
-             "refusals": int(r[8] or 0)} for r in session.execute(q)]
-
-
-def recent_refusals(session: Session, since: datetime, point_ids: list[int] | None = None,
-                    limit: int = 20) -> list[dict[str, Any]]:
-    e = CirculationEvent
-    q = (
-        select(e.received_at, e.type, e.code, e.message, Kiosk.name, Point.code)
-        .join(Kiosk, Kiosk.id == e.kiosk_id).join(Point, Point.id == Kiosk.point_id)
-        .where(e.status == "rejected", e.received_at >= since)
-        .order_by(e.received_at.desc()).limit(limit)
-    )
-    if point_ids is not None:
-        q = q.where(Kiosk.point_id.in_(point_ids))
-    rows = session.execute(q).all()
-    return [{"at": r[0], "type": r[1], "code": r[2], "message": r[3], "kiosk": r[4], "point": r[5]}
-            for r in rows]

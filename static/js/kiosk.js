@@ -9,11 +9,16 @@
 // (decoder.js's BarcodeDetector, as on the scan screen; codes read by codes.js). Loans and returns go through the
 // outbox (outbox.js) with the kiosk's token, so they are kept on the device when offline.
 // A 401 anywhere means the kiosk was revoked: its token is forgotten and the enrol screen shown.
+// Offline (kiosk-cache.js): a card known to the cache of this point starts a turn by its given
+// name; each book is queued in the outbox as a loan ("借好了，已记在这台机器上"), and its undo
+// takes it out of the outbox before it is sent. At sync the server applies the kiosk's rules;
+// a queued loan that breaks them goes to the librarians' review queue (the book has left).
 
 import { createOutbox, deviceTime, newEventId } from "./outbox.js";
 import { readCode } from "./codes.js";
 import { createDecoder } from "./decoder.js";
 import { qrCamera } from "./qr-camera.js";
+import { REFRESH_MS, cacheInfo, cachedCard, cachedTitle, countLoan, refreshCache, wipeCache } from "./kiosk-cache.js";
 
 const root = document.getElementById("kiosk");
 const $ = (id) => document.getElementById(id);
@@ -96,6 +101,7 @@ function signedOut(note) {
   localStorage.removeItem(POINT_KEY);
   state.token = "";
   state.point = null;
+  wipeCache();
   endTurn();
   hideMessage();
   closeCamera();
@@ -164,6 +170,7 @@ function endTurn() {
   $("hello").textContent = "";
   $("books").replaceChildren();
   $("can-borrow").textContent = "";
+  $("books-out").hidden = true;
   if (state.token) screen("welcome");
 }
 
@@ -187,7 +194,7 @@ function bookItem(title, dueAt, { fresh = false, overdue = false } = {}) {
   t.textContent = title;
   const due = document.createElement("span");
   due.className = "due";
-  due.textContent = overdue ? `${dueWords(dueAt)}（已过期）` : dueWords(dueAt);
+  due.textContent = overdue ? `${dueWords(dueAt)}（已过期）` : dueAt ? dueWords(dueAt) : "联网后上传";
   words.append(t, document.createElement("br"), due);
   li.append(cover, words);
   return li;
@@ -197,6 +204,9 @@ function renderTurn() {
   const turn = state.turn;
   $("hello").textContent = `你好，${turn.name}`;
   $("books").replaceChildren(...turn.loans.map((x) => bookItem(x.title, x.due_at, x)));
+  // Offline the tablet knows how many books she has at home, not which: say the number.
+  $("books-out").hidden = !(turn.offline && turn.out > 0);
+  $("books-out").textContent = turn.offline && turn.out > 0 ? `家里还有 ${turn.out} 本书没还` : "";
   const can = $("can-borrow");
   can.replaceChildren();
   if (turn.refusal) {
@@ -212,11 +222,12 @@ function renderTurn() {
 }
 
 async function scanCard(code) {
+  if (!navigator.onLine) { offlineTurn(code); return; }
   let response;
   try {
     response = await api(`/api/v1/kiosk/cards/${encodeURIComponent(code)}`);
   } catch (e) {
-    if (state.token) show("warn", "没有网络", "现在不能刷卡借书，可以扫书还书。");
+    if (state.token) offlineTurn(code);
     return;
   }
   const body = await response.json().catch(() => ({}));
@@ -227,8 +238,26 @@ async function scanCard(code) {
   }
   state.turn = { card: code, name: body.display_name, loans: body.loans.map((x) => ({ ...x })),
     canBorrow: body.can_borrow, refusal: body.refusal };
+  hideMessage(); // what the last child saw is not hers
   renderTurn();
   say(`你好，${body.display_name}`);
+  tone("good");
+  touch();
+}
+
+// No network: the turn comes from this point's cache (kiosk-cache.js), given name only.
+async function offlineTurn(code) {
+  const info = await cacheInfo();
+  if (!info) { show("warn", "没有网络", "现在不能刷卡借书，可以扫书还书。"); return; }
+  const child = await cachedCard(code);
+  if (!child) { show("bad", "认不出这张卡", "请找老师"); return; }
+  const limit = Number(info.loan_limit) || 0;
+  state.turn = { card: code, name: child.name, loans: [], out: child.open_loans, offline: true,
+    canBorrow: child.blocked ? 0 : Math.max(0, limit - child.open_loans),
+    refusal: child.blocked ? { code: "overdue_blocks_self_service", message: "你有一本书过了还书日期，请先还书，或找老师帮忙。" } : null };
+  hideMessage();
+  renderTurn();
+  say(`你好，${child.name}`);
   tone("good");
   touch();
 }
@@ -244,19 +273,22 @@ async function send(event) {
 async function lendBook(code) {
   const turn = state.turn;
   if (turn.refusal) { show("bad", "请找老师", turn.refusal.message); return; }
+  if (turn.loans.some((x) => x.copy === code)) { show("warn", "这本书已经借到了", ""); return; }
   if (turn.canBorrow <= 0) { show("warn", "今天借满了", "看完再来换吧。"); return; }
   const event = { id: newEventId(), type: "loan", copy: code, card: turn.card, point: state.point.code, at: deviceTime() };
   const result = await send(event);
   if (state.turn !== turn) return; // the turn ended meanwhile
   if (result.status === "applied" || result.status === "review" || result.status === "queued") {
-    const title = (result.loan && result.loan.title) || "这本书";
+    const queued = result.status === "queued";
+    const title = (result.loan && result.loan.title) || (await cachedTitle(code)) || "这本书";
     const due = result.loan && result.loan.due_at;
-    const item = { title, due_at: due, fresh: true, event: event.id, copy: code };
+    const item = { title, due_at: due, fresh: true, event: event.id, copy: code, queued };
     turn.loans.push(item);
     turn.canBorrow -= 1;
+    if (queued) countLoan(turn.card, +1); // the next turn offline knows she has it
     renderTurn();
-    const undo = result.status === "queued" ? null : item; // not sent yet: nothing to undo on the server
-    show("good", "借好了", result.status === "queued" ? "已记在这台机器上，联网后上传。" : `《${title}》${dueWords(due)}`, { undo });
+    // Queued: its undo takes it out of the outbox before it is sent (outbox.cancel).
+    show("good", "借好了", queued ? "已记在这台机器上，联网后上传。" : `《${title}》${dueWords(due)}`, { undo: item });
   } else if (result.status === "duplicate") {
     show("warn", "这本书已经借到了", "");
   } else {
@@ -299,6 +331,13 @@ async function undo() {
   if (!pending) return;
   clearUndo();
   touch();
+  if (pending.item.queued && await outbox.cancel(pending.item.event)) {
+    countLoan(state.turn ? state.turn.card : "", -1);
+    undone(pending);
+    return;
+  }
+  // Sent already (or on its way now): undone on the server, as for a loan made online.
+  if (pending.item.queued) await outbox.sync();
   let response;
   try {
     response = await api("/api/v1/kiosk/undo", {
@@ -309,6 +348,10 @@ async function undo() {
     return;
   }
   if (!response.ok) { show("bad", "没有撤销成", "请找老师帮忙。"); return; }
+  undone(pending);
+}
+
+function undone(pending) {
   const turn = state.turn;
   if (turn) {
     turn.loans = turn.loans.filter((x) => x !== pending.item);
@@ -372,6 +415,17 @@ async function checkEnrolled() {
   try { await api("/api/v1/kiosk/me"); } catch (e) { /* signed out, or offline: carry on */ }
 }
 
+// This point's offline cache, fresh while online: on start, every REFRESH_MS, and when the
+// network comes back. Loans still waiting in the outbox are counted in.
+async function refreshOffline() {
+  if (!state.token || !outbox) return;
+  if (!navigator.onLine) { cacheInfo(); return; } // reading it forgets it once 24 h old
+
+  const waiting = (await outbox.list({ limit: 1000 }).catch(() => []))
+    .filter((r) => r.state === "pending" && r.event.type === "loan").map((r) => r.event);
+  await refreshCache(`Bearer ${state.token}`, waiting);
+}
+
 function start() {
   if (!state.token) {
     const code = new URLSearchParams(location.search).get("code");
@@ -384,7 +438,7 @@ function start() {
     $("net").hidden = status.state !== "offline" && status.state !== "waiting";
     if (status.state === "signin") signedOut("这台自助借书机已被停用或需要重新登记。请找图书管理员。");
   });
-  outbox.syncIfPending();
+  outbox.syncIfPending().finally(() => refreshOffline());
   $("point-name").textContent = state.point ? `${state.point.name || state.point.code}` : "";
   screen("welcome");
   checkEnrolled();
@@ -409,6 +463,8 @@ $("undo").addEventListener("click", (e) => { e.stopPropagation(); undo(); });
 $("camera").addEventListener("click", () => openCamera());
 document.addEventListener("pointerdown", () => touch());
 setInterval(checkEnrolled, CHECK_MS);
+setInterval(refreshOffline, REFRESH_MS);
+addEventListener("online", () => setTimeout(refreshOffline, 2000)); // after the outbox has sent
 start();
 if (state.token) input.focus({ preventScroll: true });
 window.kioskReady = true;

@@ -19,6 +19,10 @@
 //   outbox.sync({everyone: true}) also sends events recorded by another account on this phone.
 // Added for the self-service kiosk: createOutbox({endpoint, authorization: "Bearer …", user})
 //   sends with that header and no session check.
+//   outbox.cancel(id) -> Promise<boolean>   an event still waiting on this device is taken back
+//       (the kiosk's undo of a loan queued offline): deleted before it is ever sent. False when
+//       it is not waiting any more, or a sync holds the outbox right now (it may be on its way:
+//       then undo it on the server once its answer is in).
 //
 // Another endpoint: createOutbox({endpoint}) for activities ({"events": [...]} there), and
 // createOutbox({endpoint, field: "scans"}) for a stocktake ({"scans": [...]}); records carry
@@ -167,6 +171,7 @@ class Outbox {
       syncIfPending: () => this.syncIfPending(),
       status: () => this.status(),
       list: (options) => this.list(options),
+      cancel: (id) => this.cancel(id),
     };
   }
 
@@ -246,6 +251,22 @@ class Outbox {
     const stored = await inStore("readonly", (store) => req(store.get(event.id)));
     if (stored && stored.state === "done") return stored.result;
     return queued(event.id, this.message || MESSAGES.waiting);
+  }
+
+  async cancel(id) {
+    const remove = () => inStore("readwrite", async (store) => {
+      const found = await req(store.get(id));
+      if (!found || found.state !== "pending" || !this.ours(found)) return false;
+      store.delete(id);
+      return true;
+    });
+    // A run picks its batch and posts it under the same lock (sync): holding it here, no run
+    // can be sending this event; one that holds it now may be, so nothing is taken back then.
+    const removed = navigator.locks
+      ? await navigator.locks.request(DB_NAME, { ifAvailable: true }, (lock) => (lock ? remove() : false))
+      : (this.running ? false : await remove());
+    if (removed) this.changed();
+    return removed;
   }
 
   async syncIfPending() {

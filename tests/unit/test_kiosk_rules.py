@@ -56,3 +56,24 @@ def test_unknown_cards_spread_over_minutes_never_block():
     for i in range(20):
         tries = k.after_unknown_card(tries, NOW + timedelta(seconds=20 * i))
         k.check_not_blocked(tries, NOW + timedelta(seconds=20 * i))
+
+
+def test_a_kiosk_not_seen_for_30_days_is_long_unused():
+    now = datetime(2026, 3, 1, 12, tzinfo=UTC)
+    enrolled = now - timedelta(days=90)
+    assert k.long_unused(enrolled_at=enrolled, last_seen_at=now - timedelta(days=30), revoked=False, now=now)
+    assert not k.long_unused(enrolled_at=enrolled, last_seen_at=now - timedelta(days=29, hours=23), revoked=False,
+                             now=now)
+    # never seen since enrolment counts from the enrolment; revoked or waiting ones are not flagged
+    assert k.long_unused(enrolled_at=enrolled, last_seen_at=None, revoked=False, now=now)
+    assert not k.long_unused(enrolled_at=enrolled, last_seen_at=None, revoked=True, now=now)
+    assert not k.long_unused(enrolled_at=None, last_seen_at=None, revoked=False, now=now)
+
+
+def test_an_offline_kiosk_loan_breaking_a_self_service_rule_is_reviewed_not_refused():
+    assert k.offline_loan_review(self_service=True, overdue_count=0, overdue_blocks=True) == []
+    assert k.offline_loan_review(self_service=False, overdue_count=0, overdue_blocks=True) == ["kiosk_self_service_off"]
+    assert k.offline_loan_review(self_service=True, overdue_count=1, overdue_blocks=True) == ["kiosk_overdue"]
+    assert k.offline_loan_review(self_service=True, overdue_count=1, overdue_blocks=False) == []
+    from library_app.domain.loans import REVIEW_REASONS
+    assert {"kiosk_self_service_off", "kiosk_overdue", "kiosk_refused"} <= set(REVIEW_REASONS)

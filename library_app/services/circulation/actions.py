@@ -85,7 +85,9 @@ def _finish(b: _Batch, event: Event, point_id: int, *, status: str, code: str, m
     return _result(event.id, status, code, message, loan, **extra)
 
 
-def _loan(b: _Batch, event: Event, point_id: int, scan: Scan) -> dict[str, Any]:
+def _loan(b: _Batch, event: Event, point_id: int, scan: Scan,
+          also_review: list[str] | None = None) -> dict[str, Any]:
+    """Lend; ``also_review``: reasons found before the plan (a kiosk's offline loan, issue 17)."""
     assert event.card is not None
     copy = scan.copy
     if copy is None:
@@ -108,7 +110,7 @@ def _loan(b: _Batch, event: Event, point_id: int, scan: Scan) -> dict[str, Any]:
     plan = rules_mod.plan_loan(copy=copy.state(), card=card.state(), open_loan=open_loan,
                                open_count=card.open_count, at=at, point_id=point_id, rules=b.rules,
                                offline=offline)
-    reasons = list(plan.review) + ([clock] if clock else [])
+    reasons = list(also_review or []) + list(plan.review) + ([clock] if clock else [])
     name = card.borrower_name
     if plan.action == "already_lent":
         return _already_lent(b, event, point_id, copy, card, open_loan)

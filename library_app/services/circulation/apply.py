@@ -158,29 +158,43 @@ def _once(b: _Batch, event_id: str, digest: str, work: Callable[[], dict[str, An
 def _apply(b: _Batch, event: Event) -> dict[str, Any]:
     scan = b.scan(event)
     point = scan.point
+    kiosk_review: list[str] = []
     try:
         if b.kiosk is not None:  # KIOSK (issue 17): its own point, and its loan rules
-            kiosk_service.check_kiosk_event(b.conn, b.kiosk, event_type=event.type,
-                                            event_point_id=point[0] if point else None,
-                                            card_code=event.card, now=b.now, settings=b.settings)
+            offline = ev_rules.is_offline(event, b.now)
+            kiosk_review = kiosk_service.check_kiosk_event(
+                b.conn, b.kiosk, event_type=event.type, event_point_id=point[0] if point else None,
+                card_code=event.card, now=event.at if offline else b.now, settings=b.settings,
+                offline=offline)
         rules_mod.check_point(role=b.role, point_id=point[0] if point else None,
                               point_active=point[1] if point else False,
                               my_point_ids=(frozenset({point[0]}) if point and (point[2] or b.kiosk)
                                             else frozenset()),  # KIOSK: its point, checked above
                               point_code=event.point)
     except RuleBroken as exc:
-        b.store(event, event_id=event.id, status="rejected", code=exc.code, message=exc.message)
-        return _result(event.id, "rejected", exc.code, exc.message)
+        return _refused(b, event, exc, point[0] if point else None, stored_point=None)
     assert point is not None
     point_id = point[0]
     try:
         if event.type == "loan":
-            return _loan(b, event, point_id, scan)
+            return _loan(b, event, point_id, scan, also_review=kiosk_review)
         if event.type == "return":
             return _return(b, event, point_id, scan)
         return _renew(b, event, point_id, scan)
     except RuleBroken as exc:
-        b.store(event, event_id=event.id, status="rejected", code=exc.code, message=exc.message,
-                point_id=point_id)
-        return _result(event.id, "rejected", exc.code, exc.message)
+        return _refused(b, event, exc, point_id, stored_point=point_id)
 
+
+def _refused(b: _Batch, event: Event, exc: RuleBroken, point_id: int | None, *,
+             stored_point: int | None) -> dict[str, Any]:
+    """A refused event, stored as such. KIOSK (issue 17): a loan a kiosk recorded offline has
+    happened all the same (the child went home with the book and no one watched the screen at
+    sync), so besides the refusal a review item asks a librarian to find the book."""
+    message = exc.message
+    if (b.kiosk is not None and event.type == "loan" and point_id is not None
+            and ev_rules.is_offline(event, b.now)):
+        message += " " + b.review(event, ["kiosk_refused"], None, point_id, refusal=exc.code,
+                                  refusal_message=exc.message) + "。"
+    b.store(event, event_id=event.id, status="rejected", code=exc.code, message=message,
+            point_id=stored_point)
+    return _result(event.id, "rejected", exc.code, message)
