@@ -15,8 +15,8 @@ The few writes that must stay even when the answer is a 4xx go through ``commit_
 - a login attempt is counted before its password is checked (``auth.throttle.attempt``);
 - a password change that failed on the new password, not the current one, resets the count;
 - a kiosk's look-up of an unknown card is counted though it answers 404 (``api.kiosk``);
-- an invitation link's look-up is counted per address before the link is checked, and given back
-  when it names a real invitation (``auth.throttle.invite_attempt`` / ``invite_known``);
+- an invitation link's or a kiosk enrol code's look-up is counted per address before it is
+  checked, and given back when it was right (``auth.throttle.address_attempt`` / ``address_known``);
 - the busy writes of ``circulation.txn.write`` (scans, one-tap pages, stocktake scans) end the
   request's reads first, so nothing is held while the write waits its turn.
 ``circulation.txn.write`` itself commits in a session of its own (group commit on SQLite): the

@@ -88,14 +88,14 @@ def revoke_invite(invite_id: int):
 @csrf_exempt
 def accept_invite(token: str):
     data = json_body()
-    wait = throttle.invite_attempt()
+    wait = throttle.address_attempt("invite", "INVITE_ADDRESS_LIMITS")
     if wait:
         response, status = json_error(429, "too_many_requests", wait_message(wait))
         response.headers["Retry-After"] = str(wait)
         return response, status
     db = get_session()
     if service.find_invitation(db, token) is not None:
-        throttle.invite_known()
+        throttle.address_known("invite", "INVITE_ADDRESS_LIMITS", commit=True)
     user = service.accept_invitation(db, utcnow(), token, username=data.get("username"),
                                      password=data.get("password"), display_name=data.get("display_name"),
                                      ip=request.remote_addr or "")

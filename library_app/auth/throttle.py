@@ -34,34 +34,11 @@ def passed(username: str) -> None:
     login_throttle.succeeded(get_session(), username, request.remote_addr or "", utcnow(), policy)
 
 
-def _invite_rules():
-    return login_throttle.address_rules_from_config(current_app.config, "INVITE_ADDRESS_LIMITS")
-
-
-def invite_attempt() -> int:
-    """An invitation's link is being opened or accepted from this address: 0 when it may be
-    looked up (counted as a guess until ``invite_known``), else the seconds to wait. Commits."""
-    if not _enabled():
-        return 0
-    wait = login_throttle.reserve_address(get_session(), "invite", request.remote_addr or "", utcnow(),
-                                          _invite_rules())
-    commit_now("an invitation guess is counted before the link is looked up")
-    return wait
-
-
-def invite_known() -> None:
-    """The link named a real invitation (whatever its state): the guess is given back.
-    Commits, so what the request does next cannot take it with it when it rolls back."""
-    if not _enabled():
-        return
-    login_throttle.give_back_address(get_session(), "invite", request.remote_addr or "", utcnow(),
-                                     _invite_rules())
-    commit_now("a real link's guess is given back whatever the request does next")
-
-
 def address_attempt(scope: str, limits_key: str) -> int:
     """Another secret guessed from this address (e.g. a kiosk's enrol code, scope
-    ``kiosk_enrol``, limits in ``config[limits_key]``): as ``invite_attempt``. Commits."""
+    ``kiosk_enrol``; an invitation's link, ``invite``; limits in ``config[limits_key]``): 0 when
+    it may be looked up (counted as a guess until ``address_known``), else the seconds to wait.
+    Commits at once, so the count stays whatever the answer."""
     if not _enabled():
         return 0
     rules = login_throttle.address_rules_from_config(current_app.config, limits_key)
@@ -70,9 +47,12 @@ def address_attempt(scope: str, limits_key: str) -> int:
     return wait
 
 
-def address_known(scope: str, limits_key: str) -> None:
-    """The guess was right: given back, in the caller's transaction (the caller commits)."""
+def address_known(scope: str, limits_key: str, *, commit: bool = False) -> None:
+    """The guess was right: given back, in the caller's transaction, or at once with ``commit``
+    (an invitation's link: what the request does next may roll back, the give-back stays)."""
     if not _enabled():
         return
     rules = login_throttle.address_rules_from_config(current_app.config, limits_key)
     login_throttle.give_back_address(get_session(), scope, request.remote_addr or "", utcnow(), rules)
+    if commit:
+        commit_now("a right guess is given back whatever the request does next")

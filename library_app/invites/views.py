@@ -5,7 +5,7 @@
 - ``/join/<token>``: public. The invited person chooses her login name, her name and her
   password; she is then signed in and lands on the scan screen. A used, expired or revoked
   link gets a friendly page with 410, an unknown one 404; unknown links from one address are
-  throttled like logins (``auth.throttle.invite_attempt``).
+  throttled like logins (``auth.throttle.address_attempt``).
 """
 
 from __future__ import annotations
@@ -94,14 +94,14 @@ def _gone(message: str, status: int, title: str = "邀请链接不能使用"):
 @public
 @writes  # counts unknown links from this address (a guess of a token), on GET too
 def join(token: str):
-    wait = throttle.invite_attempt()
+    wait = throttle.address_attempt("invite", "INVITE_ADDRESS_LIMITS")
     if wait:
         return _gone(wait_message(wait), 429, "请稍后再试") + ({"Retry-After": str(wait)},)
     db, now = get_session(), utcnow()
     invitation = service.find_invitation(db, token)
     if invitation is None:
         return _gone(rules.InviteUnknown.message, 404, "找不到这个邀请链接")
-    throttle.invite_known()
+    throttle.address_known("invite", "INVITE_ADDRESS_LIMITS", commit=True)
     state = invitation.state(now)
     if state is not rules.InviteState.OPEN:
         return _gone(rules.GONE_MESSAGES[state], 410)

@@ -24,7 +24,7 @@ PUBLIC = {
     # enrol code for the kiosk's token
     "kiosk.screen", "api.enrol_kiosk",
     # invitations: the invited person has no account yet; opening and accepting a link is
-    # throttled per address (auth.throttle.invite_attempt), the token is 256 random bits
+    # throttled per address (auth.throttle.address_attempt), the token is 256 random bits
     "invites.join", "api.accept_invite",
 }
 
