@@ -19,7 +19,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, distinct, exists, func, literal_column, select, union_all
+from sqlalchemy import case, distinct, func, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
 from library_app.domain.activities import Figures
@@ -107,42 +107,48 @@ def _service(session: Session, edges: list[datetime], pid: int | None) -> dict[t
     return {(int(b), int(p)): (int(n), int(m)) for b, p, n, m in session.execute(stmt)}
 
 
-def _distinct_volunteers(session: Session, edges: list[datetime], pid: int | None) -> tuple[int, dict[int, int]]:
-    """Distinct volunteers who served, overall and per point (a volunteer at two points counts
-    at each, once in the total)."""
+def _distinct_volunteers(session: Session, edges: list[datetime], pid: int | None,
+                         per_point: bool = True) -> tuple[int, dict[int, int]]:
+    """Distinct volunteers who served, overall and (unless not ``per_point``) per point: a
+    volunteer at two points counts at each, once in the total."""
     served = (select(Activity.point_id.label("p"), ActivityVolunteer.volunteer_id.label("v"))
               .join(Activity, Activity.id == ActivityVolunteer.activity_id)
               .where(*_in_year(edges, pid)).cte("served"))
-    stmt = union_all(
-        select(served.c.p, func.count(distinct(served.c.v))).group_by(served.c.p),
-        select(literal_column("NULL"), func.count(distinct(served.c.v))))
-    return _per_point_and_total(session.execute(stmt))
+    total: Any = select(literal_column("NULL"), func.count(distinct(served.c.v)))
+    if not per_point:
+        return _per_point_and_total(session.execute(total))
+    at = select(served.c.p, func.count(distinct(served.c.v))).group_by(served.c.p)
+    return _per_point_and_total(session.execute(union_all(at, total)))
 
 
-def _children_served(session: Session, year: int, edges: list[datetime],
-                     pid: int | None) -> tuple[int, dict[int, int]]:
-    """Distinct children who borrowed or attended by card, overall and per point: a child once,
-    whether one or both (``domain.activities.children_served``), counted as the children who
-    borrowed plus those who only attended: the year's (point, child) card pairs that no
-    counted loan of the year has (at that point; for the total, at any point of the report)."""
+def _children_served(session: Session, year: int, edges: list[datetime], pid: int | None,
+                     per_point: bool = True) -> tuple[int, dict[int, int]]:
+    """Distinct children who borrowed or attended by card, overall and (unless not
+    ``per_point``) per point: a child once, whether one or both
+    (``domain.activities.children_served``), counted as the children who borrowed plus those who
+    only attended: the year's (point, child) card pairs that no counted loan of the year has (at
+    that point; for the total, at any point of the report)."""
     borrowed = [Loan.lent_year == year, Loan.undone_at.is_(None), Loan.borrower_id.is_not(None),
                 *_where_point(Loan.point_id, pid)]
     pairs = select(Loan.borrower_id.label("b"), Loan.point_id.label("p")).where(*borrowed).distinct().subquery()
     children = select(Loan.borrower_id).where(*borrowed).distinct().subquery()
-    total, per_point = _per_point_and_total(session.execute(union_all(
-        select(pairs.c.p, func.count()).group_by(pairs.c.p),
-        select(literal_column("NULL"), func.count()).select_from(children))))
     cards = (select(Activity.point_id.label("p"), ActivityCard.borrower_id.label("b"))
              .join(Activity, Activity.id == ActivityCard.activity_id)
              .where(*_in_year(edges, pid), ActivityCard.borrower_id.is_not(None)).distinct().cte("cards"))
-    lent_here = exists().where(*borrowed, Loan.borrower_id == cards.c.b, Loan.point_id == cards.c.p)
-    lent_anywhere = exists().where(*borrowed, Loan.borrower_id == cards.c.b)
-    only_total, only_at = _per_point_and_total(session.execute(union_all(
-        select(cards.c.p, func.count()).where(~lent_here).group_by(cards.c.p),
-        select(literal_column("NULL"), func.count(distinct(cards.c.b))).where(~lent_anywhere))))
+    # (select the id, which the index holds: exists() alone selects * and reads each row)
+    lent_here = select(Loan.id).where(*borrowed, Loan.borrower_id == cards.c.b, Loan.point_id == cards.c.p).exists()
+    lent_anywhere = select(Loan.id).where(*borrowed, Loan.borrower_id == cards.c.b).exists()
+    lent_total: Any = select(literal_column("NULL"), func.count()).select_from(children)
+    card_total: Any = select(literal_column("NULL"), func.count(distinct(cards.c.b))).where(~lent_anywhere)
+    lent, card = lent_total, card_total
+    if per_point:
+        lent = union_all(select(pairs.c.p, func.count()).group_by(pairs.c.p), lent_total)
+        card = union_all(select(cards.c.p, func.count()).where(~lent_here).group_by(cards.c.p), card_total)
+    total, at = _per_point_and_total(session.execute(lent))
+    only_total, only_at = _per_point_and_total(session.execute(card))
     for p, n in only_at.items():
-        per_point[p] = per_point.get(p, 0) + n
-    return total + only_total, per_point
+        at[p] = at.get(p, 0) + n
+    return total + only_total, at
 
 
 def _new_borrowers(session: Session, edges: list[datetime], pid: int | None) -> dict[int, int]:
@@ -203,3 +209,25 @@ def year_figures(session: Session, year: int, tz: ZoneInfo, pid: int | None) -> 
         volunteers=distinct_volunteers, volunteer_minutes=sum(m.volunteer_minutes for m in months),
     )
     return YearFigures(total, months, per_point, sum(tallies.values()))
+
+
+def year_totals(session: Session, year: int, tz: ZoneInfo, pid: int | None) -> Figures:
+    """The figures of ``year`` in total only (the report's "last year"): the same counts as
+    ``year_figures(...).figures`` without the months and the points, so the distinct children
+    and volunteers are counted once each instead of per point as well."""
+    edges = year_month_edges(year, tz)
+    loans = visits = 0
+    for (_b, _p), (n, v) in loans_and_visits_by_bucket(session, [date(year, 1, 1), date(year + 1, 1, 1)],
+                                                       pid).items():
+        loans += n
+        visits += v
+    held = _activities(session, edges, pid).values()
+    service = _service(session, edges, pid).values()
+    return Figures(
+        loans=loans + sum(_tallies(session, year, pid).values()), visits=visits,
+        children_served=_children_served(session, year, edges, pid, per_point=False)[0],
+        new_borrowers=sum(_new_borrowers(session, edges, pid).values()),
+        activities=sum(n for n, _a in held), attendance=sum(a for _n, a in held),
+        volunteer_participations=sum(n for n, _m in service), volunteer_minutes=sum(m for _n, m in service),
+        volunteers=_distinct_volunteers(session, edges, pid, per_point=False)[0],
+    )

@@ -24,7 +24,7 @@ from library_app.domain.settings import LibrarySettings
 from library_app.models import Activity, ActivityVolunteer, FigureTarget, Point, User, YearTarget
 
 from . import audit
-from .annual_figures import MonthRow, year_figures
+from .annual_figures import MonthRow, year_figures, year_totals
 from .errors import Invalid, NotFound
 
 FIGURE_NAMES = [name for name, _ in FIGURES]
@@ -132,7 +132,7 @@ def annual_report(session: Session, now: datetime, year: int, settings: LibraryS
             raise NotFound(f"没有编号为 {point_code.strip()} 的阅读点。")
     pid = point.id if point else None
     this = year_figures(session, year, tz, pid)
-    last = year_figures(session, year - 1, tz, pid)
+    last = year_totals(session, year - 1, tz, pid)
     points = {p.id: p for p in session.scalars(select(Point).order_by(Point.code))}
     rows = []
     for p_id, p in points.items():
@@ -144,10 +144,10 @@ def annual_report(session: Session, now: datetime, year: int, settings: LibraryS
         rows.append(PointRow(p.code, p.name, figures or Figures()))
     serving = sum(1 for r in rows if r.figures.activities or r.figures.loans) or len(rows)
     org = point.name if point else settings.org_name
-    text = summary_paragraph(year, this.figures, serving, org, last.figures)
+    text = summary_paragraph(year, this.figures, serving, org, last)
     del now  # the report is of whole years; the time does not change its figures
     return AnnualReport(year=year, point=point, figures=this.figures, months=this.months,
-                        points=rows, last_year=last.figures,
+                        points=rows, last_year=last,
                         targets=targets_for(session, year, settings), summary=text,
                         tallies=this.tallies, metric=settings.count_metric)
 
