@@ -19,7 +19,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, distinct, func, literal_column, select, union_all
+from sqlalchemy import case, distinct, func, literal_column, select, union, union_all
 from sqlalchemy.orm import Session
 
 from library_app.domain.activities import Figures
@@ -125,30 +125,31 @@ def _children_served(session: Session, year: int, edges: list[datetime], pid: in
                      per_point: bool = True) -> tuple[int, dict[int, int]]:
     """Distinct children who borrowed or attended by card, overall and (unless not
     ``per_point``) per point: a child once, whether one or both
-    (``domain.activities.children_served``), counted as the children who borrowed plus those who
-    only attended: the year's (point, child) card pairs that no counted loan of the year has (at
-    that point; for the total, at any point of the report)."""
+    (``domain.activities.children_served``). The total is the union of the year's borrowers
+    (a run of ix_loans_year_served) and card holders, a few thousand each; per point, the
+    children who borrowed there plus the year's (point, child) card pairs that no counted loan
+    of the year at that point has (a probe of the same index each)."""
     borrowed = [Loan.lent_year == year, Loan.undone_at.is_(None), Loan.borrower_id.is_not(None),
                 *_where_point(Loan.point_id, pid)]
+    attended = [*_in_year(edges, pid), ActivityCard.borrower_id.is_not(None)]
+    borrowers = select(Loan.borrower_id.label("b")).where(*borrowed).distinct().subquery()
+    children = union(select(borrowers.c.b),
+                     select(ActivityCard.borrower_id).join(Activity, Activity.id == ActivityCard.activity_id)
+                     .where(*attended)).subquery()
+    total = int(session.scalar(select(func.count()).select_from(children)) or 0)
+    if not per_point:
+        return total, {}
     pairs = select(Loan.borrower_id.label("b"), Loan.point_id.label("p")).where(*borrowed).distinct().subquery()
-    children = select(Loan.borrower_id).where(*borrowed).distinct().subquery()
     cards = (select(Activity.point_id.label("p"), ActivityCard.borrower_id.label("b"))
-             .join(Activity, Activity.id == ActivityCard.activity_id)
-             .where(*_in_year(edges, pid), ActivityCard.borrower_id.is_not(None)).distinct().cte("cards"))
+             .join(Activity, Activity.id == ActivityCard.activity_id).where(*attended).distinct().subquery())
     # (select the id, which the index holds: exists() alone selects * and reads each row)
     lent_here = select(Loan.id).where(*borrowed, Loan.borrower_id == cards.c.b, Loan.point_id == cards.c.p).exists()
-    lent_anywhere = select(Loan.id).where(*borrowed, Loan.borrower_id == cards.c.b).exists()
-    lent_total: Any = select(literal_column("NULL"), func.count()).select_from(children)
-    card_total: Any = select(literal_column("NULL"), func.count(distinct(cards.c.b))).where(~lent_anywhere)
-    lent, card = lent_total, card_total
-    if per_point:
-        lent = union_all(select(pairs.c.p, func.count()).group_by(pairs.c.p), lent_total)
-        card = union_all(select(cards.c.p, func.count()).where(~lent_here).group_by(cards.c.p), card_total)
-    total, at = _per_point_and_total(session.execute(lent))
-    only_total, only_at = _per_point_and_total(session.execute(card))
-    for p, n in only_at.items():
-        at[p] = at.get(p, 0) + n
-    return total + only_total, at
+    at: dict[int, int] = {}
+    for p, n in session.execute(union_all(
+            select(pairs.c.p, func.count()).group_by(pairs.c.p),
+            select(cards.c.p, func.count()).where(~lent_here).group_by(cards.c.p))):
+        at[int(p)] = at.get(int(p), 0) + int(n)
+    return total, at
 
 
 def _new_borrowers(session: Session, edges: list[datetime], pid: int | None) -> dict[int, int]:
