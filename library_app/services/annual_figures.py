@@ -73,17 +73,6 @@ def _in_year(edges: list[datetime], pid: int | None) -> list[Any]:
             *_where_point(Activity.point_id, pid)]
 
 
-def _per_point_and_total(rows: Any) -> tuple[int, dict[int, int]]:
-    """Rows (point id, n) and one (NULL, n) for the total, as (total, {point id: n})."""
-    total, per_point = 0, {}
-    for p, n in rows:
-        if p is None:
-            total = int(n)
-        else:
-            per_point[int(p)] = int(n)
-    return total, per_point
-
-
 def _tallies(session: Session, year: int, pid: int | None) -> dict[tuple[int, int], int]:
     stmt = select(MonthlyTally.month, MonthlyTally.point_id, MonthlyTally.loans).where(
         MonthlyTally.month.like(f"{year:04d}-%"), *_where_point(MonthlyTally.point_id, pid))
@@ -98,27 +87,38 @@ def _activities(session: Session, edges: list[datetime], pid: int | None) -> dic
     return {(int(b), int(p)): (int(n), int(a)) for b, p, n, a in session.execute(stmt)}
 
 
-def _service(session: Session, edges: list[datetime], pid: int | None) -> dict[tuple[int, int], tuple[int, int]]:
-    stmt = (select(_bucket(Activity.started_at, edges).label("b"), Activity.point_id, func.count(),
-                   func.coalesce(func.sum(ActivityVolunteer.minutes), 0))
-            .join(Activity, Activity.id == ActivityVolunteer.activity_id)
-            .where(*_in_year(edges, pid))
-            .group_by(literal_column("b"), Activity.point_id))
-    return {(int(b), int(p)): (int(n), int(m)) for b, p, n, m in session.execute(stmt)}
+@dataclass
+class _Service:
+    by_bucket: dict[tuple[int, int], tuple[int, int]]  # (month, point): (participations, minutes)
+    volunteers: int                                     # distinct, in total
+    volunteers_at: dict[int, int]                       # distinct, per point
 
 
-def _distinct_volunteers(session: Session, edges: list[datetime], pid: int | None,
-                         per_point: bool = True) -> tuple[int, dict[int, int]]:
-    """Distinct volunteers who served, overall and (unless not ``per_point``) per point: a
-    volunteer at two points counts at each, once in the total."""
-    served = (select(Activity.point_id.label("p"), ActivityVolunteer.volunteer_id.label("v"))
+def _service(session: Session, edges: list[datetime], pid: int | None, per_point: bool = True) -> _Service:
+    """Volunteer participations and minutes by month and point, and the distinct volunteers
+    who served in total and (unless not ``per_point``) per point: a volunteer at two points
+    counts at each, once in the total. One statement: the year's participations are read once
+    (``served``) and counted three ways."""
+    served = (select(_bucket(Activity.started_at, edges).label("b"), Activity.point_id.label("p"),
+                     ActivityVolunteer.volunteer_id.label("v"), ActivityVolunteer.minutes.label("m"))
               .join(Activity, Activity.id == ActivityVolunteer.activity_id)
               .where(*_in_year(edges, pid)).cte("served"))
-    total: Any = select(literal_column("NULL"), func.count(distinct(served.c.v)))
-    if not per_point:
-        return _per_point_and_total(session.execute(total))
-    at = select(served.c.p, func.count(distinct(served.c.v))).group_by(served.c.p)
-    return _per_point_and_total(session.execute(union_all(at, total)))
+    none: Any = literal_column("NULL")
+    parts = [select(literal_column("0"), served.c.b, served.c.p, func.count(), func.coalesce(func.sum(served.c.m), 0))
+             .group_by(served.c.b, served.c.p),
+             select(literal_column("2"), none, none, func.count(distinct(served.c.v)), none)]
+    if per_point:
+        parts.append(select(literal_column("1"), none, served.c.p, func.count(distinct(served.c.v)), none)
+                     .group_by(served.c.p))
+    out = _Service({}, 0, {})
+    for kind, b, p, n, m in session.execute(union_all(*parts)):
+        if kind == 0:
+            out.by_bucket[(int(b), int(p))] = (int(n), int(m))
+        elif kind == 1:
+            out.volunteers_at[int(p)] = int(n)
+        else:
+            out.volunteers = int(n)
+    return out
 
 
 def _children_served(session: Session, year: int, edges: list[datetime], pid: int | None,
@@ -128,27 +128,29 @@ def _children_served(session: Session, year: int, edges: list[datetime], pid: in
     (``domain.activities.children_served``). The total is the union of the year's borrowers
     (a run of ix_loans_year_served) and card holders, a few thousand each; per point, the
     children who borrowed there plus the year's (point, child) card pairs that no counted loan
-    of the year at that point has (a probe of the same index each)."""
+    of the year at that point has (a probe of the same index each). One statement: the year's
+    cards are read once (``cards``)."""
     borrowed = [Loan.lent_year == year, Loan.undone_at.is_(None), Loan.borrower_id.is_not(None),
                 *_where_point(Loan.point_id, pid)]
-    attended = [*_in_year(edges, pid), ActivityCard.borrower_id.is_not(None)]
-    borrowers = select(Loan.borrower_id.label("b")).where(*borrowed).distinct().subquery()
-    children = union(select(borrowers.c.b),
-                     select(ActivityCard.borrower_id).join(Activity, Activity.id == ActivityCard.activity_id)
-                     .where(*attended)).subquery()
-    total = int(session.scalar(select(func.count()).select_from(children)) or 0)
-    if not per_point:
-        return total, {}
-    pairs = select(Loan.borrower_id.label("b"), Loan.point_id.label("p")).where(*borrowed).distinct().subquery()
     cards = (select(Activity.point_id.label("p"), ActivityCard.borrower_id.label("b"))
-             .join(Activity, Activity.id == ActivityCard.activity_id).where(*attended).distinct().subquery())
-    # (select the id, which the index holds: exists() alone selects * and reads each row)
-    lent_here = select(Loan.id).where(*borrowed, Loan.borrower_id == cards.c.b, Loan.point_id == cards.c.p).exists()
-    at: dict[int, int] = {}
-    for p, n in session.execute(union_all(
-            select(pairs.c.p, func.count()).group_by(pairs.c.p),
-            select(cards.c.p, func.count()).where(~lent_here).group_by(cards.c.p))):
-        at[int(p)] = at.get(int(p), 0) + int(n)
+             .join(Activity, Activity.id == ActivityCard.activity_id)
+             .where(*_in_year(edges, pid), ActivityCard.borrower_id.is_not(None)).distinct().cte("cards"))
+    borrowers = select(Loan.borrower_id.label("b")).where(*borrowed).distinct().subquery()
+    children = union(select(borrowers.c.b), select(cards.c.b)).subquery()
+    parts: list[Any] = [select(literal_column("NULL"), func.count()).select_from(children)]
+    if per_point:
+        pairs = select(Loan.borrower_id.label("b"), Loan.point_id.label("p")).where(*borrowed).distinct().subquery()
+        # (select the id, which the index holds: exists() alone selects * and reads each row)
+        lent_here = select(Loan.id).where(*borrowed, Loan.borrower_id == cards.c.b,
+                                          Loan.point_id == cards.c.p).exists()
+        parts += [select(pairs.c.p, func.count()).group_by(pairs.c.p),
+                  select(cards.c.p, func.count()).where(~lent_here).group_by(cards.c.p)]
+    total, at = 0, dict[int, int]()
+    for p, n in session.execute(union_all(*parts)):
+        if p is None:
+            total = int(n)
+        else:
+            at[int(p)] = at.get(int(p), 0) + int(n)
     return total, at
 
 
@@ -188,15 +190,15 @@ def year_figures(session: Session, year: int, tz: ZoneInfo, pid: int | None) -> 
         months[b].attendance += a
         at(p).activities += n
         at(p).attendance += a
-    for (b, p), (n, m) in _service(session, edges, pid).items():
+    service = _service(session, edges, pid)
+    for (b, p), (n, m) in service.by_bucket.items():
         months[b].volunteer_participations += n
         months[b].volunteer_minutes += m
         at(p).volunteer_participations += n
         at(p).volunteer_minutes += m
-    distinct_volunteers, volunteers_at = _distinct_volunteers(session, edges, pid)
     served, served_at = _children_served(session, year, edges, pid)
     new_at = _new_borrowers(session, edges, pid)
-    for p, n in volunteers_at.items():
+    for p, n in service.volunteers_at.items():
         at(p).volunteers = n
     for p, n in served_at.items():
         at(p).children_served = n
@@ -207,7 +209,7 @@ def year_figures(session: Session, year: int, tz: ZoneInfo, pid: int | None) -> 
         children_served=served, new_borrowers=sum(new_at.values()),
         activities=sum(m.activities for m in months), attendance=sum(m.attendance for m in months),
         volunteer_participations=sum(m.volunteer_participations for m in months),
-        volunteers=distinct_volunteers, volunteer_minutes=sum(m.volunteer_minutes for m in months),
+        volunteers=service.volunteers, volunteer_minutes=sum(m.volunteer_minutes for m in months),
     )
     return YearFigures(total, months, per_point, sum(tallies.values()))
 
@@ -223,12 +225,12 @@ def year_totals(session: Session, year: int, tz: ZoneInfo, pid: int | None) -> F
         loans += n
         visits += v
     held = _activities(session, edges, pid).values()
-    service = _service(session, edges, pid).values()
+    service = _service(session, edges, pid, per_point=False)
     return Figures(
         loans=loans + sum(_tallies(session, year, pid).values()), visits=visits,
         children_served=_children_served(session, year, edges, pid, per_point=False)[0],
         new_borrowers=sum(_new_borrowers(session, edges, pid).values()),
         activities=sum(n for n, _a in held), attendance=sum(a for _n, a in held),
-        volunteer_participations=sum(n for n, _m in service), volunteer_minutes=sum(m for _n, m in service),
-        volunteers=_distinct_volunteers(session, edges, pid, per_point=False)[0],
+        volunteer_participations=sum(n for n, _m in service.by_bucket.values()),
+        volunteer_minutes=sum(m for _n, m in service.by_bucket.values()), volunteers=service.volunteers,
     )
