@@ -144,11 +144,11 @@ def load_sqlite(path: Path, rows: list[tuple]) -> None:
     con.execute("PRAGMA journal_mode=WAL")
     con.execute("PRAGMA synchronous=OFF")
     con.executemany(
-        "INSERT INTO loans (point_id, borrower_id, title_id, lent_by_id, lent_at, lent_day, due_at, renewals, "
-        "returned_at, returned_by_id, return_kind, undone_at, source, outcome) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scan', '')",
-        ((p, b, t, m, fmt_sqlite(lent), local_day(lent).isoformat(), fmt_sqlite(due), ren, fmt_sqlite(back), by,
-          kind, fmt_sqlite(undone))
+        "INSERT INTO loans (point_id, borrower_id, title_id, lent_by_id, lent_at, lent_day, lent_year, due_at, "
+        "renewals, returned_at, returned_by_id, return_kind, undone_at, source, outcome) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'scan', '')",
+        ((p, b, t, m, fmt_sqlite(lent), local_day(lent).isoformat(), local_day(lent).year, fmt_sqlite(due), ren,
+          fmt_sqlite(back), by, kind, fmt_sqlite(undone))
          for p, b, t, m, lent, due, ren, back, by, kind, undone, _renewal in rows))
     assert con.execute("SELECT min(id), max(id) FROM loans").fetchone() == (1, len(rows))
     con.executemany(
@@ -169,11 +169,12 @@ def load_postgres(url: str, rows: list[tuple]) -> None:
     raw = engine.raw_connection()
     try:
         cur = raw.cursor()
-        with cur.copy("COPY loans (point_id, borrower_id, title_id, lent_by_id, lent_at, lent_day, due_at, "
-                      "renewals, returned_at, returned_by_id, return_kind, undone_at, source, outcome) "
+        with cur.copy("COPY loans (point_id, borrower_id, title_id, lent_by_id, lent_at, lent_day, lent_year, "
+                      "due_at, renewals, returned_at, returned_by_id, return_kind, undone_at, source, outcome) "
                       "FROM STDIN") as copy:
             for p, b, t, m, lent, due, ren, back, by, kind, undone, _renewal in rows:
-                copy.write_row((p, b, t, m, lent, local_day(lent), due, ren, back, by, kind, undone, "scan", ""))
+                day = local_day(lent)
+                copy.write_row((p, b, t, m, lent, day, day.year, due, ren, back, by, kind, undone, "scan", ""))
         cur.execute("SELECT min(id), max(id) FROM loans")
         assert cur.fetchone() == (1, len(rows))
         with cur.copy("COPY loan_renewals (loan_id, renewed_at, due_before, due_after, renewed_by_id) "

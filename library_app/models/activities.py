@@ -87,6 +87,10 @@ class ActivityCard(Base):
     borrower: Mapped[Borrower | None] = relationship()
 
 
+# The annual report's children who attended: a year's activities' cards from this index alone.
+Index("ix_activity_cards_children", ActivityCard.activity_id, ActivityCard.borrower_id)
+
+
 class ActivityTitle(Base):
     """A book read: a copy of the catalog, or free text."""
 
@@ -111,6 +115,11 @@ class ActivityVolunteer(Base):
     minutes: Mapped[int]
 
     volunteer: Mapped[Volunteer] = relationship()
+
+
+# The annual report's volunteer participations and minutes from this index alone.
+Index("ix_activity_volunteers_service", ActivityVolunteer.activity_id, ActivityVolunteer.volunteer_id,
+      ActivityVolunteer.minutes)
 
 
 class FigureTarget(Base):

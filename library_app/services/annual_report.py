@@ -1,10 +1,9 @@
 """The annual report (年度报告): every figure of api.md for a year, per point, month by month,
 against the year's targets, last year's, and the paragraph to paste.
 
-Months and the year are the organisation's zone's: their bounds are UTC instants computed in
-Python (``domain.reports``), rows are bucketed by comparing times with them in SQL (a CASE), so
-the same SQL is exact on SQLite and PostgreSQL. Loans and visits come from the loan reports'
-``counts_by_bucket`` (its one import from there); the rest are small queries of this module.
+Months and the year are the organisation's zone's. The figures of a year are counted in SQL
+by ``annual_figures`` (this module's one way to them); here they are put together with the
+year's targets, last year's figures and the summary paragraph, and written as CSV or XLSX.
 """
 
 from __future__ import annotations
@@ -16,42 +15,20 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, literal_column, select, union
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from library_app.domain.activities import FIGURES, Figures, summary_paragraph
-from library_app.domain.reports import spreadsheet_safe, year_bounds, year_month_edges
+from library_app.domain.reports import spreadsheet_safe, year_bounds
 from library_app.domain.settings import LibrarySettings
-from library_app.models import (
-    Activity,
-    ActivityCard,
-    ActivityVolunteer,
-    Borrower,
-    FigureTarget,
-    Loan,
-    MonthlyTally,
-    Point,
-    User,
-    YearTarget,
-)
+from library_app.models import Activity, ActivityVolunteer, FigureTarget, Point, User, YearTarget
 
 from . import audit
+from .annual_figures import MonthRow, year_figures, year_totals
 from .errors import Invalid, NotFound
-from .reports import counts_by_bucket
 
 FIGURE_NAMES = [name for name, _ in FIGURES]
 MONTH_FIGURES = ("loans", "activities", "attendance", "volunteer_minutes")
-
-
-@dataclass
-class MonthRow:
-    month: str
-    loans: int = 0
-    activities: int = 0
-    attendance: int = 0
-    volunteer_minutes: int = 0
-    visits: int = 0
-    volunteer_participations: int = 0
 
 
 @dataclass
@@ -96,142 +73,6 @@ class AnnualReport:
         body["last_year"] = self.last_year.as_dict()
         body["summary"] = self.summary
         return body
-
-
-# ---------------------------------------------------------------- SQL
-
-
-def _bucket(col: Any, edges: list[datetime]) -> Any:
-    """0 … 11: the local month of ``col`` (rows already limited to the year)."""
-    whens: list[tuple[Any, Any]] = [(col < edges[i], literal_column(str(i - 1))) for i in range(1, 12)]
-    return case(*whens, else_=literal_column("11"))
-
-
-def _where_point(col: Any, point_id: int | None) -> list[Any]:
-    return [col == point_id] if point_id is not None else []
-
-
-def _tallies(session: Session, year: int, pid: int | None) -> dict[tuple[int, int], int]:
-    stmt = select(MonthlyTally.month, MonthlyTally.point_id, MonthlyTally.loans).where(
-        MonthlyTally.month.like(f"{year:04d}-%"), *_where_point(MonthlyTally.point_id, pid))
-    return {(int(m[5:7]) - 1, int(p)): int(n) for m, p, n in session.execute(stmt)}
-
-
-def _activities(session: Session, edges: list[datetime], pid: int | None) -> dict[tuple[int, int], tuple[int, int]]:
-    stmt = (select(_bucket(Activity.started_at, edges).label("b"), Activity.point_id, func.count(),
-                   func.coalesce(func.sum(Activity.attendance), 0))
-            .where(Activity.started_at >= edges[0], Activity.started_at < edges[-1],
-                   *_where_point(Activity.point_id, pid))
-            .group_by(literal_column("b"), Activity.point_id))
-    return {(int(b), int(p)): (int(n), int(a)) for b, p, n, a in session.execute(stmt)}
-
-
-def _in_year(edges: list[datetime], pid: int | None) -> list[Any]:
-    return [Activity.started_at >= edges[0], Activity.started_at < edges[-1],
-            *_where_point(Activity.point_id, pid)]
-
-
-def _service(session: Session, edges: list[datetime], pid: int | None) -> dict[tuple[int, int], tuple[int, int]]:
-    stmt = (select(_bucket(Activity.started_at, edges).label("b"), Activity.point_id, func.count(),
-                   func.coalesce(func.sum(ActivityVolunteer.minutes), 0))
-            .join(Activity, Activity.id == ActivityVolunteer.activity_id)
-            .where(*_in_year(edges, pid))
-            .group_by(literal_column("b"), Activity.point_id))
-    return {(int(b), int(p)): (int(n), int(m)) for b, p, n, m in session.execute(stmt)}
-
-
-def _distinct_volunteers(session: Session, edges: list[datetime], pid: int | None) -> tuple[int, dict[int, int]]:
-    """Distinct volunteers who served, overall and per point: one pass over the (point,
-    volunteer) pairs (a few thousand at most), counted here."""
-    pairs = session.execute(
-        select(Activity.point_id, ActivityVolunteer.volunteer_id)
-        .join(Activity, Activity.id == ActivityVolunteer.activity_id).where(*_in_year(edges, pid))
-        .distinct()).all()
-    per_point: dict[int, int] = {}
-    for p, _v in pairs:
-        per_point[int(p)] = per_point.get(int(p), 0) + 1
-    return len({v for _p, v in pairs}), per_point
-
-
-def _children_served(session: Session, edges: list[datetime], pid: int | None) -> tuple[int, dict[int, int]]:
-    """Distinct children who borrowed or attended by card (a child once, whether one or both),
-    overall and per point."""
-    borrowed = select(Loan.point_id.label("p"), Loan.borrower_id.label("b")).where(
-        Loan.lent_at >= edges[0], Loan.lent_at < edges[-1], Loan.undone_at.is_(None),
-        Loan.borrower_id.is_not(None), *_where_point(Loan.point_id, pid))
-    attended = (select(Activity.point_id.label("p"), ActivityCard.borrower_id.label("b"))
-                .join(Activity, Activity.id == ActivityCard.activity_id)
-                .where(*_in_year(edges, pid), ActivityCard.borrower_id.is_not(None)))
-    pairs = session.execute(union(borrowed, attended)).all()  # distinct (point, child)
-    per_point: dict[int, int] = {}
-    for p, _b in pairs:
-        per_point[int(p)] = per_point.get(int(p), 0) + 1
-    return len({b for _p, b in pairs}), per_point
-
-
-def _new_borrowers(session: Session, edges: list[datetime], pid: int | None) -> dict[int, int]:
-    stmt = (select(Borrower.home_point_id, func.count())
-            .where(Borrower.created_at >= edges[0], Borrower.created_at < edges[-1],
-                   *_where_point(Borrower.home_point_id, pid))
-            .group_by(Borrower.home_point_id))
-    return {int(p): int(n) for p, n in session.execute(stmt)}
-
-
-# ---------------------------------------------------------------- the figures
-
-
-@dataclass
-class _Year:
-    figures: Figures
-    months: list[MonthRow]
-    per_point: dict[int, Figures]
-    tallies: int
-
-
-def _year(session: Session, year: int, tz: ZoneInfo, pid: int | None, metric: str) -> _Year:
-    edges = year_month_edges(year, tz)
-    months = [MonthRow(f"{year:04d}-{m:02d}") for m in range(1, 13)]
-    per_point: dict[int, Figures] = {}
-
-    def at(p: int) -> Figures:
-        return per_point.setdefault(p, Figures())
-
-    # Loans and visits: the loan reports' own bucketed counts (tuned on a million loans).
-    loans = counts_by_bucket(session, edges, "loans", tz, pid)
-    tallies = _tallies(session, year, pid)
-    for (b, p), n in list(loans.items()) + list(tallies.items()):
-        months[b].loans += n
-        at(p).loans += n
-    for (b, p), n in counts_by_bucket(session, edges, "visits", tz, pid).items():
-        months[b].visits += n
-        at(p).visits += n
-    for (b, p), (n, a) in _activities(session, edges, pid).items():
-        months[b].activities += n
-        months[b].attendance += a
-        at(p).activities += n
-        at(p).attendance += a
-    for (b, p), (n, m) in _service(session, edges, pid).items():
-        months[b].volunteer_participations += n
-        months[b].volunteer_minutes += m
-        at(p).volunteer_participations += n
-        at(p).volunteer_minutes += m
-    distinct_volunteers, volunteers_at = _distinct_volunteers(session, edges, pid)
-    served, served_at = _children_served(session, edges, pid)
-    new_at = _new_borrowers(session, edges, pid)
-    for p, n in volunteers_at.items():
-        at(p).volunteers = n
-    for p, n in served_at.items():
-        at(p).children_served = n
-    for p, n in new_at.items():
-        at(p).new_borrowers = n
-    total = Figures(
-        loans=sum(m.loans for m in months), visits=sum(m.visits for m in months),
-        children_served=served, new_borrowers=sum(new_at.values()),
-        activities=sum(m.activities for m in months), attendance=sum(m.attendance for m in months),
-        volunteer_participations=sum(m.volunteer_participations for m in months),
-        volunteers=distinct_volunteers, volunteer_minutes=sum(m.volunteer_minutes for m in months),
-    )
-    return _Year(total, months, per_point, sum(tallies.values()))
 
 
 def targets_for(session: Session, year: int, settings: LibrarySettings) -> dict[str, int | None]:
@@ -290,8 +131,8 @@ def annual_report(session: Session, now: datetime, year: int, settings: LibraryS
         if point is None:
             raise NotFound(f"没有编号为 {point_code.strip()} 的阅读点。")
     pid = point.id if point else None
-    this = _year(session, year, tz, pid, settings.count_metric)
-    last = _year(session, year - 1, tz, pid, settings.count_metric)
+    this = year_figures(session, year, tz, pid)
+    last = year_totals(session, year - 1, tz, pid)
     points = {p.id: p for p in session.scalars(select(Point).order_by(Point.code))}
     rows = []
     for p_id, p in points.items():
@@ -303,10 +144,10 @@ def annual_report(session: Session, now: datetime, year: int, settings: LibraryS
         rows.append(PointRow(p.code, p.name, figures or Figures()))
     serving = sum(1 for r in rows if r.figures.activities or r.figures.loans) or len(rows)
     org = point.name if point else settings.org_name
-    text = summary_paragraph(year, this.figures, serving, org, last.figures)
+    text = summary_paragraph(year, this.figures, serving, org, last)
     del now  # the report is of whole years; the time does not change its figures
     return AnnualReport(year=year, point=point, figures=this.figures, months=this.months,
-                        points=rows, last_year=last.figures,
+                        points=rows, last_year=last,
                         targets=targets_for(session, year, settings), summary=text,
                         tallies=this.tallies, metric=settings.count_metric)
 

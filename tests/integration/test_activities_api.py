@@ -190,6 +190,61 @@ def test_annual_report_figures_months_points_last_year_and_downloads(app, make, 
     assert by_label["活动儿童参与（人次）"][1] == "16" and by_label["借阅人次"][4] == "1"
 
 
+def test_annual_report_counts_a_child_once_per_point_and_in_total_by_beijing_years(app, make, people):
+    """Children served: a child once whether she borrowed, attended by card or both; at each
+    point she was served at, once in the total; undone loans never count; the year is Beijing's
+    (a loan at 23:30 on 31 December Beijing time is last year's, one at 00:30 on 1 January this
+    year's), and follows the organisation's zone when it changes."""
+    from sqlalchemy import select
+
+    from library_app.db import session_factory
+    from library_app.models import Loan
+    from library_app.services.settings import update_settings
+
+    lib = make.token(people["lib"])
+    client = app.test_client()
+    book, book2 = make.copy(make.title("小猪佩奇")), make.copy(make.title("好饿的毛毛虫"), point="P02")
+    a, b, c, d, e = (make.borrower(n) for n in ("甲", "乙", "丙", "丁", "戊"))
+
+    def lend(copy, kid, at, point="P01", **fields):
+        make.loan(copy, kid, point=point, lent_at=at, returned_at=at + timedelta(days=3), **fields)
+
+    def attend(point, at, *kids):
+        r = client.post("/api/v1/activities", headers=lib, json=activity(
+            point=point, started_at=at, children=1, cards=[make.card_code(k) for k in kids], volunteers=[]))
+        assert r.status_code == 201, r.get_json()
+
+    lend(book, a, datetime(2026, 2, 1, 2, tzinfo=UTC))
+    lend(book, a, datetime(2026, 5, 1, 2, tzinfo=UTC))
+    attend("P01", "2026-05-02T10:00:00+08:00", a)                  # a: borrowed and attended at P01
+    lend(book, b, datetime(2026, 3, 1, 2, tzinfo=UTC))
+    attend("P02", "2026-03-02T10:00:00+08:00", b, c)               # b: borrowed at P01, attended at P02
+    attend("P02", "2026-04-02T10:00:00+08:00", c)                  # c: attended only, twice
+    lend(book, d, datetime(2025, 12, 31, 15, 30, tzinfo=UTC))      # 23:30 on 31 Dec in Beijing: 2025
+    attend("P01", "2025-12-31T23:50:00+08:00", d)                  # 2025 too
+    lend(book2, d, datetime(2025, 12, 31, 16, 30, tzinfo=UTC), point="P02")  # 00:30 on 1 Jan: 2026
+    lend(book, e, datetime(2026, 6, 1, 2, tzinfo=UTC), undone_at=datetime(2026, 6, 1, 2, 1, tzinfo=UTC))
+
+    data = client.get("/api/v1/reports/annual/2026", headers=lib).get_json()
+    points = {p["code"]: p["children_served"] for p in data["points"]}
+    assert data["children_served"] == 4 and points == {"P01": 2, "P02": 3}   # a b | b c d
+    assert data["last_year"]["children_served"] == 1                         # d
+    assert data["loans"] == 4 and data["last_year"]["loans"] == 1
+    one = client.get("/api/v1/reports/annual/2026?point=P02", headers=lib).get_json()
+    assert one["children_served"] == 3 and one["last_year"]["children_served"] == 0
+    assert client.get("/api/v1/reports/annual/2026?point=P01", headers=lib).get_json()["children_served"] == 2
+
+    admin = make.user("boss", "admin")
+    with app.app_context(), session_factory()() as db:
+        update_settings(db, db.get(type(admin), admin.id), NOW, {"timezone": "UTC"}, app.config)
+        db.commit()
+        years = sorted(db.scalars(select(Loan.lent_year)))
+    assert years == [2025, 2025, 2026, 2026, 2026, 2026]  # 16:30 UTC on 31 Dec is 2025 in UTC
+    data = client.get("/api/v1/reports/annual/2026", headers=lib).get_json()
+    assert {p["code"]: p["loans"] for p in data["points"]} == {"P01": 3, "P02": 0}
+    assert data["points"][1]["children_served"] == 2  # P02: b and c attended; d's loan is 2025's now
+
+
 def test_certificate_page_has_name_hours_number(app, make, people):
     lib = make.token(people["lib"])
     client = app.test_client()

@@ -21,14 +21,22 @@ from .home import point_counters, year_counter
 from .month import MonthReport, PointRow, StaffRow, month_report
 from .month_figures import MonthFigures
 from .overdue import overdue_at
-from .queries import counts_by_bucket, point_by_code, recompute_lent_days, visit_counts, year_target
+from .queries import (
+    counts_by_bucket,
+    loans_and_visits_by_bucket,
+    point_by_code,
+    recompute_lent_days,
+    visit_counts,
+    year_target,
+)
 from .targets import list_tallies, record_tally, set_target
 from .titles import NO_VALUE, TOP_TITLES, Row
 from .year import MonthCount, PointCount, YearReport, year_report
 
 __all__ = [
     "NO_VALUE", "ROLE_NAMES", "TOP_TITLES", "MonthCount", "MonthFigures", "MonthReport", "PointCount",
-    "PointRow", "Row", "StaffRow", "YearReport", "counts_by_bucket", "list_tallies", "month_report",
-    "month_rows", "overdue_at", "point_by_code", "point_counters", "record_tally", "recompute_lent_days",
-    "set_target", "visit_counts", "year_counter", "year_report", "year_target",
+    "PointRow", "Row", "StaffRow", "YearReport", "counts_by_bucket", "list_tallies",
+    "loans_and_visits_by_bucket", "month_report", "month_rows", "overdue_at", "point_by_code",
+    "point_counters", "record_tally", "recompute_lent_days", "set_target", "visit_counts",
+    "year_counter", "year_report", "year_target",
 ]
