@@ -8,7 +8,7 @@ ix_activity_cards_children (activity_id, borrower_id) and ix_activity_volunteers
 (activity_id, volunteer_id, minutes): a year's cards and volunteer minutes from the index alone.
 
 Revision ID: 312cccc3526c
-Revises: 559cd6f4beee
+Revises: 0ac7b10968e0
 Create Date: 2026-12-01 22:45:00.000000
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = '312cccc3526c'
-down_revision = '559cd6f4beee'
+down_revision = '0ac7b10968e0'
 branch_labels = None
 depends_on = None
 
