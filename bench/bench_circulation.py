@@ -165,6 +165,8 @@ def main() -> None:
     ap.add_argument("--wrk-threads", type=int, default=2)
     ap.add_argument("--copies", type=int, default=60000)
     ap.add_argument("--database-url", default="", help="--wrk: an empty database (default: a new SQLite file)")
+    ap.add_argument("--py-spy", default="", help="--wrk: record the server's stacks in the first round's loan "
+                                                 "runs to PREFIX-c<connections>.txt (pip install py-spy)")
     args = ap.parse_args()
     if args.wrk:
         from bench_wrk import run_wrk_bench

@@ -102,8 +102,16 @@ def run_wrk_bench(args: Any) -> None:
                 health = _wrk(port, n, args.wrk_threads, args.seconds, "healthz")
                 before = _db_counts(url)
                 nonce = int(time.time()) % 0xFFFFFF * 16 + rnd
+                spy = None
+                if args.py_spy and rnd == 0:  # the stacks of the thread holding the GIL while the server lends (py-spy, collapsed)
+                    spy = subprocess.Popen([str(ROOT / ".venv/bin/py-spy"), "record", "--pid", str(server.pid),
+                                            "-d", f"{args.seconds:g}", "-r", "500", "-f", "raw", "--nonblocking", "--gil",
+                                            "-o", f"{args.py_spy}-c{n}.txt"], stdout=subprocess.DEVNULL,
+                                           stderr=subprocess.DEVNULL)
                 loans = _wrk(port, n, args.wrk_threads, args.seconds, "loans", token, str(codes), str(nonce),
                              str(min(args.wrk_threads, n)), str(LAG))
+                if spy is not None:
+                    spy.wait(30)
                 time.sleep(1)  # requests in flight when wrk stopped are still answered by the server
                 after = _db_counts(url)
                 loans["db_loans"], loans["db_returns"] = after[0] - before[0], after[1] - before[1]

@@ -44,10 +44,11 @@ def sign_in(client: Any) -> dict[str, str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--what", choices=("scan", "loan"), default="scan")
+    ap.add_argument("--what", choices=("scan", "loan", "healthz"), default="scan")
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--database-url", default="", help="an empty database (default: a new SQLite file)")
-    ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--profile", action="store_true", help="cProfile's top functions")
+    ap.add_argument("--pyinstrument", action="store_true", help="pyinstrument's tree (pip install pyinstrument)")
     args = ap.parse_args()
 
     from sqlalchemy import event
@@ -82,6 +83,9 @@ def main() -> None:
             scan = {"id": str(uuid.uuid4()), "copy": make_code("copy", k + 1), "at": datetime.now(UTC).isoformat()}
             r = client.post(f"/api/v1/stocktakes/{sid}/scans", json={"scans": [scan]}, headers=headers)
             assert r.status_code == 200 and r.get_json()["results"][0]["status"] == "found", r.get_data(as_text=True)
+    elif args.what == "healthz":
+        def one(k: int) -> None:
+            assert client.get("/healthz").status_code == 200
     else:
         token = client.post("/api/v1/auth/token", json={"username": "mama", "password": "bench-password-1"}).get_json()
         mama = {"Authorization": "Bearer " + token["token"]}
@@ -102,23 +106,36 @@ def main() -> None:
     print(f"statements of one {args.what} ({len(statements)}):")
     for s in statements:
         print("   ", s)
-    times = []
+    times, cpu = [], []
     profiler = cProfile.Profile() if args.profile else None
     if profiler:
         profiler.enable()
+    sampler = None
+    if args.pyinstrument:
+        from pyinstrument import Profiler
+
+        sampler = Profiler(interval=0.0002)
+        sampler.start()
     for k in range(21, 21 + args.n):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.thread_time()
         one(k)
         times.append(time.perf_counter() - t)
+        cpu.append(time.thread_time() - c)
     if profiler:
         profiler.disable()
+    if sampler:
+        sampler.stop()
     fifth = max(1, len(times) // 5)
     trend = "  ".join(f"{statistics.median(times[i:i + fifth]) * 1000:.2f}" for i in range(0, fifth * 5, fifth))
     times.sort()
     kind = url.split(":", 1)[0].split("+")[0]
     print(f"{args.what} in-process, {kind}, n={len(times)}: p50 {statistics.median(times) * 1000:.2f} ms  "
           f"p99 {times[int(len(times) * 0.99)] * 1000:.2f} ms  mean {statistics.mean(times) * 1000:.2f} ms; "
-          f"p50 of each fifth in order: {trend} ms")
+          f"p50 of each fifth in order: {trend} ms; CPU of this thread per request: median "
+          f"{statistics.median(cpu) * 1000:.3f} ms, mean {statistics.mean(cpu) * 1000:.3f} ms (steadier than the clock "
+          f"on a shared machine)")
+    if sampler:
+        print(sampler.output_text(unicode=True, show_all=False))
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
