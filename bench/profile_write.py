@@ -126,12 +126,12 @@ def main() -> None:
     if sampler:
         sampler.stop()
     fifth = max(1, len(times) // 5)
-    trend = "  ".join(f"{statistics.median(times[i:i + fifth]) * 1000:.2f}" for i in range(0, fifth * 5, fifth))
+    trend = "  ".join(f"{statistics.median(cpu[i:i + fifth]) * 1000:.2f}" for i in range(0, fifth * 5, fifth))
     times.sort()
     kind = url.split(":", 1)[0].split("+")[0]
     print(f"{args.what} in-process, {kind}, n={len(times)}: p50 {statistics.median(times) * 1000:.2f} ms  "
           f"p99 {times[int(len(times) * 0.99)] * 1000:.2f} ms  mean {statistics.mean(times) * 1000:.2f} ms; "
-          f"p50 of each fifth in order: {trend} ms; CPU of this thread per request: median "
+          f"CPU of this thread per request, median of each fifth in order: {trend} ms, overall: median "
           f"{statistics.median(cpu) * 1000:.3f} ms, mean {statistics.mean(cpu) * 1000:.3f} ms (steadier than the clock "
           f"on a shared machine)")
     if sampler:

@@ -16,14 +16,14 @@ from .circulation import CirculationEvent, Loan, LoanRenewal, ReviewItem
 from .kiosk import Kiosk
 from .lookup import LookupSourceRow
 from .points import Point
-from .stocktake import Stocktake, StocktakeItem, StocktakeScan
+from .stocktake import Stocktake, StocktakeItem, StocktakeScan, StocktakeTally
 from .users import ApiToken, LoginThrottle, User, UserSession, user_points
 
 __all__ = [
     "Activity", "ActivityCard", "ActivityTitle", "ActivityVolunteer", "FigureTarget", "Volunteer",
     "ApiToken", "AuditLog", "Base", "Borrower", "Card", "CirculationEvent", "Copy", "HealthCheck", "Kiosk",
     "Loan", "LoanRenewal", "LoginThrottle", "LookupSourceRow", "MonthlyTally", "Point", "ReviewItem",
-    "Setting", "Stocktake", "StocktakeItem", "StocktakeScan", "Title", "Transfer",
+    "Setting", "Stocktake", "StocktakeItem", "StocktakeScan", "StocktakeTally", "Title", "Transfer",
     "TransferItem",
     "User", "UserSession", "YearTarget", "user_points", "utcnow",
 ]

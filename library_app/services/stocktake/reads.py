@@ -48,8 +48,9 @@ def access_of(session: Session, actor: Any) -> Access:
     return Access(role=actor.role, point_ids=frozenset(ids))
 
 
-# expected: the snapshot (and copies that arrived after it, found); found: the items seen. Counted
-# on the (partial) indexes of stocktake_items, so there is no counter row for phones to queue on.
+# expected: the snapshot (and copies that arrived after it, found); found: the items seen, counted
+# on the (partial) indexes of stocktake_items (the truth; a scan's answer reads the same number
+# from ``stocktake_tallies``, kept in step by ``recording``).
 _FOUND_COUNT = select(func.count()).select_from(_items).where(_items.c.stocktake_id == bindparam("b_st"),
                                                               _items.c.found_at.is_not(None))
 _EXPECTED_COUNT = select(func.count()).select_from(_items).where(_items.c.stocktake_id == bindparam("b_st"))

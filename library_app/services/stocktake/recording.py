@@ -26,11 +26,10 @@ from library_app.domain.codes import parse_code
 from library_app.domain.errors import RuleBroken
 from library_app.domain.events import BadTime, parse_time
 from library_app.domain.loans import NotYourPoint
-from library_app.models import AuditLog, Loan, Point, Stocktake, User, user_points
+from library_app.models import AuditLog, Loan, Point, Stocktake, StocktakeTally, User, user_points
 from library_app.services.errors import Forbidden, Invalid, NotFound
 
 from .reads import (
-    _FOUND_COUNT,
     STAFF_ROLES,
     _copies,
     _items,
@@ -72,6 +71,26 @@ _COPIES = (
 _FOUND = update(_items).where(_items.c.stocktake_id == bindparam("b_st"),
                               _items.c.copy_id.in_(bindparam("b_copies", expanding=True)),
                               _items.c.found_at.is_(None)).values(found_at=bindparam("b_now"))
+_tallies = _t(StocktakeTally)
+
+
+def _add_found(dialect: str) -> Any:
+    """Add ``b_n`` to this writer's row of the stocktake's tally (see ``StocktakeTally``)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(_tallies).values(
+            slot=func.pg_backend_pid())  # this connection's own row: no other phone waits on it
+    else:
+        stmt = sqlite.insert(_tallies).values(slot=0)  # SQLite writers take turns on the lock anyway
+    stmt = stmt.values(stocktake_id=bindparam("b_st"), found=bindparam("b_n"))
+    return stmt.on_conflict_do_update(index_elements=[_tallies.c.stocktake_id, _tallies.c.slot],
+                                      set_={"found": _tallies.c.found + stmt.excluded.found})
+
+
+_ADD_FOUND = {"postgresql": _add_found("postgresql"), "sqlite": _add_found("sqlite")}
+# the found count of a scan's answer: a sum over a few rows, however many books are found
+_TALLY = select(func.coalesce(func.sum(_tallies.c.found), 0)).where(_tallies.c.stocktake_id == bindparam("b_st"))
 _BACK = update(_copies).where(_copies.c.id.in_(bindparam("b_copies", expanding=True)),
                               _copies.c.status.in_((rules.MISSING, "lost"))).values(status="available")
 
@@ -266,14 +285,18 @@ def _record(conn: Any, actor: Any, now: datetime, head: Any,
                 (late.append((copy.id, copy.status)) if verdict.late else found.append(copy.id))
             if copy is not None and verdict.back:
                 back.append(copy.id)
+    newly_found = 0
     if found:
-        conn.execute(_FOUND, {"b_st": stocktake_id, "b_copies": found, "b_now": now})
+        newly_found += conn.execute(_FOUND, {"b_st": stocktake_id, "b_copies": found, "b_now": now}).rowcount
     if late:
         conn.execute(insert(_items), [{"stocktake_id": stocktake_id, "copy_id": cid, "status_at_open": status,
                                        "found_at": now} for cid, status in late])
+        newly_found += len(late)
     if back:
         conn.execute(_BACK, {"b_copies": back})
-    tally = conn.execute(_FOUND_COUNT, {"b_st": stocktake_id}).scalar_one()
+    if newly_found:  # in step with the items, in this transaction (and its savepoint on PostgreSQL)
+        conn.execute(_ADD_FOUND[conn.dialect.name], {"b_st": stocktake_id, "b_n": newly_found})
+    tally = conn.execute(_TALLY, {"b_st": stocktake_id}).scalar_one()
     for r in results:
         r.setdefault("found", tally)
     if head["status"] == "closed":
