@@ -163,6 +163,7 @@ def main() -> None:
     ap.add_argument("--connections", default="4,16", help="--wrk: connection counts, e.g. 4,16")
     ap.add_argument("--runs", type=int, default=3, help="--wrk: rounds of every connection count")
     ap.add_argument("--wrk-threads", type=int, default=2)
+    ap.add_argument("--server-threads", type=int, default=8, help="--wrk: the serve command's --threads (README: 8)")
     ap.add_argument("--copies", type=int, default=60000)
     ap.add_argument("--database-url", default="", help="--wrk: an empty database (default: a new SQLite file)")
     ap.add_argument("--py-spy", default="", help="--wrk: record the server's stacks in the first round's loan "

@@ -78,7 +78,8 @@ def run_wrk_bench(args: Any) -> None:
     port = free_port()
     env = dict(os.environ, LIBRARY_DATABASE_URL=url, LIBRARY_INSTANCE_PATH=str(tmp), SECRET_KEY="bench")
     log = open(tmp / "server.log", "wb")  # noqa: SIM115 - waitress warns a lot under load: never a pipe
-    server = subprocess.Popen([str(ROOT / ".venv/bin/flask"), "--app", "library_app", "serve", f"--port={port}"],
+    server = subprocess.Popen([str(ROOT / ".venv/bin/flask"), "--app", "library_app", "serve", f"--port={port}",
+                               f"--threads={args.server_threads}"],
                               cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     runs: list[dict[str, Any]] = []
     problems: list[str] = []
@@ -135,7 +136,8 @@ def run_wrk_bench(args: Any) -> None:
         server.wait(10)
         log.close()
     kind = url.split(":", 1)[0].split("+")[0]
-    lines = [f"wrk -t{args.wrk_threads} -d{args.seconds:g}s, `flask --app library_app serve` (waitress 8 threads), "
+    lines = [f"wrk -t{args.wrk_threads} -d{args.seconds:g}s, `flask --app library_app serve` "
+             f"(waitress {args.server_threads} threads), "
              f"{kind}, bearer token; median (min–max) of {args.runs} rounds"]
     for n in conns:
         mine = [r for r in runs if r["connections"] == n]
