@@ -14,6 +14,7 @@ unique scan id and the one-counted-scan-per-copy index stand behind that in the 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -208,57 +209,84 @@ def record_scans(session: Session, actor: Any, now: datetime, stocktake_id: int,
 
 def _record(conn: Any, actor: Any, now: datetime, head: Any,
             parsed: list[tuple[str, str, datetime]]) -> list[dict[str, Any]]:
-    stocktake_id, point_id = head["id"], head["point_id"]
+    """Classify a batch on what the database holds, store its scans and their effects, and
+    answer each scan with the found count after them."""
+    stocktake_id = head["id"]
+    seen = _read_facts(conn, stocktake_id, parsed)
+    results, rows, effects = _classify(seen, actor, now, head, parsed)
+    tally = _store(conn, now, stocktake_id, rows, effects, results)
+    for r in results:
+        r.setdefault("found", tally)
+    if head["status"] == "closed":
+        for r in results:
+            r["message"] += "（这次盘点已经结束，扫描仍已记录。）"
+    return results
+
+
+@dataclass
+class _Seen:
+    """What the database says about a batch before it is classified."""
+
+    known: set[str]  # scan ids already stored
+    codes: dict[str, str | None]  # as sent → normalised code (None: not a book code)
+    refusals: dict[str, str]  # as sent → why it is not a book code
+    facts: dict[str, rules.CopyFacts]  # by code
+    counted: set[int]  # copy ids this stocktake has counted
+
+
+def _read_facts(conn: Any, stocktake_id: int, parsed: list[tuple[str, str, datetime]]) -> _Seen:
     ids = sorted({p[0] for p in parsed})
-    known = set(conn.execute(_KNOWN_ONE, {"b_id": ids[0]}).scalars() if len(ids) == 1
-                else conn.execute(_KNOWN, {"b_ids": ids}).scalars())
-    codes: dict[str, str | None] = {}  # as sent → normalised code (None: not a book code)
-    refusals: dict[str, str] = {}
+    seen = _Seen(known=set(conn.execute(_KNOWN_ONE, {"b_id": ids[0]}).scalars() if len(ids) == 1
+                           else conn.execute(_KNOWN, {"b_ids": ids}).scalars()),
+                 codes={}, refusals={}, facts={}, counted=set())
     for _sid, raw_code, _at in parsed:
-        if raw_code in codes:
+        if raw_code in seen.codes:
             continue
         try:
-            codes[raw_code] = parse_code(raw_code, expect="copy").code
+            seen.codes[raw_code] = parse_code(raw_code, expect="copy").code
         except RuleBroken as exc:
-            codes[raw_code] = None
-            refusals[raw_code] = exc.message
-    wanted = sorted({c for c in codes.values() if c})
-    facts: dict[str, rules.CopyFacts] = {}
-    counted: set[int] = set()
+            seen.codes[raw_code] = None
+            seen.refusals[raw_code] = exc.message
+    wanted = sorted({c for c in seen.codes.values() if c})
     if wanted:
         for r in conn.execute(_COPIES, {"b_st": stocktake_id, "b_codes": wanted}).mappings():
-            facts[r["code"]] = rules.CopyFacts(
+            seen.facts[r["code"]] = rules.CopyFacts(
                 id=r["id"], code=r["code"], status=r["status"], current_point_id=r["current_point_id"],
                 current_point=r["point"], title=r["title"] or "", on_loan=bool(r["on_loan"]),
                 expected=bool(r["expected"]))
             if r["counted"]:
-                counted.add(r["id"])
+                seen.counted.add(r["id"])
+    return seen
 
+
+Effect = tuple[rules.CopyFacts | None, rules.Verdict]
+
+
+def _classify(seen: _Seen, actor: Any, now: datetime, head: Any, parsed: list[tuple[str, str, datetime]]
+              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Effect]]:
+    """Each scan's answer, the scan rows to store, and for each row the copy and its verdict."""
     results: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
-    found: list[int] = []
-    late: list[tuple[int, str]] = []
-    back: list[int] = []
+    effects: list[Effect] = []  # one per row
     seen_ids: set[str] = set()
-    effects: list[tuple[rules.CopyFacts | None, rules.Verdict]] = []  # one per row
     for scan_id, raw_code, at in parsed:
-        if scan_id in known or scan_id in seen_ids:
+        if scan_id in seen.known or scan_id in seen_ids:
             results.append({"id": scan_id, "status": "duplicate", "code": "scan_repeated",
                             "message": "这次扫描已经记录过了。"})
             continue
         seen_ids.add(scan_id)
-        code = codes[raw_code]
+        code = seen.codes[raw_code]
+        copy: rules.CopyFacts | None = None
         if code is None:
-            verdict = rules.Verdict("unknown", refusals[raw_code])
-            copy = None
+            verdict = rules.Verdict("unknown", seen.refusals[raw_code])
         else:
-            copy = facts.get(code)
-            verdict = rules.classify(copy, point_id=point_id,
-                                     already_scanned=copy is not None and copy.id in counted)
+            copy = seen.facts.get(code)
+            verdict = rules.classify(copy, point_id=head["point_id"],
+                                     already_scanned=copy is not None and copy.id in seen.counted)
         if copy is not None and verdict.status in rules.COUNTED:
-            counted.add(copy.id)
+            seen.counted.add(copy.id)
         effects.append((copy, verdict))
-        rows.append({"scan_id": scan_id, "stocktake_id": stocktake_id, "copy_code": code or raw_code,
+        rows.append({"scan_id": scan_id, "stocktake_id": head["id"], "copy_code": code or raw_code,
                      "copy_id": copy.id if copy else None, "status": verdict.status, "where": verdict.where,
                      "scanned_at": at, "received_at": now, "actor_id": actor.id})
         result: dict[str, Any] = {"id": scan_id, "status": verdict.status, "code": verdict.status,
@@ -268,7 +296,15 @@ def _record(conn: Any, actor: Any, now: datetime, head: Any,
         if verdict.where:
             result["where"] = verdict.where
         results.append(result)
+    return results, rows, effects
 
+
+def _store(conn: Any, now: datetime, stocktake_id: int, rows: list[dict[str, Any]], effects: list[Effect],
+           results: list[dict[str, Any]]) -> int:
+    """Store the scan rows and what they change (found items, copies back); the found count."""
+    found: list[int] = []
+    late: list[tuple[int, str]] = []
+    back: list[int] = []
     if rows:
         lost: dict[str, dict[str, str]] = {}
         if conn.dialect.name == "postgresql":
@@ -296,13 +332,7 @@ def _record(conn: Any, actor: Any, now: datetime, head: Any,
         conn.execute(_BACK, {"b_copies": back})
     if newly_found:  # in step with the items, in this transaction (and its savepoint on PostgreSQL)
         conn.execute(_ADD_FOUND[conn.dialect.name], {"b_st": stocktake_id, "b_n": newly_found})
-    tally = conn.execute(_TALLY, {"b_st": stocktake_id}).scalar_one()
-    for r in results:
-        r.setdefault("found", tally)
-    if head["status"] == "closed":
-        for r in results:
-            r["message"] += "（这次盘点已经结束，扫描仍已记录。）"
-    return results
+    return int(conn.execute(_TALLY, {"b_st": stocktake_id}).scalar_one())
 
 
 def _insert_scans(conn: Any, rows: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
