@@ -3,10 +3,20 @@ request, 8 concurrent clients, the app served by waitress (8 threads) on SQLite 
 the same run with GET /healthz of the same app on the same server.
 
     .venv/bin/python bench/bench_circulation.py [--seconds 10] [--clients 8] [--append]
+    .venv/bin/python bench/bench_circulation.py --wrk [--connections 4,16] [--runs 3] [--seconds 10]
+        [--database-url URL] [--append]
 
 Target (issue 5): loans/s at least a third of /healthz req/s, and loan p99 under 50 ms.
 The server runs in its own process (waitress-serve), the clients in this one, with keep-alive
 connections. Each loan lends a different copy; the children rotate so none reaches the limit.
+
+``--wrk`` (issue 14): the load comes from wrk (a C load generator, so the clients' own Python
+does not compete with the server for the interpreter) through ``bench/wrk_circulation.lua``,
+against the README's server (``flask --app library_app serve``, waitress, 8 threads), with a
+bearer token. Each request is a real loan of a copy never lent before, or the return of a copy
+its wrk thread lent 200 loans earlier; afterwards the loans and returns in the database are
+counted against the answers wrk received. /healthz and loans run in turns at each connection
+count, ``--runs`` times; the figures are medians with their spread (min–max).
 """
 
 from __future__ import annotations
@@ -149,7 +159,21 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--append", action="store_true", help="append the figures to bench/RESULTS.md")
+    ap.add_argument("--wrk", action="store_true", help="load from wrk against `flask --app library_app serve`")
+    ap.add_argument("--connections", default="4,16", help="--wrk: connection counts, e.g. 4,16")
+    ap.add_argument("--runs", type=int, default=3, help="--wrk: rounds of every connection count")
+    ap.add_argument("--wrk-threads", type=int, default=2)
+    ap.add_argument("--server-threads", type=int, default=8, help="--wrk: the serve command's --threads (README: 8)")
+    ap.add_argument("--copies", type=int, default=60000)
+    ap.add_argument("--database-url", default="", help="--wrk: an empty database (default: a new SQLite file)")
+    ap.add_argument("--py-spy", default="", help="--wrk: record the server's stacks in the first round's loan "
+                                                 "runs to PREFIX-c<connections>.txt (pip install py-spy)")
     args = ap.parse_args()
+    if args.wrk:
+        from bench_wrk import run_wrk_bench
+
+        run_wrk_bench(args)
+        return
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-circ-"))
     url = "sqlite:///" + str(tmp / "bench.sqlite3")

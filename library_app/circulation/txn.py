@@ -2,11 +2,11 @@
 
 On SQLite every writer takes the database lock at ``BEGIN IMMEDIATE``, so circulation writes
 are serialised anyway. Threads of one process that met a held lock would wait in SQLite's busy
-handler, which sleeps in steps (1, 2, 5, 10 … ms). So writers of this process queue on a plain
-lock instead, and whoever holds it applies *every* write queued at that moment, one after the
-other, in one transaction, and commits once (group commit): a reading point's burst of scans
-costs one BEGIN and one COMMIT, and the threads behind the lock wait asleep instead of taking
-turns at the interpreter with the one that holds it.
+handler, which sleeps in steps (1, 2, 5, 10 … ms). So writers of this process queue in the
+process instead, and the one whose turn it is applies *every* write queued at that moment, one
+after the other, in one transaction, and commits once (group commit): a reading point's burst of
+scans costs one BEGIN and one COMMIT, and the threads behind it wait asleep instead of taking
+turns at the interpreter with the one that writes.
 
 Each write still sees the writes before it (same transaction, applied in queue order, each with
 its own clock reading taken when its turn comes), and a request answers only after the commit
@@ -43,38 +43,70 @@ RETRY_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock_detected, serializat
 
 
 class _Job(Generic[T]):
-    __slots__ = ("work", "done", "result", "error")
+    __slots__ = ("work", "done", "result", "error", "woken", "leads")
 
     def __init__(self, work: Work[T]) -> None:
         self.work = work
         self.done = False
         self.result: T | None = None
         self.error: BaseException | None = None
+        # released when its group has committed, or when it is to lead the next group (a bare
+        # lock taken at once: one release wakes its thread, cheaper than an Event's condition)
+        self.woken = threading.Lock()
+        self.woken.acquire()
+        self.leads = False
 
 
 class GroupWriter:
-    """Runs write work ``work(session, now)`` and commits it, grouping concurrent writes."""
+    """Runs write work ``work(session, now)`` and commits it, grouping concurrent writes.
+
+    The thread that finds nobody writing takes the gate and leads a group: every write queued
+    then, its own first. A write that arrives while a group runs waits on a lock of its own; when
+    the group has committed, the leader wakes each of its writers at once, and hands the gate
+    straight to the first write still queued, which leads the next group. (Waiting on the gate
+    itself instead made the writers of a finished group take the lock one after the other only
+    to see that their write was done: one thread wake-up, and a wait for the interpreter, each.)
+    """
 
     def __init__(self, sessions: Callable[[], Session], clock: Callable[[], datetime]) -> None:
         self._sessions = sessions
         self._clock = clock
-        self._gate = threading.Lock()
+        self._gate = threading.Lock()  # held while a group runs, passed from leader to leader
+        self._mutex = threading.Lock()  # the queue, and who holds the gate
         self._queue: deque[_Job[object]] = deque()
 
     def run(self, work: Work[T]) -> T:
         job: _Job[T] = _Job(work)
-        self._queue.append(job)  # type: ignore[arg-type]
-        with self._gate:
-            if not job.done:  # nobody took it into their group: lead one
-                self._run_group()
+        with self._mutex:
+            self._queue.append(job)  # type: ignore[arg-type]
+            job.leads = self._gate.acquire(blocking=False)
+        if not job.leads:
+            job.woken.acquire()
+        if not job.done:  # handed the gate: lead the next group
+            self._lead(job)
         if job.error is not None:
             raise job.error
         return job.result  # type: ignore[return-value]
 
-    def _run_group(self) -> None:
-        jobs: list[_Job[object]] = []
-        while self._queue and len(jobs) < MAX_GROUP:
-            jobs.append(self._queue.popleft())
+    def _lead(self, own: _Job[T]) -> None:
+        with self._mutex:  # the leader's own write is first in the queue
+            jobs = [self._queue.popleft() for _ in range(min(len(self._queue), MAX_GROUP))]
+        try:
+            self._run_group(jobs)
+        finally:
+            with self._mutex:
+                following = self._queue[0] if self._queue else None
+                if following is None:
+                    self._gate.release()
+                else:
+                    following.leads = True
+            for job in jobs:
+                if job is not own:
+                    job.woken.release()
+            if following is not None:
+                following.woken.release()
+
+    def _run_group(self, jobs: list[_Job[object]]) -> None:
         try:
             self._in_one_transaction(jobs)
         except Exception:

@@ -17,7 +17,7 @@ from .invites import Invitation, invitation_points
 from .kiosk import Kiosk
 from .lookup import LookupSourceRow
 from .points import Point
-from .stocktake import Stocktake, StocktakeItem, StocktakeScan
+from .stocktake import Stocktake, StocktakeItem, StocktakeScan, StocktakeTally
 from .users import ApiToken, LoginThrottle, User, UserSession, user_points
 
 __all__ = [
@@ -25,7 +25,7 @@ __all__ = [
     "ApiToken", "AuditLog", "Base", "Borrower", "Card", "CirculationEvent", "Copy", "HealthCheck", "Invitation",
     "Kiosk",
     "Loan", "LoanRenewal", "LoginThrottle", "LookupSourceRow", "MonthlyTally", "Point", "ReviewItem",
-    "Setting", "Stocktake", "StocktakeItem", "StocktakeScan", "Title", "Transfer",
+    "Setting", "Stocktake", "StocktakeItem", "StocktakeScan", "StocktakeTally", "Title", "Transfer",
     "TransferItem",
     "User", "UserSession", "YearTarget", "invitation_points", "user_points", "utcnow",
 ]

@@ -61,7 +61,23 @@ class StocktakeScan(Base):
     actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
-# The found count of a scan's answer: read from this index alone.
+class StocktakeTally(Base):
+    """How many of a stocktake's items are found, in a few rows whose sum is the count: the
+    count a scan answers with, read in O(1) instead of counting the found items (O(found) per
+    scan, so O(n²) over a stocktake). One row per writer slot: on PostgreSQL each connection
+    adds to its own row (its backend pid), so phones scanning at once never wait on one
+    counter row; on SQLite writers take turns anyway and use slot 0. The items stay the truth
+    (the summary counts them); ``services.stocktake.recording`` keeps this in step with them in
+    the same transaction."""
+
+    __tablename__ = "stocktake_tallies"
+
+    stocktake_id: Mapped[int] = mapped_column(ForeignKey("stocktakes.id"), primary_key=True)
+    slot: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    found: Mapped[int] = mapped_column(default=0)
+
+
+# The found count of the summary: read from this index alone.
 Index("ix_stocktake_items_found", StocktakeItem.stocktake_id,
       sqlite_where=text("found_at IS NOT NULL"), postgresql_where=text("found_at IS NOT NULL"))
 # At most one open stocktake per point (several points may each have one open).

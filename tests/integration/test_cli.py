@@ -199,3 +199,30 @@ def test_recompute_days_follows_a_zone_set_in_the_configuration(app, make):
     assert result.exit_code == 0 and "UTC" in result.output and "1 条" in result.output
     with app.app_context(), session_factory()() as db:
         assert db.scalar(select(Loan.lent_day)) == date(2026, 3, 2)
+
+
+def test_the_tallies_migration_counts_the_books_already_found(db_url, tmp_path):
+    """A stocktake under way when the database is upgraded: its scans go on answering with the
+    number of books found so far (the tally starts from the found items)."""
+    with _database_at(db_url, tmp_path, "559cd6f4beee") as (url, utc):
+        engine = create_engine(url)
+        at = "2026-12-01 08:00:00" + utc
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO points (id, code, name, address, active) VALUES (1, 'P01', 'x', '', true)"))
+            conn.execute(text("INSERT INTO titles (id, title, author, publisher, category, age_band, notes, "
+                              "search_pinyin, search_initials, created_at, updated_at) "
+                              "VALUES (1, 't', '', '', '', '', '', '', '', :a, :a)"), {"a": at})
+            for i in range(1, 4):
+                conn.execute(text("INSERT INTO copies (id, code, title_id, home_point_id, current_point_id, status, "
+                                  "source, notes, created_at) VALUES (:i, :c, 1, 1, 1, 'available', 'purchase', '', :a)"),
+                             {"i": i, "c": f"B{i:07d}", "a": at})
+            conn.execute(text("INSERT INTO stocktakes (id, point_id, status, opened_at, expected) "
+                              "VALUES (1, 1, 'open', :a, 3), (2, 1, 'closed', :a, 3)"), {"a": at})
+            conn.execute(text("INSERT INTO stocktake_items (stocktake_id, copy_id, status_at_open, found_at) "
+                              "VALUES (1, 1, 'available', :a), (1, 2, 'available', :a), (1, 3, 'available', NULL), "
+                              "(2, 1, 'available', NULL)"), {"a": at})
+        upgrade(url)
+        with engine.connect() as conn:
+            tallies = conn.execute(text("SELECT stocktake_id, slot, found FROM stocktake_tallies")).all()
+        engine.dispose()
+    assert [tuple(t) for t in tallies] == [(1, 0, 2)]

@@ -240,3 +240,27 @@ def test_many_phones_at_once_count_each_scan_and_each_copy_once(app, live_server
     with app.test_client() as client:
         body = client.get(f"/api/v1/stocktakes/{sid}", headers=make.token(lib)).get_json()
     assert body["found"] == 24 and body["expected"] == 24 and body["missing"] == []
+
+
+def test_each_answer_counts_what_the_summary_counts(app, client, make):
+    """The found count a scan answers with (read from stocktake_tallies) is the summary's count
+    of found items after every request: books found in batches, a twin scan, a copy that
+    arrived after the snapshot, a scan sent again, and a scan after closing."""
+    librarian = make.user("lib", "librarian")
+    h = make.token(librarian)
+    title = make.title("小熊很忙")
+    here = [make.copy(title, point="P01") for _ in range(6)]
+    st = open_at(client, h)
+    late = make.copy(title, point="P01")  # on the shelf after the snapshot was taken
+    first = scan(here[0].code)
+    batches = [[first, scan(here[1].code)], [first, scan(here[1].code), scan(here[2].code)],
+               [scan(late.code), scan(here[3].code), scan(here[3].code)], [scan("B0000018")]]
+    for batch in batches:
+        results = post_scans(client, h, st["id"], batch).get_json()["results"]
+        summary = client.get(f"/api/v1/stocktakes/{st['id']}", headers=h).get_json()
+        assert {r["found"] for r in results} == {summary["found"]}
+    assert summary["found"] == 5 and summary["expected"] == 7  # the late copy is expected now too
+    client.post(f"/api/v1/stocktakes/{st['id']}/close", headers=h)
+    results = post_scans(client, h, st["id"], [scan(here[4].code)]).get_json()["results"]
+    assert results[0]["status"] == "found" and results[0]["found"] == 6
+    assert client.get(f"/api/v1/stocktakes/{st['id']}", headers=h).get_json()["found"] == 6

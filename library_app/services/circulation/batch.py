@@ -122,6 +122,8 @@ class _Batch:
             self.conn.execute(_COPY_LOCK, {"b_code": event.copy})
         r = self.conn.execute(_SCAN, {"b_user": self.actor_id, "b_point": event.point,
                                       "b_copy": event.copy, "b_card": event.card}).one()
+        if r.card_borrower_id is not None:  # read with the scan: ``card_name`` needs no query of its own
+            self.own_children.setdefault(r.card_borrower_id, bool(r.card_child_here))
         return Scan(
             point=(r.point_id, bool(r.point_active), bool(r.works_here)) if r.point_id is not None else None,
             copy=(CopyRow(id=r.copy_id, code=r.copy_code, status=r.copy_status, title_id=r.title_id,

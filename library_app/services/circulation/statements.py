@@ -54,6 +54,10 @@ _SCAN = (
         _cards.c.id.label("card_id"), _cards.c.code.label("card_code"), _cards.c.status.label("card_status"),
         _cards.c.bound_at.label("bound_at"), _cards.c.borrower_id.label("card_borrower_id"),
         _card_borrower.c.name.label("card_borrower_name"), _card_borrower.c.status.label("card_borrower_status"),
+        # whether the card's child belongs to one of the actor's points (the answer names her in full)
+        select(user_points.c.point_id).where(user_points.c.user_id == bindparam("b_user"),
+                                             user_points.c.point_id == _card_borrower.c.home_point_id)
+        .exists().label("card_child_here"),
         select(func.count(_counted.c.id)).where(_counted.c.borrower_id == _cards.c.borrower_id,
                                                 _counted.c.returned_at.is_(None))
         .scalar_subquery().label("card_open_count"),

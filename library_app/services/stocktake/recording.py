@@ -1,7 +1,8 @@
-"""Stocktakes (盘点): open one at a point, record scans from any number of phones, close it.
+"""Stocktakes (盘点), the writes: open one at a point, record scans from any number of phones,
+close it. What is read back is in ``reads``.
 
 Every function takes (session, actor, now), flushes and never commits. The rules are in
-``domain.stocktake``; this module reads and writes.
+``domain.stocktake``.
 
 Concurrency: ``record_scans`` and ``close_stocktake`` first lock the stocktake's row
 (``FOR UPDATE`` on PostgreSQL; on SQLite the write transaction holds the database lock from
@@ -15,9 +16,9 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, and_, bindparam, exists, func, insert, select, update
+from sqlalchemy import bindparam, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -26,31 +27,25 @@ from library_app.domain.codes import parse_code
 from library_app.domain.errors import RuleBroken
 from library_app.domain.events import BadTime, parse_time
 from library_app.domain.loans import NotYourPoint
-from library_app.models import (
-    AuditLog,
-    Copy,
-    Loan,
-    Point,
-    Stocktake,
-    StocktakeItem,
-    StocktakeScan,
-    Title,
-    User,
-    user_points,
-)
+from library_app.models import AuditLog, Loan, Point, Stocktake, StocktakeTally, User, user_points
 from library_app.services.errors import Forbidden, Invalid, NotFound
 
-STAFF_ROLES = ("admin", "librarian")
+from .reads import (
+    STAFF_ROLES,
+    _copies,
+    _items,
+    _points,
+    _scans,
+    _stocktakes,
+    _t,
+    _titles,
+    access_of,
+    summary,
+)
+
 FUTURE_SLACK = timedelta(minutes=5)
 RETRIES = 3
-
-
-def _t(model: Any) -> Table:
-    return cast(Table, model.__table__)
-
-
-_copies, _items, _scans, _stocktakes = _t(Copy), _t(StocktakeItem), _t(StocktakeScan), _t(Stocktake)
-_loans, _points, _titles = _t(Loan), _t(Point), _t(Title)
+_loans = _t(Loan)
 
 _LOCK = select(_stocktakes.c.id).where(_stocktakes.c.id == bindparam("b_id")).with_for_update()
 # scans share the stocktake's row (they run side by side; closing waits for them, and they for it)
@@ -77,22 +72,28 @@ _COPIES = (
 _FOUND = update(_items).where(_items.c.stocktake_id == bindparam("b_st"),
                               _items.c.copy_id.in_(bindparam("b_copies", expanding=True)),
                               _items.c.found_at.is_(None)).values(found_at=bindparam("b_now"))
+_tallies = _t(StocktakeTally)
+
+
+def _add_found(dialect: str) -> Any:
+    """Add ``b_n`` to this writer's row of the stocktake's tally (see ``StocktakeTally``)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(_tallies).values(
+            slot=func.pg_backend_pid())  # this connection's own row: no other phone waits on it
+    else:
+        stmt = sqlite.insert(_tallies).values(slot=0)  # SQLite writers take turns on the lock anyway
+    stmt = stmt.values(stocktake_id=bindparam("b_st"), found=bindparam("b_n"))
+    return stmt.on_conflict_do_update(index_elements=[_tallies.c.stocktake_id, _tallies.c.slot],
+                                      set_={"found": _tallies.c.found + stmt.excluded.found})
+
+
+_ADD_FOUND = {"postgresql": _add_found("postgresql"), "sqlite": _add_found("sqlite")}
+# the found count of a scan's answer: a sum over a few rows, however many books are found
+_TALLY = select(func.coalesce(func.sum(_tallies.c.found), 0)).where(_tallies.c.stocktake_id == bindparam("b_st"))
 _BACK = update(_copies).where(_copies.c.id.in_(bindparam("b_copies", expanding=True)),
                               _copies.c.status.in_((rules.MISSING, "lost"))).values(status="available")
-
-
-@dataclass(frozen=True)
-class Access:
-    role: str
-    point_ids: frozenset[int]
-
-    def may_scan(self, point_id: int) -> bool:
-        return self.role in STAFF_ROLES or point_id in self.point_ids
-
-
-def access_of(session: Session, actor: Any) -> Access:
-    ids = session.execute(select(user_points.c.point_id).where(user_points.c.user_id == actor.id)).scalars()
-    return Access(role=actor.role, point_ids=frozenset(ids))
 
 
 def _audit(session: Session, actor: Any, now: datetime, action: str, stocktake_id: int, point_id: int,
@@ -208,57 +209,84 @@ def record_scans(session: Session, actor: Any, now: datetime, stocktake_id: int,
 
 def _record(conn: Any, actor: Any, now: datetime, head: Any,
             parsed: list[tuple[str, str, datetime]]) -> list[dict[str, Any]]:
-    stocktake_id, point_id = head["id"], head["point_id"]
+    """Classify a batch on what the database holds, store its scans and their effects, and
+    answer each scan with the found count after them."""
+    stocktake_id = head["id"]
+    seen = _read_facts(conn, stocktake_id, parsed)
+    results, rows, effects = _classify(seen, actor, now, head, parsed)
+    tally = _store(conn, now, stocktake_id, rows, effects, results)
+    for r in results:
+        r.setdefault("found", tally)
+    if head["status"] == "closed":
+        for r in results:
+            r["message"] += "（这次盘点已经结束，扫描仍已记录。）"
+    return results
+
+
+@dataclass
+class _Seen:
+    """What the database says about a batch before it is classified."""
+
+    known: set[str]  # scan ids already stored
+    codes: dict[str, str | None]  # as sent → normalised code (None: not a book code)
+    refusals: dict[str, str]  # as sent → why it is not a book code
+    facts: dict[str, rules.CopyFacts]  # by code
+    counted: set[int]  # copy ids this stocktake has counted
+
+
+def _read_facts(conn: Any, stocktake_id: int, parsed: list[tuple[str, str, datetime]]) -> _Seen:
     ids = sorted({p[0] for p in parsed})
-    known = set(conn.execute(_KNOWN_ONE, {"b_id": ids[0]}).scalars() if len(ids) == 1
-                else conn.execute(_KNOWN, {"b_ids": ids}).scalars())
-    codes: dict[str, str | None] = {}  # as sent → normalised code (None: not a book code)
-    refusals: dict[str, str] = {}
+    seen = _Seen(known=set(conn.execute(_KNOWN_ONE, {"b_id": ids[0]}).scalars() if len(ids) == 1
+                           else conn.execute(_KNOWN, {"b_ids": ids}).scalars()),
+                 codes={}, refusals={}, facts={}, counted=set())
     for _sid, raw_code, _at in parsed:
-        if raw_code in codes:
+        if raw_code in seen.codes:
             continue
         try:
-            codes[raw_code] = parse_code(raw_code, expect="copy").code
+            seen.codes[raw_code] = parse_code(raw_code, expect="copy").code
         except RuleBroken as exc:
-            codes[raw_code] = None
-            refusals[raw_code] = exc.message
-    wanted = sorted({c for c in codes.values() if c})
-    facts: dict[str, rules.CopyFacts] = {}
-    counted: set[int] = set()
+            seen.codes[raw_code] = None
+            seen.refusals[raw_code] = exc.message
+    wanted = sorted({c for c in seen.codes.values() if c})
     if wanted:
         for r in conn.execute(_COPIES, {"b_st": stocktake_id, "b_codes": wanted}).mappings():
-            facts[r["code"]] = rules.CopyFacts(
+            seen.facts[r["code"]] = rules.CopyFacts(
                 id=r["id"], code=r["code"], status=r["status"], current_point_id=r["current_point_id"],
                 current_point=r["point"], title=r["title"] or "", on_loan=bool(r["on_loan"]),
                 expected=bool(r["expected"]))
             if r["counted"]:
-                counted.add(r["id"])
+                seen.counted.add(r["id"])
+    return seen
 
+
+Effect = tuple[rules.CopyFacts | None, rules.Verdict]
+
+
+def _classify(seen: _Seen, actor: Any, now: datetime, head: Any, parsed: list[tuple[str, str, datetime]]
+              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Effect]]:
+    """Each scan's answer, the scan rows to store, and for each row the copy and its verdict."""
     results: list[dict[str, Any]] = []
     rows: list[dict[str, Any]] = []
-    found: list[int] = []
-    late: list[tuple[int, str]] = []
-    back: list[int] = []
+    effects: list[Effect] = []  # one per row
     seen_ids: set[str] = set()
-    effects: list[tuple[rules.CopyFacts | None, rules.Verdict]] = []  # one per row
     for scan_id, raw_code, at in parsed:
-        if scan_id in known or scan_id in seen_ids:
+        if scan_id in seen.known or scan_id in seen_ids:
             results.append({"id": scan_id, "status": "duplicate", "code": "scan_repeated",
                             "message": "这次扫描已经记录过了。"})
             continue
         seen_ids.add(scan_id)
-        code = codes[raw_code]
+        code = seen.codes[raw_code]
+        copy: rules.CopyFacts | None = None
         if code is None:
-            verdict = rules.Verdict("unknown", refusals[raw_code])
-            copy = None
+            verdict = rules.Verdict("unknown", seen.refusals[raw_code])
         else:
-            copy = facts.get(code)
-            verdict = rules.classify(copy, point_id=point_id,
-                                     already_scanned=copy is not None and copy.id in counted)
+            copy = seen.facts.get(code)
+            verdict = rules.classify(copy, point_id=head["point_id"],
+                                     already_scanned=copy is not None and copy.id in seen.counted)
         if copy is not None and verdict.status in rules.COUNTED:
-            counted.add(copy.id)
+            seen.counted.add(copy.id)
         effects.append((copy, verdict))
-        rows.append({"scan_id": scan_id, "stocktake_id": stocktake_id, "copy_code": code or raw_code,
+        rows.append({"scan_id": scan_id, "stocktake_id": head["id"], "copy_code": code or raw_code,
                      "copy_id": copy.id if copy else None, "status": verdict.status, "where": verdict.where,
                      "scanned_at": at, "received_at": now, "actor_id": actor.id})
         result: dict[str, Any] = {"id": scan_id, "status": verdict.status, "code": verdict.status,
@@ -268,7 +296,15 @@ def _record(conn: Any, actor: Any, now: datetime, head: Any,
         if verdict.where:
             result["where"] = verdict.where
         results.append(result)
+    return results, rows, effects
 
+
+def _store(conn: Any, now: datetime, stocktake_id: int, rows: list[dict[str, Any]], effects: list[Effect],
+           results: list[dict[str, Any]]) -> int:
+    """Store the scan rows and what they change (found items, copies back); the found count."""
+    found: list[int] = []
+    late: list[tuple[int, str]] = []
+    back: list[int] = []
     if rows:
         lost: dict[str, dict[str, str]] = {}
         if conn.dialect.name == "postgresql":
@@ -285,20 +321,18 @@ def _record(conn: Any, actor: Any, now: datetime, head: Any,
                 (late.append((copy.id, copy.status)) if verdict.late else found.append(copy.id))
             if copy is not None and verdict.back:
                 back.append(copy.id)
+    newly_found = 0
     if found:
-        conn.execute(_FOUND, {"b_st": stocktake_id, "b_copies": found, "b_now": now})
+        newly_found += conn.execute(_FOUND, {"b_st": stocktake_id, "b_copies": found, "b_now": now}).rowcount
     if late:
         conn.execute(insert(_items), [{"stocktake_id": stocktake_id, "copy_id": cid, "status_at_open": status,
                                        "found_at": now} for cid, status in late])
+        newly_found += len(late)
     if back:
         conn.execute(_BACK, {"b_copies": back})
-    tally = conn.execute(_FOUND_COUNT, {"b_st": stocktake_id}).scalar_one()
-    for r in results:
-        r.setdefault("found", tally)
-    if head["status"] == "closed":
-        for r in results:
-            r["message"] += "（这次盘点已经结束，扫描仍已记录。）"
-    return results
+    if newly_found:  # in step with the items, in this transaction (and its savepoint on PostgreSQL)
+        conn.execute(_ADD_FOUND[conn.dialect.name], {"b_st": stocktake_id, "b_n": newly_found})
+    return int(conn.execute(_TALLY, {"b_st": stocktake_id}).scalar_one())
 
 
 def _insert_scans(conn: Any, rows: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
@@ -324,19 +358,6 @@ def _insert_scans(conn: Any, rows: list[dict[str, Any]]) -> dict[str, dict[str, 
             changed[r["scan_id"]] = {"status": "duplicate", "code": "scan_repeated",
                                      "message": "这次扫描已经记录过了。"}
     return changed
-
-
-# expected: the snapshot (and copies that arrived after it, found); found: the items seen. Counted
-# on the (partial) indexes of stocktake_items, so there is no counter row for phones to queue on.
-_FOUND_COUNT = select(func.count()).select_from(_items).where(_items.c.stocktake_id == bindparam("b_st"),
-                                                              _items.c.found_at.is_not(None))
-_EXPECTED_COUNT = select(func.count()).select_from(_items).where(_items.c.stocktake_id == bindparam("b_st"))
-
-
-def counts(session: Session, stocktake_id: int) -> dict[str, int]:
-    conn = session.connection()
-    return {"expected": int(conn.execute(_EXPECTED_COUNT, {"b_st": stocktake_id}).scalar_one()),
-            "found": int(conn.execute(_FOUND_COUNT, {"b_st": stocktake_id}).scalar_one())}
 
 
 # ---------------------------------------------------------------- close
@@ -367,118 +388,4 @@ def close_stocktake(session: Session, actor: User, now: datetime, stocktake_id: 
     session.flush()
     return summary(session, stocktake_id)
 
-
-# ---------------------------------------------------------------- reading
-
-def get_stocktake(session: Session, stocktake_id: int) -> Stocktake:
-    stocktake = session.get(Stocktake, stocktake_id)
-    if stocktake is None:
-        raise NotFound("找不到这次盘点。")
-    return stocktake
-
-
-def check_view(session: Session, actor: Any, stocktake: Stocktake) -> None:
-    if actor.role not in STAFF_ROLES and stocktake.point_id not in access_of(session, actor).point_ids:
-        raise Forbidden("只能查看您负责的阅读点的盘点。")
-
-
-def _missing_filter(stocktake: Stocktake) -> Any:
-    base = and_(_items.c.stocktake_id == stocktake.id, _items.c.found_at.is_(None))
-    if stocktake.status == "closed":
-        return and_(base, _items.c.missing_at.is_not(None))
-    return base
-
-
-def summary(session: Session, stocktake_id: int) -> dict[str, Any]:
-    """The contract's answer: counts and the codes of the missing, misplaced and on-loan copies."""
-    stocktake = get_stocktake(session, stocktake_id)
-    session.refresh(stocktake)
-    point = session.get(Point, stocktake.point_id)
-    assert point is not None
-    missing = session.execute(select(_copies.c.code).join(_items, _items.c.copy_id == _copies.c.id)
-                              .where(_missing_filter(stocktake)).order_by(_copies.c.code)).scalars().all()
-
-    def scanned(status: str) -> list[str]:
-        return list(session.execute(select(_scans.c.copy_code).where(_scans.c.stocktake_id == stocktake.id,
-                                                                     _scans.c.status == status)
-                                    .order_by(_scans.c.copy_code)).scalars())
-
-    c = counts(session, stocktake.id)
-    return {
-        "id": stocktake.id, "point": point.code, "status": stocktake.status,
-        "expected": c["expected"], "found": c["found"], "missing": list(missing),
-        "elsewhere": scanned("elsewhere"), "on_loan": scanned("on_loan"),
-        "unknown": scanned("unknown"),
-        "opened_at": stocktake.opened_at.isoformat(),
-        "closed_at": stocktake.closed_at.isoformat() if stocktake.closed_at else None,
-        "progress": rules.progress(c["found"], c["expected"]),
-    }
-
-
-@dataclass(frozen=True)
-class Line:
-    code: str
-    title: str
-    point: str  # where the catalog puts it now
-    status: str  # the copy's status now
-    when: datetime | None  # scanned (or marked missing) at
-    by: str = ""
-    where: str = ""
-
-
-def result_lines(session: Session, stocktake: Stocktake) -> dict[str, list[Line]]:
-    """The results page's lists, with titles: missing, misplaced (elsewhere), on loan, unknown."""
-    point_name = _points.c.code + " " + _points.c.name
-    missing = [Line(r.code, r.title, r.point, r.status, r.missing_at) for r in session.execute(
-        select(_copies.c.code, _titles.c.title, point_name.label("point"), _copies.c.status, _items.c.missing_at)
-        .join(_items, _items.c.copy_id == _copies.c.id).join(_titles, _titles.c.id == _copies.c.title_id)
-        .join(_points, _points.c.id == _copies.c.current_point_id)
-        .where(_missing_filter(stocktake)).order_by(_copies.c.code))]
-    users = _t(User)
-    out: dict[str, list[Line]] = {"missing": missing}
-    for status in ("elsewhere", "on_loan", "unknown"):
-        rows = session.execute(
-            select(_scans.c.copy_code, _titles.c.title, point_name.label("point"), _copies.c.status,
-                   _scans.c.scanned_at, users.c.display_name, _scans.c.where)
-            .outerjoin(_copies, _copies.c.id == _scans.c.copy_id)
-            .outerjoin(_titles, _titles.c.id == _copies.c.title_id)
-            .outerjoin(_points, _points.c.id == _copies.c.current_point_id)
-            .outerjoin(users, users.c.id == _scans.c.actor_id)
-            .where(_scans.c.stocktake_id == stocktake.id, _scans.c.status == status)
-            .order_by(_scans.c.copy_code))
-        out[status] = [Line(r[0], r[1] or "", r[2] or "", r[3] or "", r[4], r[5] or "", r[6] or "") for r in rows]
-    return out
-
-
-def history(session: Session, point_id: int) -> list[dict[str, Any]]:
-    """A point's stocktakes, newest first, with their counts."""
-    found = select(func.count()).where(_items.c.stocktake_id == _stocktakes.c.id,
-                                       _items.c.found_at.is_not(None)).scalar_subquery()
-    expected = select(func.count()).where(_items.c.stocktake_id == _stocktakes.c.id).scalar_subquery()
-    missing = select(func.count()).where(_items.c.stocktake_id == _stocktakes.c.id, _items.c.found_at.is_(None),
-                                         _items.c.missing_at.is_not(None)).scalar_subquery()
-    users = _t(User)
-    rows = session.execute(
-        select(_stocktakes.c.id, _stocktakes.c.status, _stocktakes.c.opened_at, _stocktakes.c.closed_at,
-               expected.label("expected"), found.label("found"), missing.label("missing"),
-               users.c.display_name.label("opened_by"))
-        .outerjoin(users, users.c.id == _stocktakes.c.opened_by_id)
-        .where(_stocktakes.c.point_id == point_id).order_by(_stocktakes.c.opened_at.desc(), _stocktakes.c.id.desc())
-    ).mappings().all()
-    return [dict(r) for r in rows]
-
-
-def open_stocktakes(session: Session, point_ids: frozenset[int] | None) -> list[dict[str, Any]]:
-    """Stocktakes now open (at these points, or everywhere), for the menu page."""
-    q = (select(_stocktakes.c.id, _stocktakes.c.opened_at, _stocktakes.c.expected, _points.c.code, _points.c.name)
-         .join(_points, _points.c.id == _stocktakes.c.point_id).where(_stocktakes.c.status == "open")
-         .order_by(_points.c.code))
-    if point_ids is not None:
-        q = q.where(_stocktakes.c.point_id.in_(sorted(point_ids)))
-    out = []
-    for r in session.execute(q).mappings():
-        d = dict(r)
-        d.update(counts(session, r["id"]))
-        out.append(d)
-    return out
 
