@@ -6,7 +6,6 @@ Every function takes (session, actor, now) or a session, flushes and never commi
 """
 
 from .reads import (
-    STAFF_ROLES,
     Access,
     Line,
     access_of,
@@ -20,6 +19,6 @@ from .reads import (
 )
 from .recording import close_stocktake, open_stocktake, record_scans
 
-__all__ = ["STAFF_ROLES", "Access", "Line", "access_of", "check_view", "close_stocktake", "counts",
+__all__ = ["Access", "Line", "access_of", "check_view", "close_stocktake", "counts",
            "get_stocktake", "history", "open_stocktake", "open_stocktakes", "record_scans", "result_lines",
            "summary"]

@@ -11,6 +11,7 @@ from sqlalchemy import Table, and_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from library_app.domain import stocktake as rules
+from library_app.domain.roles import is_staff
 from library_app.models import (
     Copy,
     Point,
@@ -22,8 +23,6 @@ from library_app.models import (
     user_points,
 )
 from library_app.services.errors import Forbidden, NotFound
-
-STAFF_ROLES = ("admin", "librarian")
 
 
 def _t(model: Any) -> Table:
@@ -40,7 +39,7 @@ class Access:
     point_ids: frozenset[int]
 
     def may_scan(self, point_id: int) -> bool:
-        return self.role in STAFF_ROLES or point_id in self.point_ids
+        return is_staff(self.role) or point_id in self.point_ids
 
 
 def access_of(session: Session, actor: Any) -> Access:
@@ -70,7 +69,7 @@ def get_stocktake(session: Session, stocktake_id: int) -> Stocktake:
 
 
 def check_view(session: Session, actor: Any, stocktake: Stocktake) -> None:
-    if actor.role not in STAFF_ROLES and stocktake.point_id not in access_of(session, actor).point_ids:
+    if not is_staff(actor.role) and stocktake.point_id not in access_of(session, actor).point_ids:
         raise Forbidden("只能查看您负责的阅读点的盘点。")
 
 

@@ -27,11 +27,11 @@ from library_app.domain.codes import parse_code
 from library_app.domain.errors import RuleBroken
 from library_app.domain.events import BadTime, parse_time
 from library_app.domain.loans import NotYourPoint
+from library_app.domain.roles import is_staff
 from library_app.models import AuditLog, Loan, Point, Stocktake, StocktakeTally, User, user_points
 from library_app.services.errors import Forbidden, Invalid, NotFound
 
 from .reads import (
-    STAFF_ROLES,
     _copies,
     _items,
     _points,
@@ -112,7 +112,7 @@ def open_stocktake(session: Session, actor: User, now: datetime, point_code: str
     point = session.scalar(select(Point).where(Point.code == code))
     if point is None:
         raise NotFound(f"没有编号为 {code} 的阅读点。")
-    if actor.role not in STAFF_ROLES and point.id not in access_of(session, actor).point_ids:
+    if not is_staff(actor.role) and point.id not in access_of(session, actor).point_ids:
         raise Forbidden("只能在您负责的阅读点开始盘点。")
     if session.bind is not None and session.get_bind().dialect.name == "postgresql":
         # two librarians pressing "开始盘点" at once: the second waits here, then sees the first
@@ -187,7 +187,7 @@ def record_scans(session: Session, actor: Any, now: datetime, stocktake_id: int,
     if pg:
         conn.execute(_SHARE, {"b_id": stocktake_id}).all()
     head = _head(session, stocktake_id, actor.id)
-    if actor.role not in STAFF_ROLES and not head["mine"]:
+    if not is_staff(actor.role) and not head["mine"]:
         raise NotYourPoint(f"您不是阅读点 {head['code']} 的故事妈妈，不能在这里盘点：请联系图书管理员为您添加。")
     if not pg:  # SQLite: this transaction holds the write lock; nobody else is writing
         return _record(conn, actor, now, head, parsed)
@@ -372,7 +372,7 @@ def close_stocktake(session: Session, actor: User, now: datetime, stocktake_id: 
     if head["status"] != "open":
         raise rules.StocktakeClosed()
     point_id = head["point_id"]
-    if actor.role not in STAFF_ROLES and not head["mine"]:
+    if not is_staff(actor.role) and not head["mine"]:
         raise Forbidden("只能结束您负责的阅读点的盘点。")
     not_found = select(_items.c.copy_id).where(_items.c.stocktake_id == stocktake_id, _items.c.found_at.is_(None))
     conn.execute(update(_copies).where(_copies.c.id.in_(not_found), _copies.c.current_point_id == point_id,
