@@ -51,7 +51,8 @@ def test_a_full_disk_answers_503_disk_full_and_healthz_says_so(db_url, db_templa
     assert client.get("/healthz").status_code == 200
 
     filler = small_disk / "filler"
-    with open(filler, "wb") as f:  # take every free block
+    with open(filler, "wb", buffering=0) as f:  # take every free block (unbuffered: nothing left to
+        # write when the file is closed, so closing it cannot fail on the full disk)
         try:
             while True:
                 f.write(b"\0" * 65536)
