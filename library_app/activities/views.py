@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -22,14 +22,10 @@ from library_app.models import Point
 from library_app.services import activities as service
 from library_app.services import annual_report, scope
 from library_app.services import volunteers as volunteer_service
-from library_app.services.settings import get_settings
-from library_app.web import org_tz, utcnow
+from library_app.web import current_settings, org_tz, utcnow
 
 bp = Blueprint("activities", __name__)
 
-
-def _settings():
-    return get_settings(get_session(), current_app.config)
 
 
 def _points() -> list[Point]:
@@ -41,7 +37,7 @@ def _points() -> list[Point]:
 @bp.get("/activities/new")
 @roles(*CIRCULATION)
 def new():
-    settings = _settings()
+    settings = current_settings()
     points = _points()
     volunteers = volunteer_service.list_volunteers(get_session(), current_user)
     return render_template(
@@ -53,7 +49,7 @@ def new():
 @bp.get("/activities")
 @roles(*CIRCULATION)
 def index():
-    settings = _settings()
+    settings = current_settings()
     rows = service.list_activities(get_session(), current_user, org_tz(),
                                    point_code=request.args.get("point", ""), limit=100)
     return render_template("activities/index.html", activities=rows,
@@ -104,7 +100,7 @@ def annual():
 @roles(*REPORT_READERS)
 def annual_page(year: str):
     number = parse_year(year)
-    settings = _settings()
+    settings = current_settings()
     point = scope.report_point(get_session(), current_user, request.args.get("point"))
     report = annual_report.annual_report(get_session(), utcnow(), number, settings, point_code=point)
     this, last = report.figures.as_dict(), report.last_year.as_dict()
@@ -123,6 +119,6 @@ def activities_panel(user: Any) -> dict[str, Any]:
     """A manager's home: the year's activities and volunteer minutes beside the loans."""
     if not getattr(user, "is_authenticated", False) or user.role not in REPORT_READERS:
         return {}
-    year, held, minutes = annual_report.year_counters(get_session(), utcnow(), _settings())
+    year, held, minutes = annual_report.year_counters(get_session(), utcnow(), current_settings())
     return {"activity_counter": {"year": year, "activities": held, "volunteer_minutes": minutes,
                                  "hours": hours_text(minutes)}}

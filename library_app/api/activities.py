@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from flask import Response, current_app, jsonify, render_template, request
+from flask import Response, jsonify, render_template, request
 from flask_login import current_user
 
 from library_app.access import CIRCULATION, REPORT_READERS, roles, writes
@@ -28,15 +28,10 @@ from library_app.models import Activity, Volunteer
 from library_app.services import activities as service
 from library_app.services import annual_report, scope
 from library_app.services import volunteers as volunteer_service
-from library_app.services.settings import get_settings
-from library_app.web import org_tz, utcnow
+from library_app.web import current_settings, org_tz, utcnow
 
 from . import bp
 from .util import json_body
-
-
-def _settings():
-    return get_settings(get_session(), current_app.config)
 
 
 def _day(name: str) -> date | None:
@@ -95,7 +90,7 @@ def list_volunteers():
 @roles(*CIRCULATION)
 @writes
 def volunteer_certificate(volunteer_id: int):
-    settings = _settings()
+    settings = current_settings()
     now = utcnow()
     tz = org_tz()
     this_year = now.astimezone(tz).year
@@ -110,7 +105,7 @@ def volunteer_certificate(volunteer_id: int):
 @roles(*CIRCULATION)
 def create_activity():
     data = json_body()
-    result = service.record_activity(get_session(), current_user, utcnow(), data, _settings())
+    result = service.record_activity(get_session(), current_user, utcnow(), data, current_settings())
     if result.status == "duplicate":
         return jsonify(id=result.activity.client_id, status="duplicate"), 200
     body = {"status": "applied", **activity_json(result.activity)}
@@ -122,7 +117,7 @@ def create_activity():
 def correct_activity(activity_id: str):
     data = json_body()
     activity = service.correct_activity(get_session(), current_user, utcnow(), activity_id, data,
-                                        _settings())
+                                        current_settings())
     body = {"status": "corrected", **activity_json(activity)}
     return jsonify(body)
 
@@ -144,7 +139,7 @@ def _download(body: bytes, mimetype: str, filename: str) -> Response:
 
 
 def _annual(year: str) -> annual_report.AnnualReport:
-    return annual_report.annual_report(get_session(), utcnow(), parse_year(year), _settings(),
+    return annual_report.annual_report(get_session(), utcnow(), parse_year(year), current_settings(),
                                        point_code=scope.report_point(get_session(), current_user,
                                                                      request.args.get("point")))
 
@@ -159,7 +154,7 @@ def report_annual(year: str):
 @roles(*REPORT_READERS)
 def report_annual_csv(year: str):
     report = _annual(year)
-    return _download(annual_report.csv_bytes(report, _settings()), "text/csv; charset=utf-8",
+    return _download(annual_report.csv_bytes(report, current_settings()), "text/csv; charset=utf-8",
                      annual_report.filename(report, "csv"))
 
 
@@ -167,7 +162,7 @@ def report_annual_csv(year: str):
 @roles(*REPORT_READERS)
 def report_annual_xlsx(year: str):
     report = _annual(year)
-    return _download(annual_report.xlsx_bytes(report, _settings()),
+    return _download(annual_report.xlsx_bytes(report, current_settings()),
                      "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                      annual_report.filename(report, "xlsx"))
 
@@ -177,7 +172,7 @@ def report_annual_xlsx(year: str):
 def put_annual_targets(year: str):
     data = json_body()
     targets = annual_report.set_targets(get_session(), current_user, utcnow(), parse_year(year),
-                                        data, _settings())
+                                        data, current_settings())
     return jsonify(year=parse_year(year), targets=targets)
 
 
@@ -195,7 +190,7 @@ def activities_batch():
         raise ActivityInvalid("events 需是 1 到 100 条活动记录的列表。")
     db = get_session()
     now = utcnow()
-    settings = _settings()
+    settings = current_settings()
     results = []
     for event in events:
         event_id = event.get("id") if isinstance(event, dict) else None

@@ -27,6 +27,7 @@ from library_app.domain.events import MAX_BATCH
 from library_app.services import circulation as service
 from library_app.services import kiosk as kiosk_service
 from library_app.services.errors import Invalid
+from library_app.services.settings import get_settings
 from library_app.web import current_settings, json_error, utcnow
 
 from . import bp
@@ -47,7 +48,7 @@ def circulation_events():
         raise Invalid(f"一次最多发送 {MAX_BATCH} 个事件，请分批同步。")
     actor = current_user._get_current_object()
     reader = get_session()
-    settings = service.current_settings(reader, current_app.config)
+    settings = get_settings(reader, current_app.config)
     commit_now("the reads end before txn.write waits its turn")
     ip = request.remote_addr or ""
     outcome = txn.write(lambda db, now: service.apply_events(db, actor, now, events, settings, ip=ip))

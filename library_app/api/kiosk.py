@@ -21,8 +21,7 @@ from library_app.security import csrf_exempt
 from library_app.services import kiosk as service
 from library_app.services import kiosk_offline
 from library_app.services.errors import NotFound
-from library_app.services.settings import get_settings
-from library_app.web import json_error, utcnow
+from library_app.web import current_settings, json_error, utcnow
 
 from . import bp
 from .util import json_body
@@ -106,7 +105,7 @@ def kiosk_card(code: str):
         card_code = ""  # counted as an unknown card like any other
     try:
         body = service.card_for_kiosk(db, current_user, now, card_code,
-                                      get_settings(db, current_app.config), ip=request.remote_addr or "")
+                                      current_settings(), ip=request.remote_addr or "")
     except rules.TooManyTries as exc:  # a 429: nothing of it is saved
         response, status = json_error(exc.status, exc.code, exc.message, **exc.details)
         response.headers["Retry-After"] = str(exc.details.get("retry_after", 60))
@@ -124,7 +123,7 @@ def kiosk_card(code: str):
 def kiosk_offline_cache():
     """This kiosk's point only: its self-service children (given names) and copies (titles)."""
     db = get_session()
-    body = kiosk_offline.offline_cache(db, current_user, utcnow(), get_settings(db, current_app.config),
+    body = kiosk_offline.offline_cache(db, current_user, utcnow(), current_settings(),
                                        ip=request.remote_addr or "")
     return jsonify(body)
 
@@ -135,5 +134,5 @@ def kiosk_undo():
     data = json_body()
     db = get_session()
     result = service.undo(db, current_user, utcnow(), str(data.get("event_id") or ""),
-                          get_settings(db, current_app.config), ip=request.remote_addr or "")
+                          current_settings(), ip=request.remote_addr or "")
     return jsonify(result)

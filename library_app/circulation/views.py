@@ -11,7 +11,6 @@ from typing import Any
 from flask import (
     Blueprint,
     abort,
-    current_app,
     flash,
     redirect,
     render_template,
@@ -36,8 +35,7 @@ from library_app.models import Point
 from library_app.services import circulation as service
 from library_app.services import scope
 from library_app.services.circulation import reads
-from library_app.services.settings import get_settings
-from library_app.web import query_int, utcnow
+from library_app.web import current_settings, query_int, utcnow
 
 from . import txn
 
@@ -94,13 +92,13 @@ def _current_child_for_pages() -> dict[str, Any]:
 
 
 def rules(db: Session) -> LoanRules:
-    return LoanRules.from_settings(get_settings(db, current_app.config))
+    return LoanRules.from_settings(current_settings())
 
 
 def apply_one(kind: str, copy: str, point: str, card: str | None = None, *, now: datetime) -> dict[str, Any]:
     """One event made on the server (one-tap pages), through the same path as scans, at ``now``
     (the app's clock, so a pinned clock reaches it)."""
-    settings = get_settings(get_session(), current_app.config)
+    settings = current_settings()
     event = {"id": str(uuid.uuid4()), "type": kind, "copy": copy, "point": point,
              "at": now.isoformat()}
     if card:

@@ -1,14 +1,20 @@
 """Settings stored in the database (one row per key), with app config as the starting values.
 
-``get_settings(session, config)`` is cheap enough for the hot path: one small SELECT.
+``get_settings(session, config)`` is the one way to read them, cheap enough for the scan API's
+hot path: one prebuilt SELECT of the few rows, and the validated result reused for as long as the
+rows and the config stay the same (``_settings_for``, a small per-process cache keyed by what was
+read, so a change on the settings page takes effect on the next request of every process). A
+request reads them once (``web.current_settings``).
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Any
+from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from library_app.domain.settings import LibrarySettings, validated
@@ -29,10 +35,25 @@ def from_config(config: dict[str, Any] | None) -> LibrarySettings:
     )
 
 
+_table = cast(Table, Setting.__table__)
+_SETTINGS = select(_table.c.key, _table.c.value)
+
+
 def get_settings(session: Session, config: dict[str, Any] | None = None) -> LibrarySettings:
     """Stored settings over the configured ones (config gives org name, time zone, base URL)."""
-    stored = {row.key: row.value.get("v") for row in session.scalars(select(Setting))}
-    return validated(from_config(config), stored) if stored else from_config(config)
+    stored = tuple(sorted((k, json.dumps((v or {}).get("v"))) for k, v in session.connection().execute(_SETTINGS)))
+    c = config or {}
+    base = (c.get("ORG_NAME"), c.get("TIMEZONE"), c.get("PUBLIC_BASE_URL"), bool(c.get("SHOW_SCHOOL_FIELDS", False)))
+    return _settings_for(stored, base)
+
+
+@lru_cache(maxsize=32)
+def _settings_for(stored: tuple[tuple[str, str], ...], base: tuple[Any, ...]) -> LibrarySettings:
+    """The validated settings for these stored rows (key, JSON value) over this config."""
+    org_name, timezone, public_base_url, school = base
+    start = from_config({"ORG_NAME": org_name, "TIMEZONE": timezone, "PUBLIC_BASE_URL": public_base_url,
+                         "SHOW_SCHOOL_FIELDS": school})
+    return validated(start, {k: json.loads(v) for k, v in stored}) if stored else start
 
 
 def update_settings(

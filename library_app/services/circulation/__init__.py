@@ -30,9 +30,8 @@ from .apply import apply_events
 from .batch import BatchOutcome, CardRow, CopyRow, Scan
 from .corrections import REVIEW_ACTIONS, mark_loan_outcome, resolve_review
 from .lookups import card_summary, copy_summary, open_loans_of
-from .settings import current_settings
 from .undo import undo_event
 
 __all__ = ["apply_events", "undo_event", "card_summary", "copy_summary", "open_loans_of", "mark_loan_outcome",
-           "resolve_review", "REVIEW_ACTIONS", "current_settings", "BatchOutcome", "CardRow", "CopyRow", "Scan",
+           "resolve_review", "REVIEW_ACTIONS", "BatchOutcome", "CardRow", "CopyRow", "Scan",
            "date_in_words"]
