@@ -1,10 +1,10 @@
-"""Catalog pages: titles, copies, transfers, import/export and label sheets (librarian, admin);
-the copy page that a label's QR opens (every signed-in role, one-tap actions by role)."""
+"""Catalog pages: titles, copies, transfers, import/export (librarian, admin; a point lead at her
+points); the copy page that a label's QR opens (every signed-in role, one-tap actions by role).
+The label sheets are in ``labels.py``, on the same blueprint."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date
 from typing import Any
 
 from flask import (
@@ -26,17 +26,14 @@ from library_app.db import after_commit, discard_changes, get_session
 from library_app.domain import catalog as rules
 from library_app.domain import reach
 from library_app.domain.codes import qr_content
-from library_app.domain.dates import parse_day
 from library_app.domain.errors import InvalidIsbn, RuleBroken
 from library_app.domain.isbn import format_isbn
 from library_app.domain.roles import is_point_bound
 from library_app.models import Copy, Title
 from library_app.services import catalog as service
 from library_app.services import catalog_export, catalog_import, scope
-from library_app.services import labels as labels_service
 from library_app.services import points as points_service
 from library_app.services import transfers as transfers_service
-from library_app.services.errors import Invalid, NotFound
 from library_app.web import current_settings, org_tz, query_int, utcnow
 
 from .forms import AddCopiesForm, ImportForm, MoveForm, TitleForm, TransferForm
@@ -400,92 +397,4 @@ def export_copies(fmt: str):
     return Response(body, mimetype=_MIMES[fmt], headers={"Content-Disposition": _attachment(name, name)})
 
 
-# ------------------------------------------------------------------ labels
-
-def _label_args() -> dict[str, Any]:
-    a = request.args
-    today = utcnow().astimezone(org_tz()).date()
-    return {
-        "mode": a.get("mode", "since"),
-        "since": a.get("since", today.isoformat()),
-        "title": a.get("title", ""),
-        "code_from": a.get("code_from", ""),
-        "code_to": a.get("code_to", ""),
-        "point": a.get("point", ""),
-        "layout": a.get("layout", "3x8") if a.get("layout") in rules.LAYOUTS else "3x8",
-        "start": a.get("start", "1"),
-        "all_statuses": "1" if a.get("all_statuses") == "1" else "",
-    }
-
-
-def _resolve_title(db: Any, text: str) -> tuple[Title | None, list[Title]]:
-    """A title picked by id, ISBN or name; several candidates when the name is ambiguous."""
-    text = (text or "").strip()
-    if not text:
-        return None, []
-    if text.isdigit() and len(text) < 10:
-        title = db.get(Title, int(text))
-        return title, []
-    try:
-        by_isbn = service.find_by_isbn(db, text) if len(text) >= 10 else None
-    except RuleBroken:
-        by_isbn = None
-    if by_isbn is not None:
-        return by_isbn, []
-    page = service.search_titles(db, text, per_page=8)
-    exact = [t for t in page.items if t.title == text]
-    if len(exact) == 1 or page.total == 1:
-        return (exact or page.items)[0], []
-    return None, page.items
-
-
-@bp.get("/labels")
-@roles(*LIBRARIANS)
-def labels():
-    db = get_session()
-    args = _label_args()
-    title, _ = _resolve_title(db, args["title"]) if args["mode"] == "title" else (None, [])
-    return render_template("catalog/labels.html", args=args, layouts=rules.LAYOUTS,
-                           points=points_service.list_points(db), title=title)
-
-
-@bp.get("/labels/sheet")
-@roles(*LIBRARIANS)
-def label_sheet():
-    db = get_session()
-    args = _label_args()
-    candidates: list[Title] = []
-    title = None
-    try:
-        since = None
-        if args["mode"] == "since":
-            since = parse_day(args["since"])
-        if args["mode"] == "title":
-            title, candidates = _resolve_title(db, args["title"])
-            if title is None and not candidates:
-                raise NotFound("找不到这个书目，请输入书名、ISBN 或从书目页面点“打印标签”。")
-        try:
-            start = int(args["start"] or 1)
-        except ValueError:
-            raise Invalid("起始位置应为数字。") from None
-        if candidates:
-            raise Invalid("有多个书目符合，请在下面选一个。")
-        copies = _select(db, args, since, title)
-        if not copies:
-            raise NotFound("没有符合条件的馆藏（已遗失、已剔除的书默认不打印）。")
-        sheets = labels_service.build_sheets(copies, args["layout"], start, _base_url())
-    except RuleBroken as exc:
-        flash(exc.message, "error")
-        return render_template("catalog/labels.html", args=args, layouts=rules.LAYOUTS,
-                               points=points_service.list_points(db), title=title,
-                               candidates=candidates), exc.status
-    return render_template("catalog/label_sheet.html", sheets=sheets, args=args, title=title)
-
-
-def _select(db: Any, args: dict[str, Any], since: date | None,
-                          title: Title | None) -> list[Copy]:
-    return labels_service.select_copies(
-        db, current_user, mode=args["mode"], tz=org_tz(), since=since, title_id=title.id if title else None,
-        code_from=args["code_from"], code_to=args["code_to"], point=args["point"],
-        include_all_statuses=args["all_statuses"] == "1",
-    )
+from . import labels as _labels  # noqa: E402,F401  (the label pages, on this blueprint)

@@ -12,7 +12,6 @@ from typing import Any
 
 from .errors import RuleBroken
 from .isbn import normalize_isbn
-from .roles import is_point_bound, is_staff
 from .statuses import CopyStatus
 
 # The same values as models.catalog (a test keeps them equal); the domain imports no SQLAlchemy.
@@ -357,24 +356,6 @@ def short_title(title: str, limit: int = 16) -> str:
     """A title that fits a label: whole when short, else cut with an ellipsis."""
     text = _text(title)
     return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-# ------------------------------------------------------------------ who sees the borrower of a copy
-
-def borrower_visibility(role: str, my_points: Iterable[str], home_point: str) -> str:
-    """How much of a child a user may see: "full" (name, card, details), "masked" (王*明, no
-    card, no id) or "none".
-
-    Staff see everyone; a story mother or a point lead sees in full the children who live at one
-    of her points (trust.md: she reaches only her points' children), any other child only
-    masked, even one who borrowed at her point (she may still take the book back); a viewer
-    (aggregate reports only) sees no one.
-    """
-    if is_staff(role):
-        return "full"
-    if is_point_bound(role):
-        return "full" if home_point and home_point in set(my_points) else "masked"
-    return "none"
 
 
 # ------------------------------------------------------------------ fields from a catalogue record

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .errors import RuleBroken
-from .roles import is_point_bound, is_staff
+from .roles import Role, is_point_bound, is_staff
 
 
 class PointNotHers(RuleBroken):
@@ -33,7 +33,7 @@ def may_edit_title(role: str, actor_id: int, added_by_id: int | None) -> bool:
     titles added before anyone was bound to points: those stay the librarians')."""
     if is_staff(role):
         return True
-    return is_point_bound(role) and added_by_id is not None and added_by_id == actor_id
+    return role == Role.POINT_LEAD and added_by_id is not None and added_by_id == actor_id
 
 
 def check_may_edit_title(role: str, actor_id: int, added_by_id: int | None) -> None:
@@ -53,3 +53,19 @@ def report_point(role: str, own_points: list[str], requested: str | None) -> str
         return sorted(own_points)[0]
     check_point(role, own_points, wanted, "不能查看它的报告")
     return wanted
+
+
+def borrower_visibility(role: str, my_points: Iterable[str], home_point: str) -> str:
+    """How much of a child a user may see: "full" (name, card, details), "masked" (王*明, no
+    card, no id) or "none".
+
+    Staff see everyone; a story mother or a point lead sees in full the children who live at one
+    of her points (trust.md: she reaches only her points' children), any other child only
+    masked, even one who borrowed at her point (she may still take the book back); a viewer
+    (aggregate reports only) sees no one.
+    """
+    if is_staff(role):
+        return "full"
+    if is_point_bound(role):
+        return "full" if home_point and home_point in set(my_points) else "masked"
+    return "none"

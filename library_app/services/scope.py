@@ -8,7 +8,7 @@
 - ``visible_borrowers(actor)``: the SQL condition for lists (search, overdue, loans): only
   children the actor may see in full.
 
-The rule itself is ``domain.catalog.borrower_visibility`` (no Flask, no SQLAlchemy): staff see
+The rule itself is ``domain.reach.borrower_visibility`` (no Flask, no SQLAlchemy): staff see
 everyone; a story mother sees in full the children who live at one of her points, any other
 child only masked (she may still take back, or lend to, a visiting child); a viewer no one.
 """
@@ -23,8 +23,8 @@ from sqlalchemy import select, true
 from sqlalchemy.orm import Session
 
 from library_app.domain import reach
-from library_app.domain.catalog import borrower_visibility
 from library_app.domain.offline_cache import mask_name
+from library_app.domain.reach import borrower_visibility
 from library_app.domain.roles import is_point_bound, is_staff
 from library_app.models import Borrower, Point, User, user_points
 

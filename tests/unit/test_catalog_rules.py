@@ -154,17 +154,6 @@ def test_label_layouts_fit_on_a4():
     assert rules.short_title("猜猜我有多爱你", 5) == "猜猜我有…"
 
 
-def test_who_sees_the_borrower_of_a_copy():
-    # (role, her points, the child's home point): a story mother sees her points' children only
-    # (issue 13.1); a child of another point, even one who borrowed at hers, is masked.
-    assert rules.borrower_visibility("librarian", [], "P01") == "full"
-    assert rules.borrower_visibility("story_mother", ["P01"], "P01") == "full"
-    assert rules.borrower_visibility("story_mother", ["P01", "P02"], "P02") == "full"
-    assert rules.borrower_visibility("story_mother", ["P01"], "P02") == "masked"
-    assert rules.borrower_visibility("story_mother", [], "") == "masked"
-    assert rules.borrower_visibility("viewer", [], "P01") == "none"
-
-
 @pytest.mark.parametrize("content", ["B0000017", "http://192.168.1.10:5000/s/B0000017",
                                      "https://lib.example.org/s/B1234566" + "?x=" + "y" * 120])
 def test_label_qr_decodes_to_its_content(content):
