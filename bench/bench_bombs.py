@@ -25,7 +25,7 @@ import io, json, resource, sys, time, warnings
 warnings.simplefilter("ignore")
 case = sys.argv[1]
 from pathlib import Path
-from library_app.services import catalog_import
+from library_app.services import catalog_import, import_files
 from library_app.admin import logo
 data = Path(sys.argv[2]).read_bytes()
 import gc; gc.collect()
@@ -33,7 +33,7 @@ base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started = time.monotonic()
 try:
     if case.startswith("xlsx"):
-        table = catalog_import.read_table(data, "xlsx")
+        table = import_files.read_table(data, "xlsx")
         answer = f"read {len(table)} rows x {max(len(r) for r in table)} columns"
     else:
         from flask import Flask

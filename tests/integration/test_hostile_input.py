@@ -20,7 +20,7 @@ from sqlalchemy import func, select
 
 from library_app.db import session_factory
 from library_app.models import Loan, Title
-from library_app.services import catalog_import
+from library_app.services import catalog_import, import_files
 
 BIG = 2**63
 
@@ -213,7 +213,7 @@ def _peak_mb(fn):
 def test_a_blank_cell_at_xfd8000_is_read_in_flat_memory(app, client, admin):
     data = _xlsx("XFD8000")
     assert len(data) < 10_000
-    table, peak, seconds = _peak_mb(lambda: catalog_import.read_table(data, "xlsx"))
+    table, peak, seconds = _peak_mb(lambda: import_files.read_table(data, "xlsx"))
     assert table[:2] == [["书名", "作者"], ["猜猜我有多爱你", "山姆"]]
     assert all(len(r) <= 2 for r in table)
     assert peak < 20 and seconds < 10, (peak, seconds)
@@ -224,7 +224,7 @@ def test_a_blank_cell_at_xfd8000_is_read_in_flat_memory(app, client, admin):
 
 def test_a_blank_cell_at_xfd1048576_is_refused_on_the_declared_size(client, admin):
     data = _xlsx("XFD1048576")
-    error, peak, seconds = _peak_mb(lambda: catalog_import.read_table(data, "xlsx"))
+    error, peak, seconds = _peak_mb(lambda: import_files.read_table(data, "xlsx"))
     assert isinstance(error, catalog_import.rules.BadImportFile) and "20000 行" in error.message
     assert peak < 20 and seconds < 2, (peak, seconds)
     started = time.monotonic()
@@ -245,7 +245,7 @@ def _rewrite(data: bytes, part: str, change) -> bytes:
 def test_a_dimension_smaller_than_the_data_does_not_drop_rows():
     data = _rewrite(_xlsx(rows=[("书名",), ("一",), ("二",), ("三",)]), "xl/worksheets/sheet1.xml",
                     lambda b: b.replace(b'<dimension ref="A1:A4"/>', b'<dimension ref="A1:A2"/>'))
-    assert catalog_import.read_table(data, "xlsx") == [["书名"], ["一"], ["二"], ["三"]]
+    assert import_files.read_table(data, "xlsx") == [["书名"], ["一"], ["二"], ["三"]]
 
 
 def test_an_xlsx_with_a_dtd_is_refused(client, admin):
@@ -262,7 +262,7 @@ def test_an_xlsx_that_unzips_to_gigabytes_is_refused_unread():
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as z:
         z.writestr("[Content_Types].xml", "<Types/>")
         z.writestr("xl/sharedStrings.xml", b" " * (80 * 2**20))
-    error, peak, _ = _peak_mb(lambda: catalog_import.read_table(out.getvalue(), "xlsx"))
+    error, peak, _ = _peak_mb(lambda: import_files.read_table(out.getvalue(), "xlsx"))
     assert isinstance(error, catalog_import.rules.BadImportFile) and "解压后超过" in error.message
     assert peak < 5
 
