@@ -38,34 +38,8 @@ def offline_snapshot(
     point_ids = [all_points[code].id for code in codes]
     code_of = {p.id: p.code for p in all_points.values()}
 
-    # Open loans made at these points, or of copies that live here.
-    open_loans = session.execute(
-        select(Loan.copy_id, Loan.borrower_id, Loan.card_id, Loan.due_at)
-        .join(Copy, Copy.id == Loan.copy_id)
-        .where(Loan.returned_at.is_(None))
-        .where(or_(Loan.point_id.in_(point_ids), Copy.current_point_id.in_(point_ids),
-                   Copy.home_point_id.in_(point_ids)))
-    ).all()
+    open_loans, copy_rows, card_rows = _rows(session, point_ids)
     loan_by_copy = {row.copy_id: row for row in open_loans}
-
-    copy_rows = session.execute(
-        select(Copy.id, Copy.code, Copy.status, Copy.current_point_id, Title.title)
-        .join(Title, Title.id == Copy.title_id)
-        .where(or_(Copy.current_point_id.in_(point_ids), Copy.home_point_id.in_(point_ids),
-                   Copy.id.in_(list(loan_by_copy) or [-1])))
-        .order_by(Copy.code)
-    ).all()
-
-    borrower_ids = {row.borrower_id for row in open_loans if row.borrower_id is not None}
-    card_rows = session.execute(
-        select(Card.id, Card.code, Card.status, Card.borrower_id, Borrower.name,
-               Borrower.status.label("borrower_status"), Borrower.home_point_id)
-        .join(Borrower, Borrower.id == Card.borrower_id)
-        .where(Borrower.anonymised_at.is_(None))
-        .where(or_(Borrower.home_point_id.in_(point_ids),
-                   Borrower.id.in_(list(borrower_ids) or [-1])))
-        .order_by(Card.code)
-    ).all()
     active_card = {row.borrower_id: row.code for row in card_rows if row.status == CardStatus.ACTIVE}
     card_code = {row.id: row.code for row in card_rows}
     open_count: dict[int, int] = {}
@@ -100,3 +74,36 @@ def offline_snapshot(
         "copies": copies,
         "cards": cards,
     }
+
+
+def _rows(session: Session, point_ids: list[int]) -> tuple[list[Any], list[Any], list[Any]]:
+    """The open loans made at these points or of copies that live here, those copies, and the
+    cards of the points' children and of the children holding those copies."""
+    open_loans = session.execute(
+        select(Loan.copy_id, Loan.borrower_id, Loan.card_id, Loan.due_at)
+        .join(Copy, Copy.id == Loan.copy_id)
+        .where(Loan.returned_at.is_(None))
+        .where(or_(Loan.point_id.in_(point_ids), Copy.current_point_id.in_(point_ids),
+                   Copy.home_point_id.in_(point_ids)))
+    ).all()
+    loan_by_copy = {row.copy_id: row for row in open_loans}
+
+    copy_rows = session.execute(
+        select(Copy.id, Copy.code, Copy.status, Copy.current_point_id, Title.title)
+        .join(Title, Title.id == Copy.title_id)
+        .where(or_(Copy.current_point_id.in_(point_ids), Copy.home_point_id.in_(point_ids),
+                   Copy.id.in_(list(loan_by_copy) or [-1])))
+        .order_by(Copy.code)
+    ).all()
+
+    borrower_ids = {row.borrower_id for row in open_loans if row.borrower_id is not None}
+    card_rows = session.execute(
+        select(Card.id, Card.code, Card.status, Card.borrower_id, Borrower.name,
+               Borrower.status.label("borrower_status"), Borrower.home_point_id)
+        .join(Borrower, Borrower.id == Card.borrower_id)
+        .where(Borrower.anonymised_at.is_(None))
+        .where(or_(Borrower.home_point_id.in_(point_ids),
+                   Borrower.id.in_(list(borrower_ids) or [-1])))
+        .order_by(Card.code)
+    ).all()
+    return list(open_loans), list(copy_rows), list(card_rows)
