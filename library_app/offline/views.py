@@ -89,7 +89,10 @@ def service_worker() -> Response:
         "version": _fingerprint(static),
         "shell": [url_for("offline.manifest")]
         + [url_for("static", filename=f) for f in SHELL_FILES if (static / f).is_file()],
-        "pages": ["/scan"],
+        # the scan screen, and the kiosk's screen (no personal data in its HTML: the child's turn
+        # comes from the kiosk's own cache, kiosk-cache.js)
+        "pages": ["/scan", "/kiosk"],
+        "precache": ["/scan"],  # the kiosk's page asks for itself (phones never download it)
         "static_prefix": url_for("static", filename=""),
     }
     body = f"self.OFFLINE_CONFIG = {json.dumps(config)};\n{script}"

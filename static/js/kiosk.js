@@ -465,6 +465,16 @@ document.addEventListener("pointerdown", () => touch());
 setInterval(checkEnrolled, CHECK_MS);
 setInterval(refreshOffline, REFRESH_MS);
 addEventListener("online", () => setTimeout(refreshOffline, 2000)); // after the outbox has sent
+// The same service worker as the scan screen keeps this page and its files, so the tablet
+// opens the kiosk with no network too (after one online visit).
+if ("serviceWorker" in navigator) {
+  navigator.serviceWorker.register("/sw.js", { scope: "/" }).catch((error) => {
+    console.warn("service worker not registered", error);
+  });
+  navigator.serviceWorker.ready.then((registration) => {
+    if (registration.active) registration.active.postMessage({ type: "keep-page", url: location.pathname });
+  }).catch(() => {});
+}
 start();
 if (state.token) input.focus({ preventScroll: true });
 window.kioskReady = true;

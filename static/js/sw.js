@@ -1,6 +1,7 @@
 // Service worker of the scan screen: after one online visit, /scan and what it needs open with
 // no network. Served by the app at /sw.js (scope "/") with a first line that sets
-// self.OFFLINE_CONFIG = {version, shell: [urls], pages: ["/scan"], static_prefix: "/static/"};
+// self.OFFLINE_CONFIG = {version, shell: [urls], pages: ["/scan", "/kiosk"], precache: ["/scan"],
+// static_prefix: "/static/"} (pages: kept and opened offline; precache: fetched at install);
 // the version changes with any kept file, so phones pick up new code on their next visit.
 //
 // What it keeps (trust.md): the app's own files, and the HTML of the scan page of the person
@@ -38,6 +39,11 @@ self.addEventListener("activate", (event) => {
 self.addEventListener("message", (event) => {
   if (event.data && event.data.type === "wipe-pages") {
     event.waitUntil(caches.delete(PAGES));
+  }
+  // A kept page not fetched at install (the kiosk's screen, so phones don't download it):
+  // the page asks once it is open, and it and its files are kept like the scan screen's.
+  if (event.data && event.data.type === "keep-page" && CONFIG.pages.includes(event.data.url)) {
+    event.waitUntil(keepPages([event.data.url]));
   }
 });
 
@@ -114,17 +120,30 @@ async function precache() {
     if (!name.startsWith("shell-") || name === SHELL) continue;
     for (const request of await (await caches.open(name)).keys()) urls.push(new URL(request.url).pathname);
   }
-  for (const pageUrl of CONFIG.pages) {
+  urls.push(...await fetchPages(CONFIG.precache || CONFIG.pages));
+  for (const u of urls) await keep(cache, u, seen);
+}
+
+// Keep these pages' HTML (when this browser may open them) and return the files they name.
+async function fetchPages(pageUrls) {
+  const urls = [];
+  for (const pageUrl of pageUrls) {
     try {
       const response = await fetch(pageUrl, { credentials: "same-origin", cache: "no-store" });
       if (response.status !== 200 || response.redirected) continue; // not signed in yet
       await keepPage(await caches.open(PAGES), pageUrl, response.clone());
       urls.push(...pageAssets(await response.text()));
     } catch (error) {
-      // Offline while installing: the page is kept on the next visit.
+      // Offline: the page is kept on the next visit.
     }
   }
-  for (const u of urls) await keep(cache, u, seen);
+  return urls;
+}
+
+async function keepPages(pageUrls) {
+  const cache = await caches.open(SHELL);
+  const seen = new Set();
+  for (const u of await fetchPages(pageUrls)) await keep(cache, u, seen);
 }
 
 async function keep(cache, url, seen) {

@@ -28,6 +28,14 @@ CACHED = """async () => {
   return snap && { cards: snap.cards, copies: snap.copies.length };
 }"""
 
+KEPT = """async () => {
+  const out = [];
+  for (const name of await caches.keys()) {
+    for (const r of await (await caches.open(name)).keys()) out.push(name + " " + new URL(r.url).pathname);
+  }
+  return out;
+}"""
+
 PENDING = """async () => {
   const db = await new Promise((ok, no) => { const r = indexedDB.open("library-outbox"); r.onsuccess = () => ok(r.result); r.onerror = no; });
   const all = await new Promise((ok) => { const r = db.transaction("events").objectStore("events").getAll(); r.onsuccess = () => ok(r.result); });
@@ -93,8 +101,14 @@ def test_a_child_borrows_offline_and_the_loan_arrives_once(app, corner, live_ser
     cached = until(page, CACHED, bool)  # the point's cache, loaded online
     assert cached["cards"] == [{"code": corner["card"], "name": "娜娜", "open_loans": 1, "blocked": False}]
     assert cached["copies"] == 3
+    # the service worker keeps the kiosk's page and its files: the tablet opens it with no network
+    kept = until(page, KEPT, lambda k: "pages /kiosk" in k and any(x.endswith(" /static/js/kiosk-cache.js") for x in k))
+    assert any(x.endswith(" /static/vendor/zxing-wasm/zxing_reader.wasm") for x in kept)  # the camera too
 
     context.set_offline(True)
+    page.reload()
+    page.wait_for_selector("#welcome:not([hidden])", timeout=15000)
+    page.wait_for_function("window.kioskReady === true")
     unknown = make_code("card", 99999)
     scan(page, unknown)
     message(page, "认不出这张卡")

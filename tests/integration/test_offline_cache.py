@@ -196,7 +196,8 @@ def test_service_worker_is_served_at_the_root_with_its_scope_and_a_content_versi
     assert r.headers["Cache-Control"] == "no-cache"
     first_line, rest = r.get_data(as_text=True).split("\n", 1)
     config = json.loads(first_line.removeprefix("self.OFFLINE_CONFIG = ").rstrip(";"))
-    assert config["pages"] == ["/scan"]
+    assert config["pages"] == ["/scan", "/kiosk"]  # kept and opened offline
+    assert config["precache"] == ["/scan"]  # fetched at install: phones never download the kiosk
     assert "/manifest.webmanifest" in config["shell"]
     assert "/static/css/app.css" in config["shell"]
     assert "addEventListener(\"fetch\"" in rest
