@@ -30,7 +30,6 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import bench_reports as base  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
 
 from library_app import create_app  # noqa: E402
 from library_app.db import upgrade  # noqa: E402
@@ -171,16 +170,7 @@ def main() -> None:
                 print(f"sqlite: loaded in {time.perf_counter() - t:.1f} s", flush=True)
             url = "sqlite:///" + str(path)
         else:
-            name = f"bench_annual_{args.loans}_{args.activities}"
-            url = make_url(base.PG_URL).set(database=name).render_as_string(hide_password=False)
-            admin = create_engine(base.PG_URL, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
-                if not (args.keep and exists):
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                    conn.execute(text(f'CREATE DATABASE "{name}"'))
-                    exists = None
-            admin.dispose()
+            url, exists = base.pg_database(f"bench_annual_{args.loans}_{args.activities}", args.keep)
             if not exists:
                 rows = rows or base.generate(args.loans)
                 acts = acts or activity_rows(args.activities)

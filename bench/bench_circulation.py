@@ -154,6 +154,24 @@ def run_phase(port: int, clients: int, seconds: float, make_request) -> dict:
     }
 
 
+def start_server(url: str, tmp: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """waitress-serve with 8 threads on a free port over ``url`` (instance folder ``tmp``), once
+    it takes connections. The caller terminates it."""
+    port = free_port()
+    env = dict(os.environ, LIBRARY_DATABASE_URL=url, LIBRARY_INSTANCE_PATH=str(tmp), SECRET_KEY="bench")
+    server = subprocess.Popen(
+        [str(ROOT / ".venv/bin/waitress-serve"), f"--port={port}", "--host=127.0.0.1", "--threads=8",
+         "--call", "library_app:create_app"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    for _ in range(100):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.1)
+    return server, port
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=10)
@@ -179,19 +197,8 @@ def main() -> None:
     url = "sqlite:///" + str(tmp / "bench.sqlite3")
     copies = 60000
     cards = seed(url, copies=copies, children=30000)
-    port = free_port()
-    env = dict(os.environ, LIBRARY_DATABASE_URL=url, LIBRARY_INSTANCE_PATH=str(tmp), SECRET_KEY="bench")
-    server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/waitress-serve"), f"--port={port}", "--host=127.0.0.1", "--threads=8",
-         "--call", "library_app:create_app"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server, port = start_server(url, tmp)
     try:
-        for _ in range(100):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.1)
         c = Client(port)
         status, body = c.request("POST", "/api/v1/auth/token", {"username": "mama", "password": "bench-password-1"})
         assert status == 200, body

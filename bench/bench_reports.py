@@ -357,6 +357,21 @@ def set_metric(app, metric: str) -> None:
         db.commit()
 
 
+def pg_database(name: str, keep: bool) -> tuple[str, bool]:
+    """The URL of PostgreSQL database ``name`` on the bench server, and whether it was kept
+    (``keep`` and it exists); otherwise it is dropped and created empty."""
+    url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
+    admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+        if not (keep and exists):
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+            exists = None
+    admin.dispose()
+    return url, exists is not None
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--loans", type=int, default=1_000_000)
@@ -382,16 +397,7 @@ def main() -> None:
                 print(f"sqlite: loaded {args.loans} loans in {time.perf_counter() - t:.1f} s", flush=True)
             url = "sqlite:///" + str(path)
         else:
-            name = f"bench_reports_{args.loans}"
-            url = make_url(PG_URL).set(database=name).render_as_string(hide_password=False)
-            admin = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                exists = conn.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
-                if not (args.keep and exists):
-                    conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                    conn.execute(text(f'CREATE DATABASE "{name}"'))
-                    exists = None
-            admin.dispose()
+            url, exists = pg_database(f"bench_reports_{args.loans}", args.keep)
             if not exists:
                 rows = rows or generate(args.loans)
                 t = time.perf_counter()

@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -30,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from bench_circulation import Client, browser_session, free_port, seed  # noqa: E402
+from bench_circulation import Client, browser_session, seed, start_server  # noqa: E402
 
 
 def add_librarian(url: str) -> None:
@@ -68,19 +65,8 @@ def main() -> None:
     url = args.database_url or "sqlite:///" + str(tmp / "bench.sqlite3")
     seed(url, copies=args.copies, children=10)
     add_librarian(url)
-    port = free_port()
-    env = dict(os.environ, LIBRARY_DATABASE_URL=url, LIBRARY_INSTANCE_PATH=str(tmp), SECRET_KEY="bench")
-    server = subprocess.Popen(
-        [str(ROOT / ".venv/bin/waitress-serve"), f"--port={port}", "--host=127.0.0.1", "--threads=8",
-         "--call", "library_app:create_app"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    server, port = start_server(url, tmp)
     try:
-        for _ in range(100):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.1)
         c = Client(port)
         status, body = c.request("POST", "/api/v1/auth/token", {"username": "lib", "password": "bench-password-1"})
         assert status == 200, body
