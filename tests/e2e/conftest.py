@@ -94,6 +94,27 @@ def login(page: Any, base_url: str, username: str, password: str) -> None:
     page.wait_for_load_state()
 
 
+def self_service_corner(app: Any, make: Any, client: Any) -> dict[str, Any]:
+    """A kiosk waiting to be enrolled at P01 (its one-time ``code``), a child allowed to borrow
+    alone there and her ``card``, and three ``books`` of P01 (the kiosk tests' world)."""
+    from sqlalchemy import update
+
+    from library_app.db import session_factory
+    from library_app.models import Borrower
+
+    make.point("P01", "三灶镇故事会点")
+    staff = make.token(make.user("lib", "librarian"))
+    r = client.post("/api/v1/kiosks", json={"name": "三灶点平板", "point": "P01"}, headers=staff)
+    assert r.status_code == 201
+    child = make.borrower("欧阳娜娜", point="P01")
+    with app.app_context(), session_factory()() as db:
+        db.execute(update(Borrower).where(Borrower.id == child.id).values(self_service=True))
+        db.commit()
+    books = [make.copy(make.title(t), point="P01") for t in ("猜猜我有多爱你", "好饿的毛毛虫", "小蓝和小黄")]
+    return {"staff": staff, "kiosk": r.get_json(), "code": r.get_json()["enrol_code"], "child": child,
+            "card": make.card_code(child), "books": books, "client": client}
+
+
 def make_y4m(qr_text: str, path: Path, size: int = 260) -> Path:
     """A one-frame Y4M video of a QR code on white, for Chromium's fake camera (e2e.md)."""
     import qrcode

@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from library_app.db import session_factory
 from library_app.domain.codes import make_code
-from library_app.models import Borrower, CirculationEvent, Loan
+from library_app.models import CirculationEvent, Loan
+from tests.e2e.conftest import self_service_corner
 
 SHOTS = Path("/tmp/shots-kiosk")
 TABLET = {"width": 1024, "height": 768}
@@ -46,17 +47,9 @@ PENDING = """async () => {
 
 @pytest.fixture
 def corner(app: Any, make: Any, client: Any) -> dict[str, Any]:
-    make.point("P01", "三灶镇故事会点")
-    staff = make.token(make.user("lib", "librarian"))
-    r = client.post("/api/v1/kiosks", json={"name": "三灶点平板", "point": "P01"}, headers=staff)
-    assert r.status_code == 201
-    child = make.borrower("欧阳娜娜", point="P01")
-    with app.app_context(), session_factory()() as db:
-        db.execute(update(Borrower).where(Borrower.id == child.id).values(self_service=True))
-        db.commit()
-    books = [make.copy(make.title(t), point="P01") for t in ("猜猜我有多爱你", "好饿的毛毛虫", "小蓝和小黄")]
-    make.loan(books[2], child)  # one book at home already
-    return {"code": r.get_json()["enrol_code"], "child": child, "card": make.card_code(child), "books": books}
+    world = self_service_corner(app, make, client)
+    make.loan(world["books"][2], world["child"])  # one book at home already
+    return world
 
 
 def until(page: Any, script: str, ok: Any, tries: int = 100) -> Any:

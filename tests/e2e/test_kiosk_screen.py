@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from library_app.db import session_factory
-from library_app.models import Borrower, Loan
-from tests.e2e.conftest import make_y4m
+from library_app.models import Loan
+from tests.e2e.conftest import make_y4m, self_service_corner
 
 SHOTS = Path("/work/notes/shots/k")
 TABLET = {"width": 1024, "height": 768}
@@ -26,17 +26,7 @@ def app_config(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 @pytest.fixture
 def corner(app: Any, make: Any, client: Any) -> dict[str, Any]:
-    make.point("P01", "三灶镇故事会点")
-    staff = make.token(make.user("lib", "librarian"))
-    r = client.post("/api/v1/kiosks", json={"name": "三灶点平板", "point": "P01"}, headers=staff)
-    assert r.status_code == 201
-    child = make.borrower("欧阳娜娜", point="P01")
-    with app.app_context(), session_factory()() as db:
-        db.execute(update(Borrower).where(Borrower.id == child.id).values(self_service=True))
-        db.commit()
-    books = [make.copy(make.title(t), point="P01") for t in ("猜猜我有多爱你", "好饿的毛毛虫", "小蓝和小黄")]
-    return {"staff": staff, "kiosk": r.get_json(), "child": child, "card": make.card_code(child), "books": books,
-            "client": client}
+    return self_service_corner(app, make, client)
 
 
 def shot(page: Any, name: str) -> None:
