@@ -69,7 +69,12 @@ def visible_borrowers(actor: User, home_point_id: Any = None) -> Any:
         return true()
     if not is_point_bound(actor.role):
         return column.is_(None) & column.is_not(None)
-    return column.in_(select(user_points.c.point_id).where(user_points.c.user_id == actor.id))
+    return column.in_(her_point_ids(actor))
+
+
+def her_point_ids(actor: Any) -> Any:
+    """A subquery: the ids of the points the actor is assigned to (for ``IN``)."""
+    return select(user_points.c.point_id).where(user_points.c.user_id == actor.id)
 
 
 def point_code_of(session: Session, point_id: int | None) -> str:
@@ -89,7 +94,7 @@ def see_holder(session: Session, actor: User, now: datetime, loan: Any, *, via: 
                via=via, ip=ip)
 
 
-def own_point_codes(session: Session, actor: Any) -> list[str]:
+def assigned_point_codes(session: Session, actor: Any) -> list[str]:
     """The codes of the actor's points, read by id (works for the lean ``Actor`` too)."""
     return list(session.scalars(
         select(Point.code).join(user_points, user_points.c.point_id == Point.id)
@@ -98,5 +103,5 @@ def own_point_codes(session: Session, actor: Any) -> list[str]:
 
 def report_point(session: Session, actor: Any, requested: str | None) -> str | None:
     """The point a report may show this actor (``domain.reach.report_point``)."""
-    own = own_point_codes(session, actor) if is_point_bound(actor.role) else []
+    own = assigned_point_codes(session, actor) if is_point_bound(actor.role) else []
     return reach.report_point(actor.role, own, requested)

@@ -20,16 +20,11 @@ from library_app.models import (
     ReviewItem,
     Title,
     User,
-    user_points,
 )
 
 from .. import scope
 
 OTHER_POINTS_CHILD = "（其他阅读点的小读者）"
-
-
-def _her_points(actor: User) -> Any:
-    return select(user_points.c.point_id).where(user_points.c.user_id == actor.id)
 
 
 def _child(actor: User, column: Any, other: Any) -> Any:
@@ -61,7 +56,7 @@ def _loan_query(status: str, point: str | None, now: datetime, actor: User) -> S
     if point:
         q = q.where(Point.code == point)
     if is_point_bound(actor.role):
-        q = q.where(Loan.point_id.in_(_her_points(actor)))
+        q = q.where(Loan.point_id.in_(scope.her_point_ids(actor)))
     return q
 
 
@@ -112,7 +107,7 @@ def review_rows(session: Session, actor: User, *, show: str, limit: int = 200) -
     )
     q = q.where(ReviewItem.resolved_at.is_(None)) if show == "open" else q.where(ReviewItem.resolved_at.is_not(None))
     if is_point_bound(actor.role):
-        q = q.where(ReviewItem.point_id.in_(_her_points(actor)))
+        q = q.where(ReviewItem.point_id.in_(scope.her_point_ids(actor)))
     return list(session.execute(q.order_by(ReviewItem.created_at.desc()).limit(limit)).all())
 
 
