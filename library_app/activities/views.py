@@ -22,6 +22,7 @@ from library_app.models import Point
 from library_app.services import activities as service
 from library_app.services import annual_report, scope
 from library_app.services import volunteers as volunteer_service
+from library_app.services.points import working_points
 from library_app.web import current_settings, org_tz, utcnow
 
 bp = Blueprint("activities", __name__)
@@ -29,9 +30,7 @@ bp = Blueprint("activities", __name__)
 
 
 def _points() -> list[Point]:
-    if is_point_bound(current_user.role):
-        return [p for p in current_user.points if p.active]
-    return list(get_session().scalars(select(Point).where(Point.active.is_(True)).order_by(Point.code)))
+    return working_points(get_session(), current_user)
 
 
 @bp.get("/activities/new")

@@ -51,12 +51,9 @@ def catalog_names() -> dict[str, Any]:
     return {"COPY_STATUS_NAMES": rules.STATUS_NAMES, "COPY_SOURCE_NAMES": rules.SOURCE_NAMES}
 
 
-def _point_choices(active_only: bool = True) -> list[SelectChoice]:
-    """The points this user may put copies at: every one for staff, a point lead's own."""
-    points = points_service.list_points(get_session(), active_only=active_only)
-    if is_point_bound(current_user.role):
-        points = [p for p in points if p.code in current_user.point_codes()]
-    return [SelectChoice(p.code, f"{p.code} {p.name}") for p in points]
+def _point_choices() -> list[SelectChoice]:
+    """The points this user may put copies at: every active one for staff, a point lead's own."""
+    return [SelectChoice(p.code, f"{p.code} {p.name}") for p in points_service.working_points(get_session(), current_user)]
 
 
 def _base_url() -> str:

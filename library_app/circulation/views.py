@@ -35,6 +35,7 @@ from library_app.models import Point
 from library_app.services import circulation as service
 from library_app.services import scope
 from library_app.services.circulation import reads
+from library_app.services.points import working_points
 from library_app.web import current_settings, query_int, utcnow
 
 from . import txn
@@ -50,10 +51,8 @@ STATUS_WORDS = {"open": "借出中", "overdue": "已逾期", "returned": "已归
 # ---------------------------------------------------------------- helpers
 
 def my_points(db: Session) -> list[Point]:
-    """Points where the signed-in user may lend: her own (story mother) or all active ones."""
-    if is_staff(current_user.role):
-        return list(db.scalars(select(Point).where(Point.active.is_(True)).order_by(Point.code)))
-    return [p for p in current_user.points if p.active]
+    """Points where the signed-in user may lend: her own (story mother, point lead) or all active ones."""
+    return working_points(db, current_user)
 
 
 def chosen_point(points: list[Point], wanted: str | None) -> Point | None:

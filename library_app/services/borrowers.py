@@ -30,7 +30,7 @@ from library_app.models import AuditLog, Borrower, Card, Copy, Loan, Point, Titl
 
 from . import audit, cards
 from .errors import Invalid, NotFound
-from .points import get_point
+from .points import get_point, working_points
 
 PER_PAGE = 30
 
@@ -56,9 +56,7 @@ def get_borrower(session: Session, actor: User, borrower_id: int) -> Borrower:
 
 def points_for_registration(session: Session, actor: User) -> list[Point]:
     """Where this user may register a child: her own points, or every active point for staff."""
-    if is_point_bound(actor.role):
-        return [p for p in actor.points if p.active]
-    return list(session.scalars(select(Point).where(Point.active.is_(True)).order_by(Point.code)))
+    return working_points(session, actor)
 
 
 # ---------------------------------------------------------------- registration

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from library_app.domain.roles import is_point_bound
 from library_app.models import Point, User
 
 from . import audit
@@ -21,6 +22,14 @@ def list_points(session: Session, active_only: bool = False) -> list[Point]:
     if active_only:
         q = q.where(Point.active.is_(True))
     return list(session.scalars(q))
+
+
+def working_points(session: Session, actor: User) -> list[Point]:
+    """The active points where this user works: her own (a story mother, a point lead), every
+    one for staff."""
+    if is_point_bound(actor.role):
+        return [p for p in actor.points if p.active]
+    return list_points(session, active_only=True)
 
 
 def get_point(session: Session, code: str) -> Point:
