@@ -8,7 +8,6 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_login import current_user
-from sqlalchemy import select
 
 from library_app.access import CIRCULATION, LIBRARIANS, REPORT_READERS, roles
 from library_app.db import discard_changes, get_session
@@ -16,7 +15,6 @@ from library_app.domain.activities import FIGURES, VOLUNTEER_KINDS, hours_text, 
 from library_app.domain.borrowers import phone_masked_for
 from library_app.domain.errors import RuleBroken
 from library_app.domain.reports import current_month, parse_year
-from library_app.domain.roles import is_point_bound
 from library_app.main.home import home_panel
 from library_app.models import Point
 from library_app.services import activities as service
@@ -106,8 +104,7 @@ def annual_page(year: str):
     biggest = max([m.loans for m in report.months] + [1])
     return render_template(
         "activities/annual.html", report=report, this=this, last=last, figures=FIGURES,
-        all_points=[p for p in get_session().scalars(select(Point).order_by(Point.code))
-                    if not is_point_bound(current_user.role) or p.code in current_user.point_codes()],
+        all_points=scope.report_points(get_session(), current_user),
         biggest=biggest, now_year=current_month(utcnow(), org_tz()).year,
         can_set_targets=current_user.role == "admin", staff=current_user.role in LIBRARIANS,
     )

@@ -31,13 +31,7 @@ def _now_month() -> rules.Month:
 
 
 def _active_points() -> list[Point]:
-    """The points a report may be asked for: every one, or a point lead's own."""
-    from sqlalchemy import select
-
-    points = list(get_session().scalars(select(Point).order_by(Point.code)))
-    if is_point_bound(current_user.role):
-        points = [p for p in points if p.code in current_user.point_codes()]
-    return points
+    return scope.report_points(get_session(), current_user)
 
 
 # ---------------------------------------------------------------- year

@@ -105,3 +105,13 @@ def report_point(session: Session, actor: Any, requested: str | None) -> str | N
     """The point a report may show this actor (``domain.reach.report_point``)."""
     own = assigned_point_codes(session, actor) if is_point_bound(actor.role) else []
     return reach.report_point(actor.role, own, requested)
+
+
+def report_points(session: Session, actor: Any) -> list[Point]:
+    """The points a report may be asked for (its point picker): every one, active or not, or a
+    point lead's own."""
+    points = list(session.scalars(select(Point).order_by(Point.code)))
+    if is_point_bound(actor.role):
+        own = set(assigned_point_codes(session, actor))
+        points = [p for p in points if p.code in own]
+    return points
