@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import threading
-import urllib.error
-import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -13,34 +9,11 @@ from sqlalchemy import select, update
 
 from library_app.db import session_factory
 from library_app.models import Card, CirculationEvent, Copy, Loan, ReviewItem
+from tests.threads import at_once, post_json
 
 
 def call(url: str, headers: dict[str, str], events: list[dict]) -> tuple[int, dict]:
-    body = json.dumps({"events": events}).encode()
-    req = urllib.request.Request(url + "/api/v1/circulation/events", data=body, method="POST",
-                                 headers={"Content-Type": "application/json", **headers})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
-
-
-def at_once(n: int, fn) -> list:
-    """Run fn(i) in n threads released together."""
-    barrier = threading.Barrier(n)
-    out: list = [None] * n
-
-    def run(i: int) -> None:
-        barrier.wait()
-        out[i] = fn(i)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    return out
+    return post_json(url + "/api/v1/circulation/events", headers, {"events": events})
 
 
 def loan_event(copy: str, card: str, when: datetime | None = None, kind: str = "loan") -> dict:

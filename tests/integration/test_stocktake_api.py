@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import threading
-import urllib.error
-import urllib.request
 import uuid
 from datetime import UTC, datetime
 
@@ -13,6 +9,7 @@ from sqlalchemy import func, select
 
 from library_app.db import session_factory
 from library_app.models import Copy, StocktakeScan
+from tests.threads import at_once, post_json
 
 
 def scan(code: str, sid: str | None = None) -> dict:
@@ -181,30 +178,7 @@ def test_scans_sent_after_close_are_still_recorded_and_bring_copies_back(app, cl
 # ---------------------------------------------------------------- real threads, real server
 
 def call(url: str, headers: dict[str, str], sid: int, scans: list[dict]) -> tuple[int, dict]:
-    req = urllib.request.Request(f"{url}/api/v1/stocktakes/{sid}/scans", method="POST",
-                                 data=json.dumps({"scans": scans}).encode(),
-                                 headers={"Content-Type": "application/json", **headers})
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read() or b"{}")
-
-
-def at_once(n: int, fn) -> list:
-    barrier = threading.Barrier(n)
-    out: list = [None] * n
-
-    def run(i: int) -> None:
-        barrier.wait()
-        out[i] = fn(i)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(120)
-    return out
+    return post_json(f"{url}/api/v1/stocktakes/{sid}/scans", headers, {"scans": scans})
 
 
 def test_many_phones_at_once_count_each_scan_and_each_copy_once(app, live_server, make):
