@@ -1,28 +1,32 @@
-// The phone camera and photo decoding of QR labels, for pages other than the scan screen
-// (the stocktake page). Decodes through decoder.js, the scan screen's one decoder
-// (BarcodeDetector: the phone's own, else the vendored polyfill), with the same settings
-// (640 px frames every 180 ms; photos tried at three sizes).
+// The phone camera and photo decoding of QR labels: the one camera loop of the scan screen,
+// the stocktake page and the kiosk. Decodes through decoder.js (BarcodeDetector: the phone's
+// own, else the vendored polyfill): 640 px frames every 180 ms; photos tried at three sizes.
 //
-//   const camera = qrCamera({ decoder, video, onCode(text), onError(kind), every: 180 })
+//   const camera = qrCamera({ decoder, video, onCode(text), onError(kind), onStart(), every: 180 })
 //   camera.open() -> true once the video runs (again: nothing new) / camera.close()
+//   camera.isOpen() / camera.track() -> the video track (for the torch), or null
 //   decodePhoto(file, decoder) -> Promise<text|null>   (throws Error("decoder"|"photo"))
-// where decoder = createDecoder({ script, wasm }) from decoder.js.
+// where decoder = createDecoder({ script, wasm }) from decoder.js. onError gets "insecure" (no
+// camera API: plain http) or "denied" (no permission, no camera, or the decoder did not load);
+// onStart runs when the stream is there, before the video plays (show the viewfinder then).
 
-export function qrCamera({ decoder, video, onCode, onError, every = 180 }) {
+export function qrCamera({ decoder, video, onCode, onError, onStart = () => {}, every = 180 }) {
   const state = { stream: null, timer: null, canvas: null };
   async function open() {
     if (state.stream) return true;
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) { onError("insecure"); return false; }
+    const asked = navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
     try {
-      [, state.stream] = await Promise.all([
-        decoder.ready(),
-        navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false }),
-      ]);
+      [, state.stream] = await Promise.all([decoder.ready(), asked]);
     } catch (error) {
+      // the decoder failed while the camera was granted: turn the camera (and its light) off again
+      asked.then((stream) => stream.getTracks().forEach((t) => t.stop()), () => {});
+      state.stream = null;
       onError("denied");
       return false;
     }
     video.srcObject = state.stream;
+    onStart();
     await video.play().catch(() => {});
     state.canvas = state.canvas || document.createElement("canvas");
     const ctx = state.canvas.getContext("2d", { willReadFrequently: true });
@@ -37,7 +41,7 @@ export function qrCamera({ decoder, video, onCode, onError, every = 180 }) {
         ctx.drawImage(video, 0, 0, w, h);
         try {
           const text = await decoder.decode(ctx.getImageData(0, 0, w, h));
-          if (text) onCode(text);
+          if (text && state.stream) onCode(text);
         } catch (error) { /* a frame that cannot be read: try the next one */ }
       }
       if (state.stream) state.timer = setTimeout(tick, every);
@@ -50,7 +54,9 @@ export function qrCamera({ decoder, video, onCode, onError, every = 180 }) {
     if (state.stream) state.stream.getTracks().forEach((t) => t.stop());
     state.stream = null;
   }
-  return { open, close };
+  const isOpen = () => state.stream !== null;
+  const track = () => (state.stream ? state.stream.getVideoTracks()[0] || null : null);
+  return { open, close, isOpen, track };
 }
 
 export async function decodePhoto(file, decoder) {
@@ -72,7 +78,7 @@ export async function decodePhoto(file, decoder) {
     canvas.width = Math.round(bitmap.width * scale);
     canvas.height = Math.round(bitmap.height * scale);
     ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-    const text = await decoder.decode(ctx.getImageData(0, 0, canvas.width, canvas.height));
+    const text = await decoder.decode(ctx.getImageData(0, 0, canvas.width, canvas.height)).catch(() => null);
     if (text) return text;
   }
   return null;

@@ -11,6 +11,7 @@
 import { createOutbox, deviceTime, newEventId } from "./outbox.js";
 import { readCode } from "./codes.js";
 import { createDecoder } from "./decoder.js";
+import { decodePhoto, qrCamera } from "./qr-camera.js";
 import { lookupCard as cachedCard, lookupCopy as cachedCopy } from "./offline-cache.js";
 
 const root = document.getElementById("scan");
@@ -390,82 +391,63 @@ function setMode(returnMode) {
 // ------------------------------------------------------------------ camera and photo (one decoder)
 
 const decoder = createDecoder({ script: root.dataset.decoder, wasm: root.dataset.wasm });
-const camera = { stream: null, timer: null, canvas: null, torch: false };
+let torchOn = false;
+
+// A code the camera keeps in view stays "just seen", so it is not taken again and again.
+function cameraCode(text) {
+  const parsed = readCode(text);
+  if (!parsed.error && Date.now() - (state.seen.get(parsed.code) || 0) < REPEAT_MS) state.seen.set(parsed.code, Date.now());
+  else handle(text, "camera");
+}
+
+function cameraError(kind) {
+  if (kind === "insecure") {
+    $("camera-note").hidden = false;
+    show("warn", "不能直接用摄像头", "这个网址需要 https 才能用摄像头：请点“拍照识别”，或用微信“扫一扫”扫标签。");
+  } else {
+    show("bad", "摄像头打不开", "请允许这个网页使用摄像头，或改用“拍照识别”。");
+  }
+}
 
 // While the camera is open its viewfinder is first on the screen and stays in view (sticky);
 // the child's list folds so results sit right under it.
 function setListFolded() {
-  $("current-list").open = !camera.stream;
+  $("current-list").open = !camera.isOpen();
 }
 
+const camera = qrCamera({
+  decoder, video: $("video"), every: 180, onCode: cameraCode, onError: cameraError,
+  onStart() {
+    $("camera").hidden = false;
+    $("camera-open").hidden = true;
+    document.body.classList.add("camera-on");
+    setListFolded();
+    offerTorch();
+  },
+});
+
 async function openCamera() {
-  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
-    $("camera-note").hidden = false;
-    show("warn", "不能直接用摄像头", "这个网址需要 https 才能用摄像头：请点“拍照识别”，或用微信“扫一扫”扫标签。");
-    return;
-  }
-  try {
-    [, camera.stream] = await Promise.all([
-      decoder.ready(),
-      navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false }),
-    ]);
-  } catch (error) {
-    if (camera.stream) camera.stream.getTracks().forEach((t) => t.stop());
-    camera.stream = null;
-    show("bad", "摄像头打不开", "请允许这个网页使用摄像头，或改用“拍照识别”。");
-    return;
-  }
-  const video = $("video");
-  video.srcObject = camera.stream;
-  $("camera").hidden = false;
-  $("camera-open").hidden = true;
-  document.body.classList.add("camera-on");
-  setListFolded();
-  offerTorch();
-  await video.play().catch(() => {});
-  window.scrollTo({ top: 0 });
-  camera.canvas = camera.canvas || document.createElement("canvas");
-  const ctx = camera.canvas.getContext("2d", { willReadFrequently: true });
-  const tick = async () => {
-    if (!camera.stream) return;
-    if (video.readyState >= 2 && video.videoWidth) {
-      const scale = Math.min(1, 640 / video.videoWidth);
-      const w = Math.round(video.videoWidth * scale);
-      const h = Math.round(video.videoHeight * scale);
-      camera.canvas.width = w;
-      camera.canvas.height = h;
-      ctx.drawImage(video, 0, 0, w, h);
-      const text = await decoder.decode(ctx.getImageData(0, 0, w, h)).catch(() => null);
-      if (text) {
-        const parsed = readCode(text);
-        // keep a code that stays in view "just seen", so it is not taken again and again
-        if (!parsed.error && Date.now() - (state.seen.get(parsed.code) || 0) < REPEAT_MS) state.seen.set(parsed.code, Date.now());
-        else handle(text, "camera");
-      }
-    }
-    if (camera.stream) camera.timer = setTimeout(tick, 180);
-  };
-  tick();
+  if (await camera.open()) window.scrollTo({ top: 0 });
 }
 
 // The torch, where the camera has one (reading points are often dim).
 function offerTorch() {
-  const track = camera.stream && camera.stream.getVideoTracks()[0];
+  const track = camera.track();
   let caps = {};
   try { caps = track && track.getCapabilities ? track.getCapabilities() : {}; } catch (error) { caps = {}; }
-  camera.torch = false;
+  torchOn = false;
   $("torch").hidden = !caps.torch;
   $("torch").setAttribute("aria-pressed", "false");
   $("torch").textContent = "打开手电筒";
 }
 
 async function toggleTorch() {
-  const track = camera.stream && camera.stream.getVideoTracks()[0];
+  const track = camera.track();
   if (!track) return;
-  const on = !camera.torch;
+  const on = !torchOn;
   try {
     await track.applyConstraints({ advanced: [{ torch: on }] });
-    camera.torch = on;
+    torchOn = on;
     $("torch").setAttribute("aria-pressed", String(on));
     $("torch").textContent = on ? "关闭手电筒" : "打开手电筒";
   } catch (error) {
@@ -474,9 +456,7 @@ async function toggleTorch() {
 }
 
 function closeCamera() {
-  clearTimeout(camera.timer);
-  if (camera.stream) camera.stream.getTracks().forEach((t) => t.stop());
-  camera.stream = null;
+  camera.close();
   $("camera").hidden = true;
   $("camera-open").hidden = false;
   document.body.classList.remove("camera-on");
@@ -484,31 +464,17 @@ function closeCamera() {
   refocus();
 }
 
-async function decodePhoto(file) {
+async function scanPhoto(file) {
+  let text;
   try {
-    await decoder.ready();
+    text = await decodePhoto(file, decoder);
   } catch (error) {
-    show("bad", "识别工具没有加载", "请联网后再试，或手动输入标签下方的编码。");
+    if (error.message === "photo") show("bad", "照片打不开", "请重新拍一张。");
+    else show("bad", "识别工具没有加载", "请联网后再试，或手动输入标签下方的编码。");
     return;
   }
-  let bitmap;
-  try {
-    bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
-  } catch (error) {
-    show("bad", "照片打不开", "请重新拍一张。");
-    return;
-  }
-  const canvas = document.createElement("canvas");
-  const ctx = canvas.getContext("2d", { willReadFrequently: true });
-  for (const size of [1000, 1600, 640]) {
-    const scale = Math.min(1, size / Math.max(bitmap.width, bitmap.height));
-    canvas.width = Math.round(bitmap.width * scale);
-    canvas.height = Math.round(bitmap.height * scale);
-    ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
-    const text = await decoder.decode(ctx.getImageData(0, 0, canvas.width, canvas.height)).catch(() => null);
-    if (text) { await handle(text, "photo"); return; }
-  }
-  show("bad", "照片里没有找到二维码", "请对准标签、靠近一点再拍；也可以手动输入标签下方的编码。");
+  if (text) await handle(text, "photo");
+  else show("bad", "照片里没有找到二维码", "请对准标签、靠近一点再拍；也可以手动输入标签下方的编码。");
 }
 
 // ------------------------------------------------------------------ wiring
@@ -551,7 +517,7 @@ $("result-action").addEventListener("click", () => {
 $("photo").addEventListener("change", (e) => {
   const file = e.target.files && e.target.files[0];
   e.target.value = "";
-  if (file) decodePhoto(file).finally(refocus);
+  if (file) scanPhoto(file).finally(refocus);
 });
 const pointSelect = $("point");
 if (pointSelect && pointSelect.tagName === "SELECT") {

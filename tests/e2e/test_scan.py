@@ -124,6 +124,29 @@ def test_fake_camera_card_then_book_makes_a_loan(app, world, live_server, launch
     page.click("#camera-close")
 
 
+def test_camera_is_turned_off_again_when_the_decoder_cannot_load(app, world, live_server, launch, tmp_path):
+    """The phone granted the camera but the decoder did not load (a slow line cut off): the
+    screen says so, and the camera (and its light) is off again, not left running unseen."""
+    browser = launch(y4m_sequence([(world["card"], 1)], tmp_path / "card.y4m"))
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    context.add_init_script("""
+        const asked = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+        window.__streams = [];
+        navigator.mediaDevices.getUserMedia = async (c) => { const s = await asked(c); window.__streams.push(s); return s; };
+        delete window.BarcodeDetector;  // as on a phone without its own: the polyfill is needed
+    """)
+    context.route("**/static/vendor/**", lambda route: route.abort())  # the polyfill and its wasm
+    page = context.new_page()
+    scan_page(page, live_server.url)
+    page.click("#camera-open")
+    assert "请允许这个网页使用摄像头" in result(page, "摄像头打不开")
+    page.wait_for_function("() => window.__streams.length === 1")
+    page.wait_for_function("() => window.__streams[0].getTracks().every(t => t.readyState === 'ended')")
+    assert page.locator("#camera").is_hidden() and page.locator("#camera-open").is_visible()
+    type_code(page, world["card"])  # the keyboard path still works
+    assert "王小明" in current(page, "王小明")
+
+
 def test_fake_camera_in_return_mode_returns(app, make, world, live_server, launch, tmp_path):
     book = world["books"][2]
     make.loan(book, world["child"])
