@@ -184,6 +184,7 @@ def main() -> None:
     ap.add_argument("--server-threads", type=int, default=8, help="--wrk: the serve command's --threads (README: 8)")
     ap.add_argument("--copies", type=int, default=60000)
     ap.add_argument("--database-url", default="", help="--wrk: an empty database (default: a new SQLite file)")
+    ap.add_argument("--py-spy-all", action="store_true", help="--py-spy: every thread, not only the one holding the GIL")
     ap.add_argument("--py-spy", default="", help="--wrk: record the server's stacks in the first round's loan "
                                                  "runs to PREFIX-c<connections>.txt (pip install py-spy)")
     args = ap.parse_args()

@@ -38,13 +38,31 @@ def _wait_for(port: int, server: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the server did not start")
 
 
-def _wrk(port: int, connections: int, threads: int, seconds: float, *script_args: str) -> dict[str, Any]:
+def _cpu_s(pid: int, tid: int = 0, kernel: bool = False) -> float:
+    """CPU seconds (user + system) the process ``pid`` has used so far: all its threads, or the thread ``tid``."""
+    where = f"/proc/{pid}/task/{tid}/stat" if tid else f"/proc/{pid}/stat"
+    fields = Path(where).read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[12]) if kernel else int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _wrk(port: int, connections: int, threads: int, seconds: float, *script_args: str,
+         server_pid: int = 0) -> dict[str, Any]:
     cmd = [shutil.which("wrk") or "/usr/bin/wrk", f"-t{min(threads, connections)}", f"-c{connections}",
            f"-d{seconds:g}s", "--latency", "-s", str(LUA), f"http://127.0.0.1:{port}", "--", *script_args]
+    cpu0 = _cpu_s(server_pid) if server_pid else 0.0
+    main0 = _cpu_s(server_pid, server_pid) if server_pid else 0.0
+    sys0 = _cpu_s(server_pid, kernel=True) if server_pid else 0.0
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    cpu = _cpu_s(server_pid) - cpu0 if server_pid else 0.0
+    main_cpu = _cpu_s(server_pid, server_pid) - main0 if server_pid else 0.0
+    sys_cpu = _cpu_s(server_pid, kernel=True) - sys0 if server_pid else 0.0
     line = next(x for x in out.splitlines() if x.startswith("WRK_JSON "))
     result: dict[str, Any] = json.loads(line[len("WRK_JSON "):])
     result["per_s"] = result["requests"] / result["duration_s"]
+    result["server_cpu_ms"] = 1000 * cpu / max(1, result["requests"])  # the server's CPU per request
+    result["io_cpu_ms"] = 1000 * main_cpu / max(1, result["requests"])  # of which waitress's socket loop
+    result["sys_cpu_ms"] = 1000 * sys_cpu / max(1, result["requests"])  # of which in the kernel
     result["load"] = os.getloadavg()[0]
     return result
 
@@ -100,17 +118,17 @@ def run_wrk_bench(args: Any) -> None:
                 codes.write_text("".join(f"{make_code('copy', k)} {cards[k % len(cards)]}\n"
                                          for k in range(cursor, cursor + per_run)), encoding="ascii")
                 cursor += per_run
-                health = _wrk(port, n, args.wrk_threads, args.seconds, "healthz")
+                health = _wrk(port, n, args.wrk_threads, args.seconds, "healthz", server_pid=server.pid)
                 before = _db_counts(url)
                 nonce = int(time.time()) % 0xFFFFFF * 16 + rnd
                 spy = None
                 if args.py_spy and rnd == 0:  # the stacks of the thread holding the GIL while the server lends (py-spy, collapsed)
                     spy = subprocess.Popen([str(ROOT / ".venv/bin/py-spy"), "record", "--pid", str(server.pid),
-                                            "-d", f"{args.seconds:g}", "-r", "500", "-f", "raw", "--nonblocking", "--gil",
+                                            "-d", f"{args.seconds:g}", "-r", "500", "-f", "raw", "--nonblocking", *([] if args.py_spy_all else ["--gil"]),
                                             "-o", f"{args.py_spy}-c{n}.txt"], stdout=subprocess.DEVNULL,
                                            stderr=subprocess.DEVNULL)
                 loans = _wrk(port, n, args.wrk_threads, args.seconds, "loans", token, str(codes), str(nonce),
-                             str(min(args.wrk_threads, n)), str(LAG))
+                             str(min(args.wrk_threads, n)), str(LAG), server_pid=server.pid)
                 if spy is not None:
                     spy.wait(30)
                 time.sleep(1)  # requests in flight when wrk stopped are still answered by the server
@@ -127,8 +145,10 @@ def run_wrk_bench(args: Any) -> None:
                     problems.append(f"c={n} round {rnd + 1}: {in_db} loans+returns in the database, "
                                     f"{loans['ok']} answered 2xx")
                 runs.append({"round": rnd + 1, "connections": n, "healthz": health, "loans": loans})
-                print(f"round {rnd + 1} c={n:<3d} healthz {health['per_s']:7.0f}/s p99 {health['p99_ms']:5.1f} ms | "
-                      f"loans {loans['per_s']:6.0f}/s p50 {loans['p50_ms']:5.1f} p99 {loans['p99_ms']:5.1f} ms, "
+                print(f"round {rnd + 1} c={n:<3d} healthz {health['per_s']:7.0f}/s p99 {health['p99_ms']:5.1f} ms "
+                      f"cpu {health['server_cpu_ms']:.2f} (io {health['io_cpu_ms']:.2f}, sys {health['sys_cpu_ms']:.2f}) ms | "
+                      f"loans {loans['per_s']:6.0f}/s p50 {loans['p50_ms']:5.1f} p99 {loans['p99_ms']:5.1f} ms "
+                      f"cpu {loans['server_cpu_ms']:.2f} (io {loans['io_cpu_ms']:.2f}, sys {loans['sys_cpu_ms']:.2f}) ms, "
                       f"2xx {loans['ok']} = db {loans['db_loans']} loans + {loans['db_returns']} returns; "
                       f"load {health['load']:.1f}", flush=True)
     finally:

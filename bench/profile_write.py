@@ -48,6 +48,8 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=1000)
     ap.add_argument("--database-url", default="", help="an empty database (default: a new SQLite file)")
     ap.add_argument("--profile", action="store_true", help="cProfile's top functions")
+    ap.add_argument("--copies", type=int, default=1000, help="copies seeded (children: half as many)")
+    ap.add_argument("--dump", default="", help="with --profile: write cProfile's stats to this file")
     ap.add_argument("--pyinstrument", action="store_true", help="pyinstrument's tree (pip install pyinstrument)")
     args = ap.parse_args()
 
@@ -59,8 +61,8 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="profile-write-"))
     url = args.database_url or "sqlite:///" + str(tmp / "bench.sqlite3")
-    copies = max(args.n + 100, 1000)
-    cards = seed(url, copies=copies, children=max(args.n, 100))
+    copies = max(args.n + 100, args.copies)
+    cards = seed(url, copies=copies, children=max(args.n, args.copies // 2))
     add_librarian(url)
     app = create_app({"DATABASE_URL": url, "SECRET_KEY": "bench", "WTF_CSRF_ENABLED": True,
                       "RATELIMIT_ENABLED": False})
@@ -138,6 +140,8 @@ def main() -> None:
         print(sampler.output_text(unicode=True, show_all=False))
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+        if args.dump:
+            profiler.dump_stats(args.dump)
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
 
 
