@@ -56,7 +56,8 @@ def apply_events(session: Session, actor: User, now: datetime, raw_events: list[
     todo: list[tuple[int, Event]] = []
     for i, eid in ids.items():
         raw = raw_events[i]
-        digest = ev_rules.payload_hash(raw)
+        event = parsed[i]  # its hash was taken when it was parsed; a malformed one's is taken here
+        digest = event.payload_hash if isinstance(event, Event) else ev_rules.payload_hash(raw)
         previous = known.get(eid)
         earlier_hash = previous["payload_hash"] if previous else seen.get(eid)
         if earlier_hash is not None:
@@ -68,7 +69,6 @@ def apply_events(session: Session, actor: User, now: datetime, raw_events: list[
                 results[i] = _result(eid, "duplicate", "duplicate", "这次扫描已经记录过了。")
             continue
         seen[eid] = digest
-        event = parsed[i]
         if isinstance(event, Event):
             todo.append((i, event))
             continue
