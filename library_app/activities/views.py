@@ -96,17 +96,46 @@ def annual():
 @bp.get("/reports/annual/<year>")
 @roles(*REPORT_READERS)
 def annual_page(year: str):
+    return _annual_page(parse_year(year))
+
+
+@bp.post("/reports/annual/<year>/targets")
+@roles("admin")
+def annual_targets(year: str):
+    """The targets form of the annual page: each figure's target, a blank one removed (loans:
+    back to the default). A value that is not a whole number in range answers the page again
+    with 422, the message and what was typed, and nothing is saved."""
     number = parse_year(year)
+    typed = {name: request.form.get(name, "").strip().replace(",", "").replace("，", "")
+             for name, _label in FIGURES}
+    try:
+        data = {name: (int(value) if value else None) for name, value in typed.items()}
+    except ValueError:
+        bad = next(label for name, label in FIGURES if typed[name] and not typed[name].isdigit())
+        return _annual_page(number, f"“{bad}”的目标需要是整数。", typed), 422
+    try:
+        annual_report.set_targets(get_session(), current_user, utcnow(), number, data, current_settings())
+    except RuleBroken as exc:
+        discard_changes()
+        return _annual_page(number, exc.message, typed), 422
+    flash(f"已保存 {number} 年的目标。", "success")
+    return redirect(url_for("activities.annual_page", year=number, point=request.args.get("point") or None))
+
+
+def _annual_page(number: int, target_errors: str = "", typed: dict[str, str] | None = None) -> str:
     settings = current_settings()
     point = scope.report_point(get_session(), current_user, request.args.get("point"))
     report = annual_report.annual_report(get_session(), utcnow(), number, settings, point_code=point)
     this, last = report.figures.as_dict(), report.last_year.as_dict()
     biggest = max([m.loans for m in report.months] + [1])
+    stored = annual_report.stored_targets(get_session(), number)
     return render_template(
         "activities/annual.html", report=report, this=this, last=last, figures=FIGURES,
         all_points=scope.report_points(get_session(), current_user),
         biggest=biggest, now_year=current_month(utcnow(), org_tz()).year,
         can_set_targets=current_user.role == "admin", staff=current_user.role in LIBRARIANS,
+        target_errors=target_errors, default_loans_target=settings.default_year_target,
+        target_values=typed if typed is not None else {k: str(v) for k, v in stored.items()},
     )
 
 

@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -300,9 +300,15 @@ def _n(value: int) -> str:
 
 
 def summary_paragraph(year: int, figures: Figures, points: int, org_name: str = "",
-                      last_year: Figures | None = None) -> str:
+                      last_year: Figures | None = None, as_of: date | None = None,
+                      last_year_loans_to_date: int | None = None) -> str:
     """The paragraph the manager pastes into the annual report, in its own style:
-    "2026 年，共开展故事会等阅读活动 N 场，服务儿童 M 人次……". A pure function of the figures."""
+    "2026 年，共开展故事会等阅读活动 N 场，服务儿童 M 人次……". A pure function of the figures.
+
+    ``as_of``: the year is not over, its figures run to this local date. The paragraph then
+    says "今年以来" instead of "全年", compares the loans with last year's to the same date
+    (``last_year_loans_to_date``) instead of last year's whole count, and ends with the date,
+    so a paragraph pasted in December does not pass for the whole year's."""
     who = f"{org_name}在" if org_name else "在"
     parts = [f"{year} 年，{who} {points} 个阅读点共开展故事会等阅读活动 {_n(figures.activities)} 场，"
              f"服务儿童 {_n(figures.attendance)} 人次"]
@@ -312,19 +318,23 @@ def summary_paragraph(year: int, figures: Figures, points: int, org_name: str = 
                      f"（约 {hours_text(figures.volunteer_minutes)} 小时）")
     parts.append(f"图书借阅 {_n(figures.loans)} 人次")
     text = "，".join(parts)
-    text += f"；全年共服务儿童 {_n(figures.children_served)} 人"
+    text += f"；{'今年以来' if as_of else '全年'}共服务儿童 {_n(figures.children_served)} 人"
     if figures.new_borrowers:
         text += f"，新登记小读者 {_n(figures.new_borrowers)} 人"
     text += "。"
-    if last_year is not None and last_year.loans:
-        change = figures.loans - last_year.loans
-        pct = round(abs(change) * 100 / last_year.loans)
+    before = last_year_loans_to_date if as_of else (last_year.loans if last_year is not None else None)
+    if before:
+        change = figures.loans - before
+        pct = round(abs(change) * 100 / before)
+        than = "上年同期" if as_of else "上年"
         if change > 0:
-            text += f"借阅人次比上年增长 {pct}%。"
+            text += f"借阅人次比{than}增长 {pct}%。"
         elif change < 0:
-            text += f"借阅人次比上年减少 {pct}%。"
+            text += f"借阅人次比{than}减少 {pct}%。"
         else:
-            text += "借阅人次与上年持平。"
+            text += f"借阅人次与{than}持平。"
+    if as_of:
+        text += f"（数据截至 {as_of.year} 年 {as_of.month} 月 {as_of.day} 日）"
     return text
 
 

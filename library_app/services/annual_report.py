@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -26,6 +26,7 @@ from library_app.models import Activity, ActivityVolunteer, FigureTarget, Point,
 from . import audit
 from .annual_figures import MonthRow, year_figures, year_totals
 from .errors import Invalid, NotFound
+from .reports import loans_to_same_moment_last_year
 
 FIGURE_NAMES = [name for name, _ in FIGURES]
 MONTH_FIGURES = ("loans", "activities", "attendance", "volunteer_minutes")
@@ -50,6 +51,8 @@ class AnnualReport:
     summary: str
     tallies: int = 0
     metric: str = "loans"
+    as_of: date | None = None  # the year is not over: its figures run to this local date
+    last_year_loans_to_date: int | None = None  # with ``as_of``: last year's loans to the same date
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
@@ -71,6 +74,8 @@ class AnnualReport:
                            "new_borrowers": p.figures.new_borrowers}
                           for p in self.points]
         body["last_year"] = self.last_year.as_dict()
+        body["as_of"] = self.as_of.isoformat() if self.as_of else None
+        body["last_year_loans_to_date"] = self.last_year_loans_to_date
         body["summary"] = self.summary
         return body
 
@@ -86,6 +91,17 @@ def targets_for(session: Session, year: int, settings: LibrarySettings) -> dict[
         if figure in targets and figure != "loans":
             targets[figure] = target
     return targets
+
+
+def stored_targets(session: Session, year: int) -> dict[str, int]:
+    """The targets set for ``year`` (not the default loans target): what the targets form shows."""
+    found = {figure: target for figure, target in session.execute(
+        select(FigureTarget.figure, FigureTarget.target).where(FigureTarget.year == year))
+        if figure in FIGURE_NAMES and figure != "loans"}
+    row = session.get(YearTarget, year)
+    if row is not None:
+        found["loans"] = row.target
+    return found
 
 
 def set_targets(session: Session, actor: User, now: datetime, year: int, data: dict[str, Any],
@@ -144,12 +160,18 @@ def annual_report(session: Session, now: datetime, year: int, settings: LibraryS
         rows.append(PointRow(p.code, p.name, figures or Figures()))
     serving = sum(1 for r in rows if r.figures.activities or r.figures.loans) or len(rows)
     org = point.name if point else settings.org_name
-    text = summary_paragraph(year, this.figures, serving, org, last)
-    del now  # the report is of whole years; the time does not change its figures
+    # This year's report before the year is over: its figures so far, told as such and compared
+    # with last year's to the same date (services.reports.year, as the year page does).
+    today = now.astimezone(tz).date()
+    as_of = today if today.year == year else None
+    to_date = loans_to_same_moment_last_year(session, now, year, tz, pid)[0] if as_of else None
+    text = summary_paragraph(year, this.figures, serving, org, last, as_of=as_of,
+                             last_year_loans_to_date=to_date)
     return AnnualReport(year=year, point=point, figures=this.figures, months=this.months,
                         points=rows, last_year=last,
                         targets=targets_for(session, year, settings), summary=text,
-                        tallies=this.tallies, metric=settings.count_metric)
+                        tallies=this.tallies, metric=settings.count_metric, as_of=as_of,
+                        last_year_loans_to_date=to_date)
 
 
 # ---------------------------------------------------------------- downloads
@@ -159,14 +181,18 @@ def rows(report: AnnualReport, org_name: str) -> list[list[Any]]:
     """The cells of the CSV and the XLSX: figures against targets and last year, months,
     points, the paragraph. Sections are separated by an empty row."""
     where = report.point.name if report.point else "全部阅读点"
-    out: list[list[Any]] = [[f"{org_name} {report.year} 年度报告（{where}）"], []]
-    out.append(["指标", f"{report.year} 年", "目标", "完成率", f"{report.year - 1} 年"])
+    as_of = f"，截至 {report.as_of.isoformat()}" if report.as_of else ""
+    out: list[list[Any]] = [[f"{org_name} {report.year} 年度报告（{where}{as_of}）"], []]
+    out.append(["指标", f"{report.year} 年", "目标", "完成率", f"{report.year - 1} 年" + ("（全年）" if report.as_of else "")])
     this, last = report.figures.as_dict(), report.last_year.as_dict()
     for name, label in FIGURES:
         target = report.targets.get(name)
         pct = f"{this[name] * 100 / target:.1f}%" if target else ""
         out.append([label, this[name], target if target is not None else "", pct, last[name]])
     out.append(["志愿服务时长（小时）", this["volunteer_hours"], "", "", last["volunteer_hours"]])
+    if report.as_of and report.last_year_loans_to_date is not None:
+        out.append([f"借阅人次，{report.year - 1} 年同期（截至 {report.as_of.month} 月 {report.as_of.day} 日）",
+                    report.last_year_loans_to_date])
     out.append([])
     out.append(["月份", "借阅人次", "阅读活动（场）", "活动儿童参与（人次）", "志愿服务时长（分钟）"])
     for m in report.months:

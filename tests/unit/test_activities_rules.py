@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -136,6 +136,24 @@ def test_summary_paragraph_is_in_the_reports_style_and_follows_the_figures():
     assert "图书借阅 12,345 人次" in text and "全年共服务儿童 420 人" in text
     assert text.endswith("借阅人次比上年增长 23%。")
     assert "428" not in summary_paragraph(2026, Figures(activities=3), 1)
+
+
+def test_summary_paragraph_of_an_unfinished_year_says_so_and_compares_with_the_same_date():
+    this = Figures(loans=10_322, children_served=243, activities=320, attendance=6_455)
+    whole_last_year = Figures(loans=11_549)
+    text = summary_paragraph(2026, this, 4, "", whole_last_year, as_of=date(2026, 12, 2),
+                             last_year_loans_to_date=9_000)
+    assert text.startswith("2026 年，在 4 个阅读点共开展故事会等阅读活动 320 场")  # the report's own opening
+    assert "今年以来共服务儿童 243 人" in text and "全年" not in text
+    # 10,322 against last year's 9,000 to 2 December, not against its whole 11,549
+    assert "借阅人次比上年同期增长 15%。" in text and "减少" not in text
+    assert text.endswith("（数据截至 2026 年 12 月 2 日）")
+    # last year had no loans to that date: no comparison, still the date
+    bare = summary_paragraph(2026, this, 4, "", whole_last_year, as_of=date(2026, 1, 3), last_year_loans_to_date=0)
+    assert "上年" not in bare and bare.endswith("（数据截至 2026 年 1 月 3 日）")
+    # the whole year: as before
+    done = summary_paragraph(2025, this, 4, "", Figures(loans=10_322))
+    assert "全年共服务儿童" in done and done.endswith("借阅人次与上年持平。")
 
 
 def test_hours_and_certificate_number():

@@ -31,12 +31,12 @@ from .queries import (
 )
 from .targets import list_tallies, record_tally, set_target
 from .titles import NO_VALUE, TOP_TITLES, Row
-from .year import MonthCount, PointCount, YearReport, year_report
+from .year import MonthCount, PointCount, YearReport, loans_to_same_moment_last_year, year_report
 
 __all__ = [
     "NO_VALUE", "ROLE_NAMES", "TOP_TITLES", "MonthCount", "MonthFigures", "MonthReport", "PointCount",
     "PointRow", "Row", "StaffRow", "YearReport", "counts_by_bucket", "list_tallies",
-    "loans_and_visits_by_bucket", "month_report", "month_rows", "overdue_at", "point_by_code",
+    "loans_and_visits_by_bucket", "loans_to_same_moment_last_year", "month_report", "month_rows", "overdue_at", "point_by_code",
     "point_counters", "record_tally", "recompute_lent_days", "set_target", "visit_counts",
     "year_counter", "year_report", "year_target",
 ]

@@ -130,6 +130,32 @@ def _last_year_counts(
     return before, before + int(row["after"] or 0)
 
 
+def last_year_counts(session: Session, year: int, cutoff: datetime, metric: str, tz: ZoneInfo,
+                     point_id: int | None, ly_tallies: dict[tuple[str, int], int],
+                     whole_year: bool = True) -> tuple[int, int]:
+    """Last year's (``year - 1``) count up to ``cutoff`` and (unless not ``whole_year``: then 0)
+    its whole count, system and paper tallies (``ly_tallies``, last year's), the cutoff month's
+    tally taken in proportion to the time gone."""
+    ly_start, ly_end = rules.year_bounds(year - 1, tz)
+    same_date, last_total = _last_year_counts(session, ly_start, cutoff, ly_end if whole_year else cutoff,
+                                              metric, tz, point_id)
+    for (m, _p), n in ly_tallies.items():
+        m_start, m_end = rules.month_bounds(rules.parse_month(m), tz)
+        same_date += rules.prorated(n, m_start, m_end, cutoff)
+    return same_date, (last_total + sum(ly_tallies.values())) if whole_year else 0
+
+
+def loans_to_same_moment_last_year(session: Session, now: datetime, year: int, tz: ZoneInfo,
+                                   point_id: int | None = None) -> tuple[int, datetime]:
+    """Last year's loans (system and paper) up to the local moment a year before ``now``, and
+    that moment: what an unfinished ``year`` so far is compared with."""
+    _start, ly_end = rules.year_bounds(year - 1, tz)
+    cutoff = min(rules.same_moment_last_year(now, tz), ly_end)
+    tallies = paper_tallies(session, [Month(year - 1, m) for m in range(1, 13)], point_id)
+    loans, _whole = last_year_counts(session, year, cutoff, "loans", tz, point_id, tallies, whole_year=False)
+    return loans, cutoff
+
+
 def year_report(session: Session, now: datetime, year: int, settings: LibrarySettings,
                 point_code: str | None = None) -> YearReport:
     """The calendar year's count (system + paper tallies) against its target, by month and point,
@@ -164,12 +190,8 @@ def year_report(session: Session, now: datetime, year: int, settings: LibrarySet
     ly_start, ly_end = rules.year_bounds(year - 1, tz)
     cutoff = min(rules.same_moment_last_year(now, tz), ly_end) if progress.state == "current" else (
         ly_end if progress.state == "past" else ly_start)
-    same_date, last_total = _last_year_counts(session, ly_start, cutoff, ly_end, metric, tz, pid)
     ly_tallies = {k: n for k, n in tallies.items() if k[0].startswith(f"{year - 1:04d}-")}
-    for (m, _p), n in ly_tallies.items():
-        m_start, m_end = rules.month_bounds(rules.parse_month(m), tz)
-        same_date += rules.prorated(n, m_start, m_end, cutoff)
-    last_total += sum(ly_tallies.values())
+    same_date, last_total = last_year_counts(session, year, cutoff, metric, tz, pid, ly_tallies)
     return YearReport(
         year=year, metric=metric, progress=progress, months=month_rows, points=point_rows,
         tallies=sum(counts.tally_months), same_date_last_year=same_date, last_year_total=last_total,
