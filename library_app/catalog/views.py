@@ -289,7 +289,7 @@ def new_transfer():
 @roles(*LIBRARIANS)
 def transfers():
     db = get_session()
-    page = transfers_service.list_transfers(db, page=query_int("page"))
+    page = transfers_service.list_transfers(db, current_user, page=query_int("page"))
     details = transfers_service.transfer_details(db, page.items)
     return render_template("catalog/transfers.html", page=page, **details)
 

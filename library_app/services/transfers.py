@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from library_app.domain import reach
@@ -22,6 +22,7 @@ from library_app.models import Copy, Point, Transfer, TransferItem, User
 from . import audit
 from .catalog import PER_PAGE, Page
 from .errors import Invalid
+from .scope import her_point_ids
 
 
 def transfer_copies(
@@ -80,12 +81,19 @@ def transfer_copies(
     return transfer
 
 
-def list_transfers(session: Session, page: int = 1, per_page: int = PER_PAGE) -> Page:
-    total = int(session.scalar(select(func.count(Transfer.id))) or 0)
+def list_transfers(session: Session, actor: User, page: int = 1, per_page: int = PER_PAGE) -> Page:
+    """Past transfers, newest first; to a point lead only those into or out of her points."""
+    where: list[Any] = []
+    if is_point_bound(actor.role):
+        mine = her_point_ids(actor)
+        where.append(or_(Transfer.to_point_id.in_(mine), Transfer.from_point_id.in_(mine),
+                         Transfer.id.in_(select(TransferItem.transfer_id)
+                                         .where(TransferItem.from_point_id.in_(mine)))))
+    total = int(session.scalar(select(func.count(Transfer.id)).where(*where)) or 0)
     pages = max(1, math.ceil(total / per_page))
     page = max(1, min(page, pages))
     items = list(session.scalars(
-        select(Transfer).options(selectinload(Transfer.items), joinedload(Transfer.by))
+        select(Transfer).where(*where).options(selectinload(Transfer.items), joinedload(Transfer.by))
         .order_by(Transfer.at.desc(), Transfer.id.desc())
         .limit(per_page).offset((page - 1) * per_page)
     ))

@@ -94,6 +94,24 @@ def test_copies_of_another_point_are_not_hers_to_mark_or_move(app, client, make,
         assert db.get(Copy, theirs.id).current_point.code == "P02"
 
 
+def test_her_transfers_list_holds_her_points_transfers_only(app, client, make, lead):
+    make.point("P03", "南屏镇故事会点")
+    lib = make.token(make.user("lin", "librarian"))
+    title = make.title("小蓝和小黄")
+    into, out_of, elsewhere = (make.copy(title, point=p) for p in ("P02", "P01", "P02"))
+    mixed = [make.copy(title, point="P01"), make.copy(title, point="P03")]
+    for codes, to in (([into.code], "P01"), ([out_of.code], "P02"), ([elsewhere.code], "P03"),
+                      ([c.code for c in mixed], "P02")):  # the last from two points: no one "from"
+        assert client.post("/api/v1/transfers", json={"codes": codes, "to": to}, headers=lib).status_code == 201
+    librarian_list = app.test_client()
+    make.login(librarian_list, make.user("lin2", "librarian"))
+    assert librarian_list.get("/transfers").get_data(as_text=True).count(title.title) == 5
+    make.login(client, lead)
+    page = client.get("/transfers").get_data(as_text=True)
+    assert into.code in page and out_of.code in page and mixed[0].code in page
+    assert elsewhere.code not in page  # P02 to P03: not hers
+
+
 def test_her_reports_are_of_her_point(app, client, make, lead):
     own, other = make.borrower("王小明", point="P01"), make.borrower("李小红", point="P02")
     now = datetime.now(UTC) - timedelta(hours=1)
