@@ -78,11 +78,17 @@ def desktop(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-def screenshot(page: Any, name: str) -> Path:
-    """Save a screenshot under test-artifacts/ (git-ignored) for people to look at."""
+def artifact(filename: str) -> Path:
+    """Where a test keeps a file for people to look at: test-artifacts/ (git-ignored)."""
     ARTIFACTS.mkdir(exist_ok=True)
-    path = ARTIFACTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    return ARTIFACTS / filename
+
+
+def screenshot(page: Any, name: str, full_page: bool = True) -> Path:
+    """Save a screenshot under test-artifacts/ for people to look at (the whole page, or with
+    ``full_page=False`` what the screen shows)."""
+    path = artifact(f"{name}.png")
+    page.screenshot(path=str(path), full_page=full_page)
     return path
 
 

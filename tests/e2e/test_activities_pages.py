@@ -5,9 +5,7 @@ A4 and downloads its XLSX, whose figures match the page."""
 from __future__ import annotations
 
 import io
-import os
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
@@ -16,15 +14,11 @@ from sqlalchemy import func, select
 from library_app.db import session_factory
 from library_app.models import Activity, ActivityVolunteer
 from tests.builders import PASSWORD
-from tests.e2e.conftest import login
-
-SHOTS = Path(os.environ.get("LIBRARY_SHOTS", "/work/notes/shots/j"))
+from tests.e2e.conftest import artifact, login, screenshot
 
 
 def shot(page, name: str) -> None:
-    if SHOTS.parent.exists():
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    screenshot(page, name)
 
 
 def activities(app):
@@ -108,8 +102,7 @@ def test_annual_report_page_prints_on_a4_and_its_xlsx_has_the_figures(app, make,
     assert "共开展故事会等阅读活动 2 场，服务儿童 20 人次" in summary
     shot(page, "annual-report-1280x800")
     pdf = page.pdf(format="A4", print_background=True)
-    if SHOTS.parent.exists():
-        (SHOTS / "annual-report-a4.pdf").write_bytes(pdf)
+    artifact("annual-report-a4.pdf").write_bytes(pdf)
     import pypdfium2  # noqa: PLC0415
 
     doc = pypdfium2.PdfDocument(pdf)

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
-import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,14 +23,8 @@ WECHAT_UA = ("Mozilla/5.0 (Linux; Android 12; V2055A Build/SP1A.210812.003; wv) 
              "MMWEBSDK/20231202 MicroMessenger/8.0.47.2560(0x28002F35) WeChat/arm64 Weixin NetType/4G "
              "Language/zh_CN ABI/arm64")
 NEW_PASSWORD = "river-kite-lantern-7"
-SHOTS = os.environ.get("LIBRARY_INVITE_SHOTS", "")  # e.g. /tmp/shots-invites: copies for people to look at
-
-
 def shot(page: Any, name: str) -> None:
-    path = screenshot(page, name)
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(SHOTS) / path.name)
+    screenshot(page, name)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ the loan, and it is in the database exactly once. Screenshots at 1024×768 and 3
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,9 +13,8 @@ from sqlalchemy import select
 from library_app.db import session_factory
 from library_app.domain.codes import make_code
 from library_app.models import CirculationEvent, Loan
-from tests.e2e.conftest import self_service_corner
+from tests.e2e.conftest import screenshot, self_service_corner
 
-SHOTS = Path("/tmp/shots-kiosk")
 TABLET = {"width": 1024, "height": 768}
 PHONE = {"width": 390, "height": 844}
 
@@ -83,7 +81,6 @@ def kiosk_loans(app: Any) -> list[tuple[int, str]]:
 @pytest.mark.parametrize("viewport", [TABLET, PHONE], ids=["tablet", "phone"])
 def test_a_child_borrows_offline_and_the_loan_arrives_once(app, corner, live_server, browser, viewport):
     size = "tablet" if viewport is TABLET else "phone"
-    SHOTS.mkdir(parents=True, exist_ok=True)
     context = browser.new_context(viewport=viewport, locale="zh-CN", has_touch=True)
     page = context.new_page()
     page.goto(live_server.url + "/kiosk")
@@ -113,8 +110,7 @@ def test_a_child_borrows_offline_and_the_loan_arrives_once(app, corner, live_ser
     assert "欧阳" not in page.content()
     assert "还可以借 2 本" in page.locator("#can-borrow").inner_text()
     assert "家里还有 1 本书没还" in page.locator("#books-out").inner_text()
-    shot = SHOTS / f"{size}-1-offline-turn.png"
-    page.screenshot(path=str(shot))
+    screenshot(page, f"kiosk-offline-{size}-1-turn", full_page=False)
 
     a, b, _ = corner["books"]
     scan(page, a.code)
@@ -122,14 +118,14 @@ def test_a_child_borrows_offline_and_the_loan_arrives_once(app, corner, live_ser
     assert "借好了" in page.locator("#message-title").inner_text()
     assert "猜猜我有多爱你" in page.locator("#books").inner_text()
     assert "还可以借 1 本" in page.locator("#can-borrow").inner_text()
-    page.screenshot(path=str(SHOTS / f"{size}-2-offline-lent.png"))
+    screenshot(page, f"kiosk-offline-{size}-2-lent", full_page=False)
     page.wait_for_timeout(300)
     scan(page, b.code)  # a second book, then taken back: out of the outbox before it is sent
     message(page, "已记在这台机器上")
     page.click("#undo")
     message(page, "不借了")
     assert "好饿的毛毛虫" not in page.locator("#books").inner_text()
-    page.screenshot(path=str(SHOTS / f"{size}-3-offline-undone.png"))
+    screenshot(page, f"kiosk-offline-{size}-3-undone", full_page=False)
     pending = page.evaluate(PENDING)
     assert [(e["type"], e["copy"], e["card"], e.get("offline")) for e in pending] == [("loan", a.code, corner["card"], True)]
     page.click("#done")

@@ -3,7 +3,6 @@ with a fake camera showing a child's card and a keyboard-wedge scanner for the b
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,9 +10,8 @@ from sqlalchemy import select
 
 from library_app.db import session_factory
 from library_app.models import Loan
-from tests.e2e.conftest import make_y4m, self_service_corner
+from tests.e2e.conftest import make_y4m, screenshot, self_service_corner
 
-SHOTS = Path("/work/notes/shots/k")
 TABLET = {"width": 1024, "height": 768}
 PHONE = {"width": 390, "height": 844}
 
@@ -30,8 +28,7 @@ def corner(app: Any, make: Any, client: Any) -> dict[str, Any]:
 
 
 def shot(page: Any, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"))
+    screenshot(page, f"kiosk-{name}", full_page=False)
 
 
 def open_kiosk(browser: Any, url: str, code: str, viewport: dict[str, int]) -> Any:

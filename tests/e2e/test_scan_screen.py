@@ -13,18 +13,13 @@ from sqlalchemy import select
 from library_app.db import session_factory
 from library_app.models import Loan
 from tests.builders import PASSWORD
-from tests.e2e.conftest import login, make_y4m
+from tests.e2e.conftest import login, make_y4m, screenshot
 from tests.e2e.test_offline_screen import controlled
 from tests.e2e.test_scan import current, result, scan_page, type_code
 
-SHOTS = Path("/work/notes/shots/f1")
-
 
 def shot(page: Any, name: str) -> None:
-    """Screenshots for people to look at (not committed)."""
-    if SHOTS.parent.is_dir():
-        SHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SHOTS / f"{name}.png"))
+    screenshot(page, name, full_page=False)
 
 
 @pytest.fixture
