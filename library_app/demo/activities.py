@@ -47,48 +47,15 @@ def seed_activities(session: Session, now: datetime, settings: LibrarySettings, 
     points = list(session.scalars(select(Point).order_by(Point.code)))
     if not points or session.scalar(select(Activity.id).limit(1)) is not None:
         return 0
-    volunteers: dict[int, list[int]] = defaultdict(list)
-    mother_volunteer: dict[int, int] = {}
-    for user in session.scalars(select(User).where(User.role == "story_mother")):
-        if not user.points:
-            continue
-        v = Volunteer(name=user.display_name or user.username, kind="story_mother",
-                      home_point_id=user.points[0].id, user_id=user.id,
-                      joined_on=user.created_at.astimezone(tz).date(), created_at=user.created_at)
-        session.add(v)
-        session.flush()
-        for p in user.points:
-            mother_volunteer.setdefault(p.id, v.id)
-    start_day = now.astimezone(tz).date() - timedelta(days=400)
-    for point in points:
-        for kind, count in KIND_PLAN:
-            for _ in range(count):
-                joined = start_day + timedelta(days=rng.randrange(0, 90))
-                v = Volunteer(
-                    name=rng.choice(NAMES) + rng.choice(GIVEN), kind=kind, home_point_id=point.id,
-                    phone="1" + rng.choice("3589") + "".join(rng.choice("0123456789") for _ in range(9)),
-                    consent_at=datetime.combine(joined, time(10), tzinfo=tz).astimezone(UTC) if kind == "child" else None,
-                    joined_on=joined, created_at=datetime.combine(joined, time(10), tzinfo=tz).astimezone(UTC))
-                session.add(v)
-                session.flush()
-                volunteers[point.id].append(v.id)
-
-    sessions: dict[tuple[int, date], dict[str, object]] = {}
-    for point_id, day, borrower_id, lent_at in session.execute(
-            select(Loan.point_id, Loan.lent_day, Loan.borrower_id, Loan.lent_at)
-            .where(Loan.undone_at.is_(None), Loan.source == "scan")):
-        s = sessions.setdefault((point_id, day), {"kids": set(), "first": lent_at})
-        if borrower_id is not None:
-            s["kids"].add(borrower_id)  # type: ignore[attr-defined]
-        s["first"] = min(s["first"], lent_at)  # type: ignore[call-overload]
+    mother_volunteer = _story_mothers_as_volunteers(session, tz)
+    volunteers = _volunteers(session, points, now.astimezone(tz).date() - timedelta(days=400), tz, rng)
     cards = dict(session.execute(select(Card.borrower_id, Card.code).where(Card.status == CardStatus.ACTIVE)).all())
     titles = list(session.scalars(select(Title.title).limit(200)))
     activities, card_rows, title_rows, volunteer_rows = [], [], [], []
     next_id = 1 + (session.scalar(select(Activity.id).order_by(Activity.id.desc()).limit(1)) or 0)
-    for (point_id, _day), s in sorted(sessions.items(), key=lambda kv: kv[1]["first"]):  # type: ignore[arg-type,return-value]
-        kids = sorted(s["kids"])  # type: ignore[call-overload]
-        started = s["first"] - timedelta(minutes=rng.choice((5, 10, 15)))  # type: ignore[operator]
-        if started > now:  # type: ignore[operator]
+    for point_id, first, kids in _borrowing_sessions(session):
+        started = first - timedelta(minutes=rng.choice((5, 10, 15)))
+        if started > now:
             continue
         minutes = rng.choice((45, 60, 60, 60, 90))
         kind = kinds[0] if rng.random() < 0.85 or len(kinds) == 1 else rng.choice(kinds[1:])
@@ -117,3 +84,53 @@ def seed_activities(session: Session, now: datetime, settings: LibrarySettings, 
             session.execute(insert(table), rows[chunk:chunk + 1000])
     session.flush()
     return len(activities)
+
+
+def _story_mothers_as_volunteers(session: Session, tz: ZoneInfo) -> dict[int, int]:
+    """Each story mother in the register (with her account); point id → her volunteer id."""
+    mother_volunteer: dict[int, int] = {}
+    for user in session.scalars(select(User).where(User.role == "story_mother")):
+        if not user.points:
+            continue
+        v = Volunteer(name=user.display_name or user.username, kind="story_mother",
+                      home_point_id=user.points[0].id, user_id=user.id,
+                      joined_on=user.created_at.astimezone(tz).date(), created_at=user.created_at)
+        session.add(v)
+        session.flush()
+        for p in user.points:
+            mother_volunteer.setdefault(p.id, v.id)
+    return mother_volunteer
+
+
+def _volunteers(session: Session, points: list[Point], start_day: date, tz: ZoneInfo,
+                rng: random.Random) -> dict[int, list[int]]:
+    """KIND_PLAN's volunteers at each point, joined in the 90 days after ``start_day``; point id
+    → their ids. (Draws from ``rng`` first, before any activity: keep that order.)"""
+    volunteers: dict[int, list[int]] = defaultdict(list)
+    for point in points:
+        for kind, count in KIND_PLAN:
+            for _ in range(count):
+                joined = start_day + timedelta(days=rng.randrange(0, 90))
+                v = Volunteer(
+                    name=rng.choice(NAMES) + rng.choice(GIVEN), kind=kind, home_point_id=point.id,
+                    phone="1" + rng.choice("3589") + "".join(rng.choice("0123456789") for _ in range(9)),
+                    consent_at=datetime.combine(joined, time(10), tzinfo=tz).astimezone(UTC) if kind == "child" else None,
+                    joined_on=joined, created_at=datetime.combine(joined, time(10), tzinfo=tz).astimezone(UTC))
+                session.add(v)
+                session.flush()
+                volunteers[point.id].append(v.id)
+    return volunteers
+
+
+def _borrowing_sessions(session: Session) -> list[tuple[int, datetime, list[int]]]:
+    """Each (point, local day) with scanned loans, as (point id, its first loan, the children
+    who borrowed), in the order of the first loans."""
+    days: dict[tuple[int, date], tuple[datetime, set[int]]] = {}
+    for point_id, day, borrower_id, lent_at in session.execute(
+            select(Loan.point_id, Loan.lent_day, Loan.borrower_id, Loan.lent_at)
+            .where(Loan.undone_at.is_(None), Loan.source == "scan")):
+        first, kids = days.get((point_id, day), (lent_at, set()))
+        if borrower_id is not None:
+            kids.add(borrower_id)
+        days[(point_id, day)] = (min(first, lent_at), kids)
+    return sorted(((p, first, sorted(kids)) for (p, _day), (first, kids) in days.items()), key=lambda r: r[1])
