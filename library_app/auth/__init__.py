@@ -76,62 +76,68 @@ def init_login(app: Flask) -> None:
     login_manager.login_message = "请先登录。"
     login_manager.login_message_category = "info"
     login_manager.session_protection = "basic"
+    login_manager.user_loader(load_user)
+    login_manager.request_loader(load_bearer)
+    login_manager.unauthorized_handler(unauthorized)
 
-    @login_manager.user_loader
-    def load_user(user_id: str):
-        """Signed in only while the server-side session named in the cookie is alive."""
-        from flask import session
 
-        from library_app.db import get_session
-        from library_app.services import sessions
-        from library_app.web import utcnow
+def load_user(user_id: str) -> Any:
+    """Flask-Login's user loader: signed in only while the server-side session named in the cookie is alive."""
+    from flask import session
 
-        raw = session.get("_sid")
-        if not user_id.isdigit() or not isinstance(raw, str):
-            return None
-        now, rule = utcnow(), session_rule(current_app.config)
-        db = get_session()
-        found: tuple[Any, int, datetime] | None
-        if request_state.current().lean_actor:  # the scan hot path: one prebuilt SELECT, no ORM object
-            found = sessions.live_actor(db.connection(), int(user_id), raw, now, rule)
-        else:
-            found = sessions.live_user(db, int(user_id), raw, now, rule)
-        if found is None:
-            return None
-        user, row_id, last_seen = found
-        if needs_touch(last_seen, now, rule):
-            _touch(row_id, now)
-        return user
+    from library_app.db import get_session
+    from library_app.services import sessions
+    from library_app.web import utcnow
 
-    @login_manager.request_loader
-    def load_bearer(req):
-        header = req.headers.get("Authorization", "")
-        if not header.lower().startswith("bearer "):
-            return None
-        from library_app.db import get_session
-        from library_app.domain.kiosk import TOKEN_PREFIX
+    raw = session.get("_sid")
+    if not user_id.isdigit() or not isinstance(raw, str):
+        return None
+    now, rule = utcnow(), session_rule(current_app.config)
+    db = get_session()
+    found: tuple[Any, int, datetime] | None
+    if request_state.current().lean_actor:  # the scan hot path: one prebuilt SELECT, no ORM object
+        found = sessions.live_actor(db.connection(), int(user_id), raw, now, rule)
+    else:
+        found = sessions.live_user(db, int(user_id), raw, now, rule)
+    if found is None:
+        return None
+    user, row_id, last_seen = found
+    if needs_touch(last_seen, now, rule):
+        _touch(row_id, now)
+    return user
 
-        if header[7:].strip().startswith(TOKEN_PREFIX):
-            return _load_kiosk(header[7:].strip())
-        from library_app.services.users import Actor, User, actor_for_token, user_for_token
-        from library_app.web import utcnow
 
-        user: User | Actor | None
-        if request_state.current().lean_actor:
-            user = actor_for_token(get_session().connection(), header[7:].strip(), utcnow())
-        else:
-            user = user_for_token(get_session(), header[7:].strip(), utcnow())
-        if user is not None:
-            request_state.current().bearer_client = True
-        return user
+def load_bearer(req: Any) -> Any:
+    """Flask-Login's request loader: the user (or kiosk) of an ``Authorization: Bearer`` token
+    that is live, else None."""
+    header = req.headers.get("Authorization", "")
+    if not header.lower().startswith("bearer "):
+        return None
+    from library_app.db import get_session
+    from library_app.domain.kiosk import TOKEN_PREFIX
 
-    @login_manager.unauthorized_handler
-    def unauthorized():
-        from flask import abort, flash, redirect, url_for
+    if header[7:].strip().startswith(TOKEN_PREFIX):
+        return _load_kiosk(header[7:].strip())
+    from library_app.services.users import Actor, User, actor_for_token, user_for_token
+    from library_app.web import utcnow
 
-        from library_app.access import is_api_request
+    user: User | Actor | None
+    if request_state.current().lean_actor:
+        user = actor_for_token(get_session().connection(), header[7:].strip(), utcnow())
+    else:
+        user = user_for_token(get_session(), header[7:].strip(), utcnow())
+    if user is not None:
+        request_state.current().bearer_client = True
+    return user
 
-        if is_api_request():
-            abort(401)
-        flash("请先登录。", "info")
-        return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+
+def unauthorized() -> Any:
+    """Not signed in: 401 for the API, else the login page (and back here after)."""
+    from flask import abort, flash, redirect, url_for
+
+    from library_app.access import is_api_request
+
+    if is_api_request():
+        abort(401)
+    flash("请先登录。", "info")
+    return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))

@@ -72,6 +72,38 @@ def import_loans(
     """Read the CSV and add one closed loan per good row (nothing at all if a row is bad and
     ``partial`` is false). Returns how many were created and the errors per row."""
     tz = ZoneInfo(settings.timezone)
+    rows, unreadable = _read_rows(data)
+    points = {p.code.upper(): p for p in session.scalars(select(Point))}
+    names = {p.name: p for p in points.values()}
+    cards, copies, titles = _named_rows(session, rows)
+
+    result = ImportResult()
+    values: list[dict[str, Any]] = []
+    for number, row in rows:
+        try:
+            values.append(_row_values(row, tz, now, points, names, cards, copies, titles))
+        except ValueError as exc:
+            result.errors.append({"row": number, "message": str(exc)})
+    if unreadable:
+        result.errors = sorted(result.errors + unreadable, key=lambda e: e["row"])
+    if result.errors and not partial:
+        return result
+    if values:
+        session.execute(insert(Loan), values)
+        session.flush()
+    result.created = len(values)
+    result.unmatched = sum(1 for v in values if v["title_text"] is not None)
+    audit.record(session, actor, now, "report.import_loans", "loans", "", created=result.created,
+                 unmatched=result.unmatched, errors=len(result.errors))
+    return result
+
+
+Row = tuple[int, dict[str, str]]  # (line number in the file, column → cell)
+
+
+def _read_rows(data: bytes) -> tuple[list[Row], list[dict[str, Any]]]:
+    """The file's data rows by column name, and the lines that could not be read; refuses a
+    file without the needed columns, without rows, or with too many."""
     reader = csv_rows(decode_csv(data))
     header = next(reader, None)
     if header is None:  # pragma: no cover - decode_csv refuses empty files
@@ -81,7 +113,7 @@ def import_loans(
     columns = [HEADERS.get(h.strip().lower(), HEADERS.get(h.strip(), "")) for h in header]
     if "time" not in columns or "point" not in columns:
         raise ImportRefused("第一行需要列名，至少包括 time（时间）和 point（阅读点）。")
-    rows = []
+    rows: list[Row] = []
     unreadable: list[dict[str, Any]] = []
     for number, cells in enumerate(reader, start=2):
         if isinstance(cells, BadCsvRow):
@@ -95,9 +127,12 @@ def import_loans(
             raise ImportRefused(f"一次最多导入 {MAX_ROWS} 行，请分开上传。")
     if not rows and not unreadable:
         raise ImportRefused("文件里没有数据行。")
+    return rows, unreadable
 
-    points = {p.code.upper(): p for p in session.scalars(select(Point))}
-    names = {p.name: p for p in points.values()}
+
+def _named_rows(session: Session, rows: list[Row]) -> tuple[dict[str, Card], dict[str, Copy], dict[str, int]]:
+    """The cards, copies and titles the rows name, each read in one query (titles: the first of
+    a name)."""
     card_codes: set[str] = set()
     copy_codes: set[str] = set()
     title_names: set[str] = set()
@@ -119,26 +154,7 @@ def import_loans(
         for tid, name in session.execute(select(Title.id, Title.title).where(
                 Title.title.in_(title_names)).order_by(Title.id)):
             titles.setdefault(name, tid)
-
-    result = ImportResult()
-    values: list[dict[str, Any]] = []
-    for number, row in rows:
-        try:
-            values.append(_row_values(row, tz, now, points, names, cards, copies, titles))
-        except ValueError as exc:
-            result.errors.append({"row": number, "message": str(exc)})
-    if unreadable:
-        result.errors = sorted(result.errors + unreadable, key=lambda e: e["row"])
-    if result.errors and not partial:
-        return result
-    if values:
-        session.execute(insert(Loan), values)
-        session.flush()
-    result.created = len(values)
-    result.unmatched = sum(1 for v in values if v["title_text"] is not None)
-    audit.record(session, actor, now, "report.import_loans", "loans", "", created=result.created,
-                 unmatched=result.unmatched, errors=len(result.errors))
-    return result
+    return cards, copies, titles
 
 
 def _row_values(
