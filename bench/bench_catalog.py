@@ -4,7 +4,7 @@
 
 Builds a fresh SQLite database in a temporary folder (migrated like production), fills it with
 generated Chinese titles (pinyin keys made by the app's own function) and two copies each, then:
-- times ``services.catalog.search_titles`` (count + one page, as the title list does) for a mix
+- times ``services.catalog_search.search_titles`` (count + one page, as the title list does) for a mix
   of queries: Chinese words, author, ISBN, full pinyin, initials, two words, no match, browse;
 - times the same through the app (GET /titles?q=… HTML page, GET /api/v1/titles?q=…);
 - times GET /labels/sheet for 240 labels (3×8 → 10 A4 pages) with the QR cache cold and warm.
@@ -130,7 +130,7 @@ def main() -> None:
     os.environ["LIBRARY_INSTANCE_PATH"] = str(tmp / "instance")
     from library_app import create_app
     from library_app.db import session_factory
-    from library_app.services import catalog, labels
+    from library_app.services import catalog_search, labels
 
     app = create_app({"DATABASE_URL": "sqlite:///" + str(db_path), "SECRET_KEY": "bench",
                       "RATELIMIT_ENABLED": False, "PUBLIC_BASE_URL": "http://192.168.1.20:5000"})
@@ -150,8 +150,8 @@ def main() -> None:
     with app.app_context():
         db = session_factory(False)()
         for label, q in queries:
-            page = catalog.search_titles(db, q)
-            stats = timed(lambda q=q: catalog.search_titles(db, q), args.runs)
+            page = catalog_search.search_titles(db, q)
+            stats = timed(lambda q=q: catalog_search.search_titles(db, q), args.runs)
             results.append((label, page.total, stats))
             print(f"search {label:32s} hits={page.total:6d}  mean {stats['mean']:6.1f} ms  "
                   f"p50 {stats['p50']:6.1f}  p95 {stats['p95']:6.1f}")
@@ -219,7 +219,7 @@ def write_results(args, build_s, results, http_results, cold, warm, html_bytes) 
         f"Database: {args.titles:,} generated Chinese titles (70 % with ISBN), {2 * args.titles:,} copies; "
         f"built in {build_s:.1f} s.",
         "",
-        "Title search (`services.catalog.search_titles`: count + first page of 20, as the title list "
+        "Title search (`services.catalog_search.search_titles`: count + first page of 20, as the title list "
         "runs it). Target: under 50 ms per query.",
         "",
         "| query | hits | mean ms | p50 ms | p95 ms |",

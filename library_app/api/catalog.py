@@ -14,6 +14,7 @@ from library_app.domain.codes import qr_content
 from library_app.models import Copy, Loan, Title
 from library_app.services import catalog as service
 from library_app.services import catalog_import, scope
+from library_app.services import catalog_search as search
 from library_app.services import points as points_service
 from library_app.services import transfers as transfers_service
 from library_app.services.qr import qr_png, qr_svg
@@ -23,7 +24,7 @@ from . import bp
 from .util import json_body
 
 
-def title_json(t: Title, counts: service.CopyCounts | None = None) -> dict[str, Any]:
+def title_json(t: Title, counts: search.CopyCounts | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": t.id, "title": t.title, "author": t.author, "isbn": t.isbn,
         "publisher": t.publisher, "year": t.year, "category": t.category, "age_band": t.age_band,
@@ -102,17 +103,17 @@ def list_titles():
     if request.args.get("isbn"):
         title = service.find_by_isbn(db, request.args["isbn"])
         titles = [title] if title else []
-        counts = service.copy_counts(db, [t.id for t in titles])
-        return jsonify(titles=[title_json(t, counts.get(t.id, service.CopyCounts())) for t in titles],
+        counts = search.copy_counts(db, [t.id for t in titles])
+        return jsonify(titles=[title_json(t, counts.get(t.id, search.CopyCounts())) for t in titles],
                        total=len(titles), page=1, pages=1)
-    page = service.search_titles(
+    page = search.search_titles(
         db, request.args.get("q", ""), page=query_int("page"),
-        per_page=query_int("per_page", service.PER_PAGE, high=200),
+        per_page=query_int("per_page", search.PER_PAGE, high=200),
         category=request.args.get("category", ""), age_band=request.args.get("age_band", ""),
     )
-    counts = service.copy_counts(db, [t.id for t in page.items])
+    counts = search.copy_counts(db, [t.id for t in page.items])
     return jsonify(
-        titles=[title_json(t, counts.get(t.id, service.CopyCounts())) for t in page.items],
+        titles=[title_json(t, counts.get(t.id, search.CopyCounts())) for t in page.items],
         total=page.total, page=page.number, pages=page.pages,
     )
 

@@ -16,6 +16,7 @@ from library_app.domain.dates import parse_day
 from library_app.domain.errors import RuleBroken
 from library_app.models import Copy, Title
 from library_app.services import catalog as service
+from library_app.services import catalog_search as search
 from library_app.services import labels as labels_service
 from library_app.services import points as points_service
 from library_app.services.errors import Invalid, NotFound
@@ -54,7 +55,7 @@ def _resolve_title(db: Any, text: str) -> tuple[Title | None, list[Title]]:
         by_isbn = None
     if by_isbn is not None:
         return by_isbn, []
-    page = service.search_titles(db, text, per_page=8)
+    page = search.search_titles(db, text, per_page=8)
     exact = [t for t in page.items if t.title == text]
     if len(exact) == 1 or page.total == 1:
         return (exact or page.items)[0], []

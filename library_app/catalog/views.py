@@ -32,6 +32,7 @@ from library_app.domain.roles import is_point_bound
 from library_app.models import Copy, Title
 from library_app.services import catalog as service
 from library_app.services import catalog_export, catalog_import, scope
+from library_app.services import catalog_search as search
 from library_app.services import points as points_service
 from library_app.services import transfers as transfers_service
 from library_app.web import current_settings, org_tz, query_int, utcnow
@@ -69,9 +70,9 @@ def titles():
     q = request.args.get("q", "").strip()
     category = request.args.get("category", "").strip()
     age_band = request.args.get("age_band", "").strip()
-    page = service.search_titles(db, q, page=query_int("page"),
+    page = search.search_titles(db, q, page=query_int("page"),
                                  category=category, age_band=age_band)
-    counts = service.copy_counts(db, [t.id for t in page.items])
+    counts = search.copy_counts(db, [t.id for t in page.items])
     return render_template(
         "catalog/titles.html", page=page, counts=counts, q=q, category=category,
         age_band=age_band, categories=rules.CATEGORIES, age_bands=rules.AGE_BANDS,

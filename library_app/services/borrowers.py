@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +29,7 @@ from library_app.models import AuditLog, Borrower, Card, Copy, Loan, Point, Titl
 
 from . import audit, cards
 from .errors import Invalid, NotFound
+from .paging import Page
 from .points import get_point, working_points
 
 PER_PAGE = 30
@@ -182,18 +182,6 @@ def record_view(session: Session, actor: User, now: datetime, borrower: Borrower
 
 
 # ---------------------------------------------------------------- search
-
-@dataclass
-class Page:
-    items: list[Borrower]
-    number: int
-    per_page: int
-    total: int
-    pages: int = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.pages = max(1, math.ceil(self.total / self.per_page))
-
 
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -20,8 +20,8 @@ from library_app.domain.statuses import CopyStatus
 from library_app.models import Copy, Point, Transfer, TransferItem, User
 
 from . import audit
-from .catalog import PER_PAGE, Page
 from .errors import Invalid
+from .paging import PER_PAGE, Page
 from .scope import her_point_ids
 
 
