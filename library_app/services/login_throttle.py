@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from library_app.domain.accounts import (
     AccountRule,
     Counter,
+    Decision,
     WindowRule,
     account_attempt,
     window_attempt,
@@ -96,14 +97,8 @@ def _sweep(session: Session, now: datetime) -> None:
     session.execute(delete(LoginThrottle).where(LoginThrottle.key.in_(stale)))
 
 
-def reserve(session: Session, username: str, address: str, now: datetime, policy: Policy) -> int:
-    """Count this attempt as a failure before the password is checked. Returns 0 when it may
-    go ahead, else the seconds to wait (then nothing is counted)."""
-    _sweep(session, now)
-    account, windows = _keys(username, address, policy)
-    rows = _lock(session, [account] + [k for k, _ in windows], now)
-    decisions = [(rows[account], account_attempt(_counter(rows[account]), now, policy.account))]
-    decisions += [(rows[k], window_attempt(_counter(rows[k]), now, rule)) for k, rule in windows]
+def _count_or_refuse(session: Session, decisions: list[tuple[LoginThrottle, Decision]]) -> int:
+    """Every counter takes the attempt, or (one refuses) none does: the longest wait, else 0."""
     refused = [d.retry_after for _, d in decisions if not d.allowed]
     if refused:
         return max(refused)
@@ -112,6 +107,17 @@ def reserve(session: Session, username: str, address: str, now: datetime, policy
         _store(row, decision.after)
     session.flush()
     return 0
+
+
+def reserve(session: Session, username: str, address: str, now: datetime, policy: Policy) -> int:
+    """Count this attempt as a failure before the password is checked. Returns 0 when it may
+    go ahead, else the seconds to wait (then nothing is counted)."""
+    _sweep(session, now)
+    account, windows = _keys(username, address, policy)
+    rows = _lock(session, [account] + [k for k, _ in windows], now)
+    decisions = [(rows[account], account_attempt(_counter(rows[account]), now, policy.account))]
+    decisions += [(rows[k], window_attempt(_counter(rows[k]), now, rule)) for k, rule in windows]
+    return _count_or_refuse(session, decisions)
 
 
 def succeeded(session: Session, username: str, address: str, now: datetime, policy: Policy) -> None:
@@ -147,14 +153,7 @@ def reserve_address(session: Session, scope: str, address: str, now: datetime,
     windows = _scope_keys(scope, address, rules)
     rows = _lock(session, [k for k, _ in windows], now)
     decisions = [(rows[k], window_attempt(_counter(rows[k]), now, rule)) for k, rule in windows]
-    refused = [d.retry_after for _, d in decisions if not d.allowed]
-    if refused:
-        return max(refused)
-    for row, decision in decisions:
-        assert decision.after is not None
-        _store(row, decision.after)
-    session.flush()
-    return 0
+    return _count_or_refuse(session, decisions)
 
 
 def give_back_address(session: Session, scope: str, address: str, now: datetime,
