@@ -108,11 +108,12 @@ def annual_targets(year: str):
     number = parse_year(year)
     typed = {name: request.form.get(name, "").strip().replace(",", "").replace("，", "")
              for name, _label in FIGURES}
-    try:
-        data = {name: (int(value) if value else None) for name, value in typed.items()}
-    except ValueError:
-        bad = next(label for name, label in FIGURES if typed[name] and not typed[name].isdigit())
-        return _annual_page(number, f"“{bad}”的目标需要是整数。", typed), 422
+    data: dict[str, int | None] = {}
+    for name, label in FIGURES:
+        try:
+            data[name] = int(typed[name]) if typed[name] else None
+        except ValueError:
+            return _annual_page(number, f"“{label}”的目标需要是整数。", typed), 422
     try:
         annual_report.set_targets(get_session(), current_user, utcnow(), number, data, current_settings())
     except RuleBroken as exc:

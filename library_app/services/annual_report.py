@@ -84,12 +84,8 @@ def targets_for(session: Session, year: int, settings: LibrarySettings) -> dict[
     """The year's target for each figure: loans from ``year_targets`` (12,000 unless set), the
     others from ``figure_targets`` (none unless set)."""
     targets: dict[str, int | None] = dict.fromkeys(FIGURE_NAMES)
-    row = session.get(YearTarget, year)
-    targets["loans"] = row.target if row is not None else settings.default_year_target
-    for figure, target in session.execute(
-            select(FigureTarget.figure, FigureTarget.target).where(FigureTarget.year == year)):
-        if figure in targets and figure != "loans":
-            targets[figure] = target
+    targets["loans"] = settings.default_year_target
+    targets.update(stored_targets(session, year))
     return targets
 
 

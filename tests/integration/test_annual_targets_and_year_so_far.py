@@ -100,6 +100,7 @@ def test_admin_sets_each_figures_target_on_the_page(app, make, world):
     ({"activities": "四百"}, "“阅读活动（场）”的目标需要是整数。"),
     ({"activities": "12.5"}, "“阅读活动（场）”的目标需要是整数。"),
     ({"activities": "0"}, "目标需要是 1 到 100,000,000 之间的整数。"),
+    ({"activities": "²"}, "“阅读活动（场）”的目标需要是整数。"),  # a digit to isdigit(), not to int()
 ])
 def test_a_target_that_is_not_a_whole_number_is_refused_and_nothing_is_saved(app, make, world, typed, message):
     client = app.test_client()
