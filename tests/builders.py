@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from argon2 import PasswordHasher
 from sqlalchemy import func, select
 
 from library_app.db import session_factory
@@ -24,6 +25,8 @@ from library_app.services.settings import get_settings
 from library_app.services.users import hash_password, issue_token
 
 PASSWORD = "correct-horse-9"
+# argon2 at its cheapest, for tests that check many passwords (the app's own cost is ~50 ms each)
+CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 _HASH: str | None = None
 _seq = itertools.count(1)
 

@@ -27,7 +27,7 @@ from library_app import create_app
 from library_app.db import upgrade
 from library_app.models import Base
 
-from .builders import Builders
+from .builders import CHEAP, Builders
 
 PG_URL = os.environ.get(
     "LIBRARY_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -200,3 +200,12 @@ def live_server(app: Any) -> Iterator[LiveServer]:
     server = LiveServer(app).start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def cheap_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Password hashing at its cheapest (``builders.CHEAP``) for the tests that check many."""
+    from library_app.services import users
+
+    monkeypatch.setattr(users, "_hasher", CHEAP)
+    monkeypatch.setattr(users, "_DUMMY_HASH", CHEAP.hash("not-a-real-password"))

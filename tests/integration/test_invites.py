@@ -11,7 +11,6 @@ import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select, update
 
 from library_app.db import session_factory
@@ -19,21 +18,13 @@ from library_app.models import AuditLog, Invitation, User
 from tests.integration.test_auth import csrf_from
 
 NOW = datetime.now(UTC).replace(microsecond=0)
+pytestmark = pytest.mark.usefixtures("cheap_hashes")  # every test here checks passwords
 PASSWORD = "sea-turtle-lamp-42"
-CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
 
 @pytest.fixture
 def app_config():
     return {"FIXED_NOW": NOW}
-
-
-@pytest.fixture(autouse=True)
-def cheap_hashes(monkeypatch):
-    from library_app.services import users
-
-    monkeypatch.setattr(users, "_hasher", CHEAP)
-    monkeypatch.setattr(users, "_DUMMY_HASH", CHEAP.hash("not-a-real-password"))
 
 
 @pytest.fixture

@@ -17,31 +17,21 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from argon2 import PasswordHasher
 
 from library_app.db import session_factory
 from library_app.models import User
+from tests.builders import CHEAP
 from tests.integration.test_auth import csrf_from
 
 PASSWORD = "sea-turtle-lamp-42"
-CHEAP = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-
-
 NOW = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
+pytestmark = pytest.mark.usefixtures("cheap_hashes")  # every test here checks passwords
 
 
 @pytest.fixture
 def app_config():
     """The app's clock pinned: a slow machine must not let a 15-second wait run out mid-test."""
     return {"FIXED_NOW": NOW}
-
-
-@pytest.fixture(autouse=True)
-def cheap_hashes(monkeypatch):
-    from library_app.services import users
-
-    monkeypatch.setattr(users, "_hasher", CHEAP)
-    monkeypatch.setattr(users, "_DUMMY_HASH", CHEAP.hash("not-a-real-password"))
 
 
 def user(app, make, name: str, role: str = "story_mother") -> User:
