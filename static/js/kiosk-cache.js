@@ -16,6 +16,8 @@
 //   countLoan(card, delta)    a loan queued (+1) or taken back (−1) on this device
 //   wipeCache()
 
+import { objectStore } from "./idb-store.js";
+
 const DB_NAME = "kiosk-offline-cache";
 const STORE = "snapshot";
 const KEY = "current";
@@ -23,31 +25,9 @@ const CACHE_URL = "/api/v1/kiosk/offline-cache";
 export const REFRESH_MS = 10 * 60 * 1000;
 const DEFAULT_TTL_MS = 24 * 3600 * 1000;
 
-let dbPromise = null;
 let memo = null; // {fetched_at, ttl_ms, loan_limit, cards: Map, copies: Map}
 
-function openDb() {
-  if (!dbPromise) {
-    dbPromise = new Promise((resolve, reject) => {
-      const request = indexedDB.open(DB_NAME, 1);
-      request.onupgradeneeded = () => request.result.createObjectStore(STORE);
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => { dbPromise = null; reject(request.error); };
-    });
-  }
-  return dbPromise;
-}
-
-async function idb(mode, fn) {
-  const db = await openDb();
-  return new Promise((resolve, reject) => {
-    const tx = db.transaction(STORE, mode);
-    const request = fn(tx.objectStore(STORE));
-    tx.oncomplete = () => resolve(request ? request.result : undefined);
-    tx.onerror = () => reject(tx.error);
-    tx.onabort = () => reject(tx.error);
-  });
-}
+const idb = objectStore(DB_NAME, STORE);
 
 function expired(m) {
   const age = Date.now() - m.fetched_at;

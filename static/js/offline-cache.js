@@ -11,40 +11,16 @@
 //   wipeOfflineData() -> Promise       the cache, the kept scan page and the answers already
 //                                      received; never the events still waiting
 
+import { objectStore } from "./idb-store.js";
+
 const DB_NAME = "library-offline-cache";
 const STORE = "snapshot";
 const KEY = "current";
 const CACHE_URL = "/api/v1/circulation/offline-cache";
 
-let dbPromise = null;
 let memo = null; // {user, generated_at, points, loan_limit, copies: Map, cards: Map}
 
-function openDb() {
-  if (!dbPromise) {
-    dbPromise = new Promise((resolve, reject) => {
-      const request = indexedDB.open(DB_NAME, 1);
-      request.onupgradeneeded = () => request.result.createObjectStore(STORE);
-      request.onsuccess = () => {
-        const db = request.result;
-        db.onversionchange = () => { db.close(); dbPromise = null; };
-        resolve(db);
-      };
-      request.onerror = () => { dbPromise = null; reject(request.error); };
-    });
-  }
-  return dbPromise;
-}
-
-async function idb(mode, fn) {
-  const db = await openDb();
-  return new Promise((resolve, reject) => {
-    const tx = db.transaction(STORE, mode);
-    const request = fn(tx.objectStore(STORE));
-    tx.oncomplete = () => resolve(request ? request.result : undefined);
-    tx.onerror = () => reject(tx.error);
-    tx.onabort = () => reject(tx.error);
-  });
-}
+const idb = objectStore(DB_NAME, STORE);
 
 function pageUser() {
   const el = document.querySelector("[data-user]");

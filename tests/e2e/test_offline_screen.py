@@ -90,7 +90,8 @@ def test_scan_screen_opens_with_no_network_after_one_visit(world, scan_screen, l
     assert kept["pages"] == [scan_screen]
     shell = next(urls for name, urls in kept.items() if name.startswith("shell-"))
     for needed in ("/static/css/app.css", "/static/js/offline.js", "/static/js/outbox.js",
-                   "/static/js/offline-cache.js", "/static/js/offline-boot.js", "/manifest.webmanifest",
+                   "/static/js/offline-cache.js", "/static/js/idb-store.js", "/static/js/offline-boot.js",
+                   "/manifest.webmanifest",
                    "/static/img/icon-192.png"):
         assert needed in shell, needed
     assert not [u for urls in kept.values() for u in urls if u.startswith("/api/")]
