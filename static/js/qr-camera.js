@@ -11,9 +11,15 @@
 // onStart runs when the stream is there, before the video plays (show the viewfinder then).
 
 export function qrCamera({ decoder, video, onCode, onError, onStart = () => {}, every = 180 }) {
-  const state = { stream: null, timer: null, canvas: null };
-  async function open() {
-    if (state.stream) return true;
+  const state = { stream: null, timer: null, canvas: null, opening: null };
+  // A second tap while the phone is still asking for the camera waits for the first instead of
+  // asking again (a second stream would stay on, unseen, after the first is closed).
+  function open() {
+    if (state.stream) return Promise.resolve(true);
+    state.opening = state.opening || start().finally(() => { state.opening = null; });
+    return state.opening;
+  }
+  async function start() {
     if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) { onError("insecure"); return false; }
     const asked = navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" }, audio: false });
     try {

@@ -147,6 +147,28 @@ def test_camera_is_turned_off_again_when_the_decoder_cannot_load(app, world, liv
     assert "王小明" in current(page, "王小明")
 
 
+def test_two_taps_on_the_camera_button_open_one_camera(app, world, live_server, launch, tmp_path):
+    """A slow phone: the story mother taps 打开摄像头 again while it is still asking for the
+    camera. One camera is opened, and closing it leaves none running."""
+    browser = launch(y4m_sequence([(world["card"], 1)], tmp_path / "card.y4m"))
+    context = browser.new_context(viewport={"width": 390, "height": 844}, locale="zh-CN")
+    context.add_init_script("""
+        const asked = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+        window.__streams = [];
+        navigator.mediaDevices.getUserMedia = async (c) => {
+          await new Promise((r) => setTimeout(r, 800));  // the phone asking slowly
+          const s = await asked(c); window.__streams.push(s); return s; };
+    """)
+    page = context.new_page()
+    scan_page(page, live_server.url)
+    page.click("#camera-open")
+    page.click("#camera-open")  # still there: the first tap is waiting for the camera
+    current(page, "王小明", timeout=20000)
+    assert page.evaluate("window.__streams.length") == 1
+    page.click("#camera-close")
+    page.wait_for_function("() => window.__streams.every(s => s.getTracks().every(t => t.readyState === 'ended'))")
+
+
 def test_fake_camera_in_return_mode_returns(app, make, world, live_server, launch, tmp_path):
     book = world["books"][2]
     make.loan(book, world["child"])
