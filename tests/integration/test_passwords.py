@@ -10,9 +10,10 @@ from tests.integration.test_auth import csrf_from
 from tests.integration.test_login_throttle import (  # noqa: F401
     PASSWORD,
     app_config,
-    cheap_hashes,
     user,
 )
+
+pytestmark = pytest.mark.usefixtures("cheap_hashes")  # the tests here check passwords
 
 COMMON = ["12345678", "password", "88888888", "qwertyui", "a123456789", "iloveyou", "5201314a"]
 

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from library_app.db import session_factory
 from library_app.models import User
 from tests.integration.test_auth import csrf_from
-from tests.integration.test_login_throttle import PASSWORD, cheap_hashes, user  # noqa: F401
+from tests.integration.test_login_throttle import PASSWORD, user
 
 START = datetime(2026, 6, 6, 14, 0, tzinfo=UTC)
+pytestmark = pytest.mark.usefixtures("cheap_hashes")  # every test here signs in with a password
 
 
 def sign_in(client, name: str, password: str = PASSWORD):
