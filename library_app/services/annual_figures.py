@@ -23,17 +23,16 @@ from sqlalchemy import case, distinct, func, literal_column, select, union, unio
 from sqlalchemy.orm import Session
 
 from library_app.domain.activities import Figures
-from library_app.domain.reports import year_month_edges
+from library_app.domain.reports import Month, year_month_edges
 from library_app.models import (
     Activity,
     ActivityCard,
     ActivityVolunteer,
     Borrower,
     Loan,
-    MonthlyTally,
 )
 
-from .reports import loans_and_visits_by_bucket
+from .reports.queries import loans_and_visits_by_bucket, paper_tallies
 
 
 @dataclass
@@ -74,9 +73,9 @@ def _in_year(edges: list[datetime], pid: int | None) -> list[Any]:
 
 
 def _tallies(session: Session, year: int, pid: int | None) -> dict[tuple[int, int], int]:
-    stmt = select(MonthlyTally.month, MonthlyTally.point_id, MonthlyTally.loans).where(
-        MonthlyTally.month.like(f"{year:04d}-%"), *_where_point(MonthlyTally.point_id, pid))
-    return {(int(m[5:7]) - 1, int(p)): int(n) for m, p, n in session.execute(stmt)}
+    """The year's paper tallies as (month 0 … 11, point): loans."""
+    months = [Month(year, m) for m in range(1, 13)]
+    return {(int(m[5:7]) - 1, int(p)): int(n) for (m, p), n in paper_tallies(session, months, pid).items()}
 
 
 def _activities(session: Session, edges: list[datetime], pid: int | None) -> dict[tuple[int, int], tuple[int, int]]:
