@@ -68,7 +68,8 @@ def writes_through_txn(view: F) -> F:
 
 def lean_actor(view: F) -> F:
     """A busy view that needs only the signed-in user's id, name and role: the user is read as
-    one plain row (``services.users.Actor``), not as an ORM object with its relations."""
+    one plain row (``services.users.Actor``), not as an ORM object with its relations, on a
+    connection of its own (``db.read_alone``) instead of the request's session."""
     view._lean_actor = True  # type: ignore[attr-defined]
     return view
 

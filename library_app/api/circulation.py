@@ -1,9 +1,11 @@
 """Circulation API: one endpoint for online scans and offline syncs (shared/spec/api.md).
 
 ``POST /circulation/events`` is the busiest request of the app. The signed-in user is loaded
-as one plain row outside any transaction (``access.lean_actor``, ``access.writes_through_txn``),
-and the events are applied in the short write transaction of ``circulation.txn.write``, which
-on SQLite groups the writes that queue at the same moment into one commit.
+as one plain row on a connection of its own (``access.lean_actor``, ``db.read_alone``), and the
+events are applied in the short write transaction of ``circulation.txn.write``, which on
+SQLite groups the writes that queue at the same moment into one commit; the settings are read
+there, once per group (``services.settings.settings_in``). The request has no session of its
+own unless the signed-in session's last-seen time is due a touch.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from library_app.domain.events import MAX_BATCH
 from library_app.services import circulation as service
 from library_app.services import kiosk as kiosk_service
 from library_app.services.errors import Invalid
-from library_app.services.settings import get_settings
+from library_app.services.settings import settings_in
 from library_app.web import current_settings, json_error, utcnow
 
 from . import bp
@@ -47,11 +49,11 @@ def circulation_events():
     if len(events) > MAX_BATCH:
         raise Invalid(f"一次最多发送 {MAX_BATCH} 个事件，请分批同步。")
     actor = current_user._get_current_object()
-    reader = get_session()
-    settings = get_settings(reader, current_app.config)
+    config, ip = current_app.config, request.remote_addr or ""
+    # A touch of the signed-in session or kiosk (rare) is the only thing in the request's own
+    # session; the settings are read in the write's transaction, once per group.
     commit_now("the reads end before txn.write waits its turn")
-    ip = request.remote_addr or ""
-    outcome = txn.write(lambda db, now: service.apply_events(db, actor, now, events, settings, ip=ip))
+    outcome = txn.write(lambda db, now: service.apply_events(db, actor, now, events, settings_in(db, config), ip=ip))
     if kiosk_service.kiosk_of(actor) is not None:  # a kiosk is told given names only
         outcome.results = kiosk_service.redact_results(outcome.results)
     if outcome.reused_ids:

@@ -38,12 +38,16 @@ def _touch(row_id: int, now: datetime) -> None:
 def _load_kiosk(token: str) -> Any:
     """A self-service kiosk's token: a kiosk principal (not a user), which the access hook
     admits only on the routes marked for kiosks (access.kiosk_route)."""
-    from library_app.db import get_session
+    from library_app.db import get_session, read_alone
     from library_app.services import kiosk
     from library_app.web import utcnow
 
     now = utcnow()
-    found = kiosk.principal_for_token(get_session().connection(), token, now)
+    if request_state.current().lean_actor:
+        with read_alone() as conn:
+            found = kiosk.principal_for_token(conn, token, now)
+    else:
+        found = kiosk.principal_for_token(get_session().connection(), token, now)
     if found is None:
         return None
     principal, due = found
@@ -85,7 +89,7 @@ def load_user(user_id: str) -> Any:
     """Flask-Login's user loader: signed in only while the server-side session named in the cookie is alive."""
     from flask import session
 
-    from library_app.db import get_session
+    from library_app.db import get_session, read_alone
     from library_app.services import sessions
     from library_app.web import utcnow
 
@@ -93,12 +97,12 @@ def load_user(user_id: str) -> Any:
     if not user_id.isdigit() or not isinstance(raw, str):
         return None
     now, rule = utcnow(), session_rule(current_app.config)
-    db = get_session()
     found: tuple[Any, int, datetime] | None
     if request_state.current().lean_actor:  # the scan hot path: one prebuilt SELECT, no ORM object
-        found = sessions.live_actor(db.connection(), int(user_id), raw, now, rule)
+        with read_alone() as conn:
+            found = sessions.live_actor(conn, int(user_id), raw, now, rule)
     else:
-        found = sessions.live_user(db, int(user_id), raw, now, rule)
+        found = sessions.live_user(get_session(), int(user_id), raw, now, rule)
     if found is None:
         return None
     user, row_id, last_seen = found
@@ -113,7 +117,7 @@ def load_bearer(req: Any) -> Any:
     header = req.headers.get("Authorization", "")
     if not header.lower().startswith("bearer "):
         return None
-    from library_app.db import get_session
+    from library_app.db import get_session, read_alone
     from library_app.domain.kiosk import TOKEN_PREFIX
 
     if header[7:].strip().startswith(TOKEN_PREFIX):
@@ -123,7 +127,8 @@ def load_bearer(req: Any) -> Any:
 
     user: User | Actor | None
     if request_state.current().lean_actor:
-        user = actor_for_token(get_session().connection(), header[7:].strip(), utcnow())
+        with read_alone() as conn:
+            user = actor_for_token(conn, header[7:].strip(), utcnow())
     else:
         user = user_for_token(get_session(), header[7:].strip(), utcnow())
     if user is not None:

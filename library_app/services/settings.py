@@ -47,6 +47,16 @@ def get_settings(session: Session, config: dict[str, Any] | None = None) -> Libr
     return _settings_for(stored, base)
 
 
+def settings_in(session: Session, config: dict[str, Any] | None = None) -> LibrarySettings:
+    """``get_settings``, read once per ``session``: for the group writer, whose one transaction
+    applies the writes of several requests (``circulation.txn``), so a group of loans reads the
+    settings once, in the transaction that uses them."""
+    cached = session.info.get("library_settings")
+    if cached is None:
+        cached = session.info["library_settings"] = get_settings(session, config)
+    return cast(LibrarySettings, cached)
+
+
 @lru_cache(maxsize=32)
 def _settings_for(stored: tuple[tuple[str, str], ...], base: tuple[Any, ...]) -> LibrarySettings:
     """The validated settings for these stored rows (key, JSON value) over this config."""
