@@ -25,7 +25,7 @@ from library_app.domain.roles import ALL_ROLES, CIRCULATION, LIBRARIANS, REPORT_
 # the role groups are re-exported for the routes' declarations (``@roles(*STAFF)``)
 __all__ = ["ALL_ROLES", "CIRCULATION", "LIBRARIANS", "REPORT_READERS", "STAFF", "allowed_roles", "enforce_access",
            "init_app", "is_api_request", "is_kiosk_route", "is_public", "kiosk_route", "lean_actor",
-           "personal_data", "public", "roles", "writes", "writes_through_txn"]
+           "personal_data", "public", "roles", "writes"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 KIOSK_ROLE = "kiosk"  # a self-service kiosk's token (not a user): only @kiosk_route routes
@@ -58,14 +58,6 @@ def writes(view: F) -> F:
     return view
 
 
-def writes_through_txn(view: F) -> F:
-    """A busy view whose writes all go through ``circulation.txn.write`` (its own short
-    transaction, group commit on SQLite): the request's session only reads, each read alone
-    (``single_reads``), so it holds nothing while the write waits its turn."""
-    view._session_kind = "single_reads"  # type: ignore[attr-defined]
-    return view
-
-
 def lean_actor(view: F) -> F:
     """A busy view that needs only the signed-in user's id, name and role: the user is read as
     one plain row (``services.users.Actor``), not as an ORM object with its relations, on a
@@ -85,7 +77,6 @@ def _declare(view: Callable[..., Any]) -> None:
     state.writes = bool(getattr(view, "_writes", False))
     state.lean_actor = bool(getattr(view, "_lean_actor", False))
     state.personal_data = bool(getattr(view, "_personal_data", False))
-    state.session_kind = getattr(view, "_session_kind", None)
 
 
 def kiosk_route(view: F) -> F:

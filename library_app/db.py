@@ -25,9 +25,11 @@ CLI commands (``cli.py``, ``*/commands.py``) are not requests: they open their o
 with ``session_factory`` and commit them.
 
 The kind of session is chosen here only (``get_session``): a writer for unsafe methods and
-views marked ``access.writes``, a reader for other GETs, ``single_reads`` for views marked
-``access.writes_through_txn``. On SQLite, write transactions begin IMMEDIATE so two writers
-queue on the busy timeout instead of failing on a lock upgrade.
+views marked ``access.writes``, a reader for other GETs. On SQLite, write transactions begin
+IMMEDIATE so two writers queue on the busy timeout instead of failing on a lock upgrade. The
+busy views (``access.lean_actor``: loans and stocktake scans) read the signed-in user on a
+connection of their own (``read_alone``) and write through ``circulation.txn.write``, so they
+open no request session unless a signed-in session is due its last-seen touch.
 """
 
 from __future__ import annotations
@@ -45,7 +47,6 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from library_app import request_state
-from library_app.request_state import SessionKind
 
 if TYPE_CHECKING:
     from flask.wrappers import Response
@@ -102,8 +103,8 @@ def _sqlite_pragmas(engine: Engine) -> None:
 
 def single_reads(engine: Engine) -> Engine:
     """The same engine without a transaction around reads on SQLite: each SELECT sees its own
-    snapshot, and there is no BEGIN or COMMIT to pay for. For requests whose few reads are
-    independent of each other (the signed-in user, the settings)."""
+    snapshot, and there is no BEGIN or COMMIT to pay for. For ``read_alone``: a read or two
+    that need no snapshot in common (the signed-in user of a busy view)."""
     if engine.dialect.name == "sqlite":
         return engine.execution_options(sqlite_begin="")
     return engine
@@ -129,7 +130,6 @@ class Database:
         app.extensions["library_sessions"] = {
             "read": sessionmaker(bind=self.engine, expire_on_commit=False),
             "write": sessionmaker(bind=writer(self.engine), expire_on_commit=False),
-            "single_reads": sessionmaker(bind=self.single_reads, expire_on_commit=False),
         }
         app.teardown_appcontext(_close_session)
         app.cli.add_command(init_db_command)
@@ -149,9 +149,9 @@ def read_alone() -> Connection:
     return current_app.extensions["library_db"].single_reads.connect()
 
 
-def session_factory(write: bool = True, kind: SessionKind | None = None) -> sessionmaker[Session]:
-    """Sessions whose transactions write (IMMEDIATE on SQLite), read, or ``kind="single_reads"``."""
-    return current_app.extensions["library_sessions"][kind or ("write" if write else "read")]
+def session_factory(write: bool = True) -> sessionmaker[Session]:
+    """Sessions whose transactions write (IMMEDIATE on SQLite) or read."""
+    return current_app.extensions["library_sessions"]["write" if write else "read"]
 
 
 def writes_in_request() -> bool:
@@ -167,8 +167,7 @@ def get_session() -> Session:
     """The request's session, of the kind the request needs (the only place that chooses)."""
     state = request_state.current()
     if state.session is None:
-        kind = state.session_kind or ("write" if writes_in_request() else "read")
-        state.session = session_factory(kind=kind)()
+        state.session = session_factory(write=writes_in_request())()
     return state.session
 
 

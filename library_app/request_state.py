@@ -2,7 +2,7 @@
 
 ``flask.g`` holds a single :class:`RequestState`; modules read and set its fields through
 :func:`current` instead of poking at ``g`` attributes by name. The view's declarations
-(``access.writes``, ``access.lean_actor``, ``access.personal_data``, ``access.writes_through_txn``)
+(``access.writes``, ``access.lean_actor``, ``access.personal_data``)
 are copied in by the access hook before anything loads the signed-in user; the session and the
 commit point live in :mod:`library_app.db`.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 from flask import g
 
@@ -20,18 +20,12 @@ if TYPE_CHECKING:
 
     from library_app.domain.settings import LibrarySettings
 
-# "write": transactions take the write lock at BEGIN (SQLite IMMEDIATE); "read": deferred;
-# "single_reads": no transaction around reads on SQLite (each SELECT its own snapshot).
-SessionKind = Literal["read", "write", "single_reads"]
-
-
 @dataclass
 class RequestState:
     # declared by the view (access.py decorators)
     writes: bool = False  # a GET that writes: its session takes the write lock
     lean_actor: bool = False  # the signed-in user is read as one plain row
     personal_data: bool = False  # the answer shows a child's data: never cached
-    session_kind: SessionKind | None = None  # a kind other than the method's (single_reads)
     # learned while the request runs
     bearer_client: bool = False  # signed in by a bearer token (no CSRF)
     settings: LibrarySettings | None = None  # the organisation's settings, read once

@@ -20,7 +20,6 @@ from library_app.access import (
     personal_data,
     roles,
     writes,
-    writes_through_txn,
 )
 from library_app.circulation import txn
 from library_app.db import commit_now, get_session
@@ -40,7 +39,6 @@ from .util import json_body
 @roles(*CIRCULATION)
 @kiosk_route  # a self-service kiosk lends and returns here too (services.kiosk.check_kiosk_event)
 @lean_actor
-@writes_through_txn
 def circulation_events():
     data = json_body()
     events = data.get("events")

@@ -350,6 +350,28 @@ def test_browser_session_needs_the_csrf_header(app, client, make, desk):
     assert r.status_code == 200 and r.get_json()["results"][0]["status"] == "applied"
 
 
+def test_scanning_for_hours_keeps_her_signed_in_and_every_scan_is_saved(app, client, make, desk):
+    """Her scans alone (no other page) move the session's idle limit on (3 hours): the loan
+    view reads her on a connection of its own and touches her session in the request's own
+    transaction, which ends before the loan's write waits its turn (on SQLite the write would
+    otherwise wait for that lock)."""
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(minutes=1)
+    app.config["FIXED_NOW"] = start
+    make.login(client, desk["mama"])
+    token = csrf_meta(client.get("/scan").data)
+    for minutes, kind in ((170, "loan"), (340, "return"), (510, "loan")):
+        app.config["FIXED_NOW"] = when = start + timedelta(minutes=minutes)
+        r = client.post(EVENTS, json={"events": [ev(kind, desk["book"], desk["card"], when=when)]},
+                        headers={"X-CSRFToken": token})
+        assert r.status_code == 200, (minutes, r.get_data(as_text=True))
+        assert r.get_json()["results"][0]["status"] == "applied", minutes
+    lent = q(app, select(Loan.lent_at, Loan.returned_at).where(Loan.copy_id == desk["book"].id).order_by(Loan.id))
+    assert [(a.replace(tzinfo=UTC), b is not None) for a, b in lent] == [
+        (start + timedelta(minutes=170), True), (start + timedelta(minutes=510), False)]
+    app.config["FIXED_NOW"] = start + timedelta(minutes=510 + 181)
+    assert client.get("/home").status_code == 302  # idle for three hours: signed out
+
+
 def test_card_and_copy_lookups_for_the_scan_screen(app, client, desk):
     post(client, desk["h"], ev("loan", desk["book"], desk["card"]))
     r = client.get(f"/api/v1/circulation/cards/{desk['card'].lower()}", headers=desk["h"]).get_json()
