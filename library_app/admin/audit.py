@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from flask import render_template, request
@@ -11,6 +10,7 @@ from flask import render_template, request
 from library_app.access import roles
 from library_app.db import get_session
 from library_app.services import audit
+from library_app.services.paging import Page
 from library_app.web import query_int
 
 from .views import bp
@@ -32,12 +32,6 @@ TARGET_NAMES = {"user": "用户", "point": "阅读点", "borrower": "小读者",
                 "settings": "设置", "copy": "馆藏", "title": "书目", "loan": "借阅"}
 
 
-class AuditPage:
-    def __init__(self, number: int, per_page: int, total: int) -> None:
-        self.number, self.per_page, self.total = number, per_page, total
-        self.pages = max(1, math.ceil(total / per_page))
-
-
 def describe(details: dict[str, Any] | None) -> str:
     if not details:
         return ""
@@ -53,7 +47,7 @@ def audit_log():
     page = query_int("page")
     rows, total = audit.search(db, action=action, username=username, page=page, per_page=PER_PAGE)
     return render_template(
-        "admin/audit.html", rows=rows, page=AuditPage(max(page, 1), PER_PAGE, total),
+        "admin/audit.html", rows=rows, page=Page(rows, max(page, 1), PER_PAGE, total),
         action=action, username=username, actions=audit.actions(db), ACTION_NAMES=ACTION_NAMES,
         TARGET_NAMES=TARGET_NAMES, describe=describe,
     )

@@ -3,7 +3,6 @@ and the copy counts shown beside each title found."""
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from library_app.domain.statuses import CopyStatus
 from library_app.domain.text import search_text
 from library_app.models import Copy, Title
 
-from .paging import PER_PAGE, Page
+from .paging import PER_PAGE, Page, last_page
 
 
 def _letters_key(term: str) -> str | None:
@@ -119,8 +118,7 @@ def search_titles(
     page = max(1, page)
     if not conds:  # browsing: the count is cheap and the newest come from the primary key
         total = int(session.scalar(select(func.count(Title.id))) or 0)
-        last = max(1, math.ceil(total / per_page))
-        page = min(page, last)
+        page = min(page, last_page(total, per_page))
         items = list(session.scalars(
             select(Title).order_by(Title.id.desc()).limit(per_page).offset((page - 1) * per_page)
         ))
@@ -136,7 +134,7 @@ def search_titles(
     if page == 1:
         return Page(items=[], number=1, per_page=per_page, total=0)
     total = int(session.scalar(select(func.count(Title.id)).where(and_(*conds))) or 0)
-    last = max(1, math.ceil(total / per_page))
+    last = last_page(total, per_page)
     if total and page > last:  # past the end (an old link): show the last page
         return search_titles(session, q, last, per_page, category, age_band)
     return Page(items=[], number=page, per_page=per_page, total=total)

@@ -9,6 +9,11 @@ from typing import Any
 PER_PAGE = 20
 
 
+def last_page(total: int, per_page: int) -> int:
+    """The number of the last page of ``total`` rows (1 when there are none)."""
+    return max(1, math.ceil(total / per_page))
+
+
 @dataclass
 class Page:
     items: list[Any]
@@ -18,4 +23,4 @@ class Page:
 
     @property
     def pages(self) -> int:
-        return max(1, math.ceil(self.total / self.per_page))
+        return last_page(self.total, self.per_page)

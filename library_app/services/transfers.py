@@ -4,7 +4,6 @@ Flushes, never commits (the request's one commit point does)."""
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -21,7 +20,7 @@ from library_app.models import Copy, Point, Transfer, TransferItem, User
 
 from . import audit
 from .errors import Invalid
-from .paging import PER_PAGE, Page
+from .paging import PER_PAGE, Page, last_page
 from .scope import her_point_ids
 
 
@@ -90,8 +89,7 @@ def list_transfers(session: Session, actor: User, page: int = 1, per_page: int =
                          Transfer.id.in_(select(TransferItem.transfer_id)
                                          .where(TransferItem.from_point_id.in_(mine)))))
     total = int(session.scalar(select(func.count(Transfer.id)).where(*where)) or 0)
-    pages = max(1, math.ceil(total / per_page))
-    page = max(1, min(page, pages))
+    page = max(1, min(page, last_page(total, per_page)))
     items = list(session.scalars(
         select(Transfer).where(*where).options(selectinload(Transfer.items), joinedload(Transfer.by))
         .order_by(Transfer.at.desc(), Transfer.id.desc())
