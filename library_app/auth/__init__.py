@@ -37,17 +37,15 @@ def _touch(row_id: int, now: datetime) -> None:
 
 def _load_kiosk(token: str) -> Any:
     """A self-service kiosk's token: a kiosk principal (not a user), which the access hook
-    admits only on the routes marked for kiosks (access.kiosk_route)."""
-    from library_app.db import get_session, read_alone
+    admits only on the routes marked for kiosks (access.kiosk_route). The principal is one
+    plain row whatever the view, read on a connection of its own (``db.read_alone``)."""
+    from library_app.db import read_alone
     from library_app.services import kiosk
     from library_app.web import utcnow
 
     now = utcnow()
-    if request_state.current().lean_actor:
-        with read_alone() as conn:
-            found = kiosk.principal_for_token(conn, token, now)
-    else:
-        found = kiosk.principal_for_token(get_session().connection(), token, now)
+    with read_alone() as conn:
+        found = kiosk.principal_for_token(conn, token, now)
     if found is None:
         return None
     principal, due = found
