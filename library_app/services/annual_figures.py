@@ -4,7 +4,8 @@ the database (``annual_report`` assembles, compares with targets and last year, 
 Months and the year are the organisation's zone's. Activities are bucketed by comparing
 ``started_at`` with the UTC instants of the local month starts (``domain.reports``); loans by
 their local day (``loans.lent_day``, the local day of ``lent_at``): loans and visits come from
-the loan reports' ``loans_and_visits_by_bucket`` (one pass over ix_loans_visits), the children
+the loan reports' ``loans_and_visits_by_bucket`` (the year's rows of ``loan_days``, which the
+database keeps per day and point), the children
 served from ix_loans_year_served (by ``loans.lent_year``, the year of the local day: the
 year's (child, point) pairs in order). Every figure is
 counted in the database and comes back as a few hundred rows at most: fetching the year's

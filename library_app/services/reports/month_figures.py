@@ -93,7 +93,7 @@ def _per_point_rows(live: tuple[int, ...], by_point: bool, accounts: bool, visit
             .where(*lent).group_by(*((text("p"), Loan.lent_by_id) if per_account else (text("p"),))))
     if visits:  # per local day and point (as ``visit_counts`` does for whole days), then summed
         for i in live:
-            per_day = visits_by_day(bindparam(f"da{i}"), bindparam(f"db{i}"), point).subquery(f"days{i}")
+            per_day = visits_by_day(bindparam(f"da{i}"), bindparam(f"db{i}"), pid if by_point else None).subquery(f"days{i}")
             parts.append(select(_kind(RowKind.VISITS), _month_index(i), per_day.c.p.label("p"),
                                 literal_column("NULL").label("u"), func.sum(per_day.c.n).label("n"))
                          .group_by(per_day.c.p))

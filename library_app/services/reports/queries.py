@@ -6,7 +6,9 @@ zone; rows are bucketed by comparing ``lent_at`` with those instants (a CASE ove
 so the same SQL is exact on SQLite (naive UTC text) and PostgreSQL (timestamptz) and no
 per-row time zone conversion is needed for loans. Visits need the local day of each loan: it
 is stored with the loan (``loans.lent_day``, written in the organisation's zone and rewritten
-if the zone changes), so a visit is a run of the index ix_loans_visits.
+if the zone changes). Whole days' loans and visits per point are kept by the database in
+``loan_days`` (``models.LoanDay``); a day cut by an instant is counted from the loans
+(ix_loans_visits: day, point, child).
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
-    distinct,
     func,
     literal_column,
     select,
@@ -35,7 +36,7 @@ from sqlalchemy.orm import Session
 from library_app.domain import reports as rules
 from library_app.domain.reports import Month
 from library_app.domain.settings import LibrarySettings
-from library_app.models import Loan, MonthlyTally, Point, YearTarget
+from library_app.models import Loan, LoanDay, MonthlyTally, Point, YearTarget
 
 from ..errors import NotFound
 
@@ -117,36 +118,26 @@ def counts_by_bucket(
     return {(int(b), int(p)): int(n) for b, p, n in session.execute(stmt)}
 
 
-def day_visits() -> Any:
-    """The visits of one (local day, point) group of counted loans: its distinct children plus
-    the loans without a known child (each a visit of its own)."""
-    return func.count(distinct(Loan.borrower_id)) + func.sum(case((Loan.borrower_id.is_(None), 1), else_=0))
-
-
-def visits_by_day(first: Any, last: Any, point: list[Any]) -> Any:
-    """(local day, point, visits) for the whole local days ``first`` … ``last``, read from
-    ix_loans_visits in its own order."""
-    return (select(Loan.lent_day.label("day"), Loan.point_id.label("p"), day_visits().label("n"))
-            .where(Loan.lent_day >= first, Loan.lent_day <= last, counted(), *point)
-            .group_by(Loan.lent_day, Loan.point_id))
+def visits_by_day(first: Any, last: Any, point_id: Any = None) -> Any:
+    """(local day, point, visits) for the whole local days ``first`` … ``last`` (at point
+    ``point_id``, a value or a bind parameter, unless None), from ``loan_days``."""
+    point = [LoanDay.point_id == point_id] if point_id is not None else []
+    return (select(LoanDay.day.label("day"), LoanDay.point_id.label("p"), LoanDay.visits.label("n"))
+            .where(LoanDay.day >= first, LoanDay.day <= last, LoanDay.visits > 0, *point))
 
 
 def loans_and_visits_by_bucket(
     session: Session, days: list[date], point_id: int | None = None,
 ) -> dict[tuple[int, int], tuple[int, int]]:
     """{(bucket index, point id): (loans, visits)} for the whole local days [days[0], days[-1]),
-    bucketed by the local days ``days`` (month starts, say): one pass over ix_loans_visits
-    grouped by day and point (as ``visits_by_day``), then into the buckets. The same figures as
-    ``counts_by_bucket`` for "loans" and "visits" with the local midnights of ``days`` as
-    edges, in one statement instead of two (``lent_day`` is the local day of ``lent_at``)."""
-    point = [Loan.point_id == point_id] if point_id is not None else []
-    per_day = (select(Loan.lent_day.label("day"), Loan.point_id.label("p"),
-                      func.count().label("loans"), day_visits().label("visits"))
-               .where(Loan.lent_day >= days[0], Loan.lent_day < days[-1], counted(), *point)
-               .group_by(Loan.lent_day, Loan.point_id).subquery())
-    stmt = (select(bucket(per_day.c.day, days).label("b"), per_day.c.p,
-                   func.sum(per_day.c.loans), func.sum(per_day.c.visits))
-            .group_by(text("b"), per_day.c.p))
+    bucketed by the local days ``days`` (month starts, say): the ``loan_days`` rows of those
+    days, summed. The same figures as ``counts_by_bucket`` for "loans" and "visits" with the
+    local midnights of ``days`` as edges (``lent_day`` is the local day of ``lent_at``)."""
+    point = [LoanDay.point_id == point_id] if point_id is not None else []
+    stmt = (select(bucket(LoanDay.day, days).label("b"), LoanDay.point_id,
+                   func.sum(LoanDay.loans), func.sum(LoanDay.visits))
+            .where(LoanDay.day >= days[0], LoanDay.day < days[-1], *point)
+            .group_by(text("b"), LoanDay.point_id).having(func.sum(LoanDay.loans) > 0))
     return {(int(b), int(p)): (int(n), int(v)) for b, p, n, v in session.execute(stmt)}
 
 
@@ -156,12 +147,9 @@ def visit_counts(
     """{(local day, point id): visits} for the visits (one child, one point, one local day)
     whose first loan is in [start, end).
 
-    ``loans.lent_day`` holds each loan's local day, so whole days are counted from the index
-    ix_loans_visits (day, point, child …) in its own order: per day and point, the distinct
-    children plus the loans without a known child (each a visit of its own). A grouping by an
-    expression of lent_at had to sort the year's loans instead (450 ms on SQLite for a year of
-    a million-loan library; this is ~25 ms). A day cut by ``start`` or ``end`` (not a local
-    midnight) is counted exactly, by the time of each visit's first loan."""
+    Whole days are read from ``loan_days`` (the database keeps each day's visits per point). A
+    day cut by ``start`` or ``end`` (not a local midnight) is counted exactly from its loans,
+    by the time of each visit's first loan (ix_loans_visits)."""
     first_day = rules.local_day(start, tz)
     last_day = rules.local_day(end - timedelta(microseconds=1), tz)
     if last_day < first_day:
@@ -172,7 +160,7 @@ def visit_counts(
     counts: dict[tuple[date, int], int] = {}
     point = [Loan.point_id == point_id] if point_id is not None else []
     if whole_from <= whole_to:
-        stmt = visits_by_day(whole_from, whole_to, point)
+        stmt = visits_by_day(whole_from, whole_to, point_id)
         counts = {(d, int(p)): int(n) for d, p, n in session.execute(stmt)}
     for day in {first_day, last_day} - ({whole_from, whole_to} if whole_from <= whole_to else set()):
         visits = (select(Loan.point_id.label("p"), func.min(Loan.lent_at).label("first"))
