@@ -12,7 +12,7 @@ from .admin import AuditLog, HealthCheck, MonthlyTally, Setting, YearTarget
 from .base import Base, utcnow
 from .borrowers import Borrower, Card
 from .catalog import Copy, Title, Transfer, TransferItem
-from .circulation import CirculationEvent, Loan, LoanDay, LoanRenewal, ReviewItem
+from .circulation import CirculationEvent, Loan, LoanDay, LoanRenewal, LoanYearChild, ReviewItem
 from .invites import Invitation, invitation_points
 from .kiosk import Kiosk
 from .lookup import LookupSourceRow
@@ -24,7 +24,7 @@ __all__ = [
     "Activity", "ActivityCard", "ActivityTitle", "ActivityVolunteer", "FigureTarget", "Volunteer",
     "ApiToken", "AuditLog", "Base", "Borrower", "Card", "CirculationEvent", "Copy", "HealthCheck", "Invitation",
     "Kiosk",
-    "Loan", "LoanDay", "LoanRenewal", "LoginThrottle", "LookupSourceRow", "MonthlyTally", "Point", "ReviewItem",
+    "Loan", "LoanDay", "LoanRenewal", "LoanYearChild", "LoginThrottle", "LookupSourceRow", "MonthlyTally", "Point", "ReviewItem",
     "Setting", "Stocktake", "StocktakeItem", "StocktakeScan", "StocktakeTally", "Title", "Transfer",
     "TransferItem",
     "User", "UserSession", "YearTarget", "invitation_points", "user_points", "utcnow",

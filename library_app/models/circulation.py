@@ -48,9 +48,8 @@ class Loan(Base):
     # sort of the year's loans by an expression. Rewritten for every loan if the zone changes
     # (services.reports.recompute_lent_days).
     lent_day: Mapped[date]
-    # The year of lent_day, filled from it on insert (and rewritten with it): the annual
-    # report's children served per point and overall are then ordered runs of one index
-    # (ix_loans_year_served) instead of a sort of the year's loans.
+    # The year of lent_day, filled from it on insert (and rewritten with it): the key of the
+    # annual report's children served (loan_year_children, kept by triggers on loans).
     lent_year: Mapped[int] = mapped_column(default=_lent_year)
     due_at: Mapped[datetime | None]
     renewals: Mapped[int] = mapped_column(default=0)
@@ -124,12 +123,6 @@ Index(
     postgresql_where=text("undone_at IS NULL"),
 )
 Index(
-    "ix_loans_year_served",
-    Loan.lent_year, Loan.borrower_id, Loan.point_id, Loan.undone_at,
-    sqlite_where=text("undone_at IS NULL"),
-    postgresql_where=text("undone_at IS NULL"),
-)
-Index(
     "ix_loans_open_due",
     Loan.due_at, Loan.point_id, Loan.returned_at,
     sqlite_where=text("returned_at IS NULL"),
@@ -162,6 +155,21 @@ class LoanDay(Base):
     point_id: Mapped[int] = mapped_column(ForeignKey("points.id"), primary_key=True)
     loans: Mapped[int] = mapped_column(default=0)
     visits: Mapped[int] = mapped_column(default=0)
+
+
+class LoanYearChild(Base):
+    """A child who borrowed at a point in a local year (``loans.lent_year``), with her counted
+    loans there, kept by the same triggers as ``LoanDay`` (a row goes with its last loan). The
+    annual report's children served: the year's children and (child, point) pairs are rows here,
+    not a distinct count over the year's loans (``services.annual_figures``)."""
+
+    __tablename__ = "loan_year_children"
+    __table_args__ = {"info": {"kept_by_triggers": True}}
+
+    year: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    borrower_id: Mapped[int] = mapped_column(ForeignKey("borrowers.id"), primary_key=True, autoincrement=False)
+    point_id: Mapped[int] = mapped_column(ForeignKey("points.id"), primary_key=True, autoincrement=False)
+    loans: Mapped[int] = mapped_column(default=0)
 
 
 class LoanRenewal(Base):

@@ -6,8 +6,8 @@ Months and the year are the organisation's zone's. Activities are bucketed by co
 their local day (``loans.lent_day``, the local day of ``lent_at``): loans and visits come from
 the loan reports' ``loans_and_visits_by_bucket`` (the year's rows of ``loan_days``, which the
 database keeps per day and point), the children
-served from ix_loans_year_served (by ``loans.lent_year``, the year of the local day: the
-year's (child, point) pairs in order). Every figure is
+served from ``loan_year_children`` (by ``loans.lent_year``, the year of the local day: a row
+per child and point, kept by the database). Every figure is
 counted in the database and comes back as a few hundred rows at most: fetching the year's
 (point, child) pairs to count them here was most of the report's time (~90,000 rows a year at a
 million loans).
@@ -30,7 +30,7 @@ from library_app.models import (
     ActivityCard,
     ActivityVolunteer,
     Borrower,
-    Loan,
+    LoanYearChild,
 )
 
 from .reports.queries import loans_and_visits_by_bucket, paper_tallies
@@ -126,24 +126,22 @@ def _children_served(session: Session, year: int, edges: list[datetime], pid: in
     """Distinct children who borrowed or attended by card, overall and (unless not
     ``per_point``) per point: a child once, whether one or both
     (``domain.activities.children_served``). The total is the union of the year's borrowers
-    (a run of ix_loans_year_served) and card holders, a few thousand each; per point, the
-    children who borrowed there plus the year's (point, child) card pairs that no counted loan
-    of the year at that point has (a probe of the same index each). One statement: the year's
+    (``loan_year_children``: a row per child and point, kept by the database) and card
+    holders, a few thousand each; per point, the year's (child, point) rows there plus the
+    year's card pairs that have no such row (a key lookup each). One statement: the year's
     cards are read once (``cards``)."""
-    borrowed = [Loan.lent_year == year, Loan.undone_at.is_(None), Loan.borrower_id.is_not(None),
-                *_where_point(Loan.point_id, pid)]
+    lent = [LoanYearChild.year == year, *_where_point(LoanYearChild.point_id, pid)]
     cards = (select(Activity.point_id.label("p"), ActivityCard.borrower_id.label("b"))
              .join(Activity, Activity.id == ActivityCard.activity_id)
              .where(*_in_year(edges, pid), ActivityCard.borrower_id.is_not(None)).distinct().cte("cards"))
-    borrowers = select(Loan.borrower_id.label("b")).where(*borrowed).distinct().subquery()
+    borrowers = select(LoanYearChild.borrower_id.label("b")).where(*lent).distinct().subquery()
     children = union(select(borrowers.c.b), select(cards.c.b)).subquery()
     parts: list[Any] = [select(literal_column("NULL"), func.count()).select_from(children)]
     if per_point:
-        pairs = select(Loan.borrower_id.label("b"), Loan.point_id.label("p")).where(*borrowed).distinct().subquery()
-        # (select the id, which the index holds: exists() alone selects * and reads each row)
-        lent_here = select(Loan.id).where(*borrowed, Loan.borrower_id == cards.c.b,
-                                          Loan.point_id == cards.c.p).exists()
-        parts += [select(pairs.c.p, func.count()).group_by(pairs.c.p),
+        lent_here = select(LoanYearChild.loans).where(
+            LoanYearChild.year == year, LoanYearChild.borrower_id == cards.c.b,
+            LoanYearChild.point_id == cards.c.p).exists()
+        parts += [select(LoanYearChild.point_id, func.count()).where(*lent).group_by(LoanYearChild.point_id),
                   select(cards.c.p, func.count()).where(~lent_here).group_by(cards.c.p)]
     total, at = 0, dict[int, int]()
     for p, n in session.execute(union_all(*parts)):

@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import case, create_engine, delete, distinct, func, insert, select, text, update
 
 from library_app.db import session_factory
-from library_app.models import Loan, LoanDay
+from library_app.models import Loan, LoanDay, LoanYearChild
 
 pytestmark = pytest.mark.postgres
 
-DAYS = [date(2026, 3, 1), date(2026, 3, 2), date(2026, 4, 30)]
+DAYS = [date(2026, 3, 1), date(2026, 3, 2), date(2026, 4, 30), date(2025, 12, 31)]
 
 
 def counted_from_loans(db) -> dict:
@@ -26,6 +26,19 @@ def counted_from_loans(db) -> dict:
                              + func.sum(case((Loan.borrower_id.is_(None), 1), else_=0)))
                       .where(Loan.undone_at.is_(None)).group_by(Loan.lent_day, Loan.point_id))
     return {(d, p): (n, v) for d, p, n, v in rows}
+
+
+def children_from_loans(db) -> dict:
+    rows = db.execute(select(Loan.lent_year, Loan.borrower_id, Loan.point_id, func.count())
+                      .where(Loan.undone_at.is_(None), Loan.borrower_id.is_not(None))
+                      .group_by(Loan.lent_year, Loan.borrower_id, Loan.point_id))
+    return {(y, b, p): n for y, b, p, n in rows}
+
+
+def kept_children(db) -> dict:
+    rows = db.execute(select(LoanYearChild.year, LoanYearChild.borrower_id, LoanYearChild.point_id,
+                             LoanYearChild.loans))
+    return {(y, b, p): n for y, b, p, n in rows}
 
 
 def kept(db) -> dict:
@@ -59,7 +72,7 @@ def test_loan_days_say_what_the_loans_say_after_every_kind_of_write(app, make):
                     db.execute(insert(Loan), [loan_row(point, day, rng.choice(children)) for _ in range(4)])
                 elif what == "move a day":  # as the zone change rewrites lent_day: many rows at once
                     a, b = rng.sample(DAYS, 2)
-                    db.execute(update(Loan).where(Loan.lent_day == a).values(lent_day=b))
+                    db.execute(update(Loan).where(Loan.lent_day == a).values(lent_day=b, lent_year=b.year))
                 elif what == "undo a child":
                     db.execute(update(Loan).where(Loan.borrower_id == rng.choice(children[:-1]))
                                .values(undone_at=datetime(2026, 5, 1, tzinfo=UTC)))
@@ -75,13 +88,17 @@ def test_loan_days_say_what_the_loans_say_after_every_kind_of_write(app, make):
                 elif what == "child":
                     db.execute(update(Loan).where(Loan.id == rng.choice(ids)).values(borrower_id=rng.choice(children)))
                 elif what == "day":
-                    db.execute(update(Loan).where(Loan.id == rng.choice(ids)).values(lent_day=rng.choice(DAYS)))
+                    day = rng.choice(DAYS)
+                    db.execute(update(Loan).where(Loan.id == rng.choice(ids)).values(lent_day=day, lent_year=day.year))
                 elif what == "delete":
                     db.execute(delete(Loan).where(Loan.id == rng.choice(ids)))
                 db.commit()
                 assert kept(db) == counted_from_loans(db), (step, what)
+                assert kept_children(db) == children_from_loans(db), (step, what)
         with factory() as db:  # the run did reach days with several loans and shared visits
             assert any(n > v > 0 for n, v in kept(db).values())
+            assert any(n > 1 for n in kept_children(db).values()) and {y for y, _b, _p in kept_children(db)} == {
+                2025, 2026}
 
 
 def test_the_migration_sums_the_loans_already_there(app, make, db_url):
@@ -99,6 +116,7 @@ def test_the_migration_sums_the_loans_already_there(app, make, db_url):
     upgrade(db_url)
     with app.app_context(), session_factory()() as db:
         assert kept(db) == {(DAYS[0], p): (3, 2), (DAYS[1], p): (1, 1)}
+        assert kept_children(db) == {(2026, a, p): 2, (2026, b, p): 1}
         db.execute(insert(Loan).values(**loan_row(p, DAYS[1], b)))  # the triggers are back too
         db.commit()
         assert kept(db)[(DAYS[1], p)] == (2, 2)
@@ -154,3 +172,31 @@ def test_two_phones_lending_to_one_child_at_once_make_one_visit(app, make, db_ur
         engine.dispose()
     with app.app_context(), session_factory()() as db:
         assert kept(db) == {(DAYS[0], p): (3, 2)}
+
+
+def test_loans_to_an_instant_take_whole_days_from_loan_days_and_the_cut_day_from_its_loans(app, make):
+    """What "last year to the same moment" counts: 1 March whole, 2 March up to 12:00 Beijing
+    time, at one point or all; an undone loan never."""
+    from zoneinfo import ZoneInfo
+
+    from library_app.services.reports.queries import loan_count
+
+    tz = ZoneInfo("Asia/Shanghai")
+    p1, p2 = make.point("P01").id, make.point("P02").id
+    kid = make.borrower("小明").id
+
+    def local(d: int, h: int) -> datetime:
+        return datetime(2026, 3, d, h, tzinfo=tz).astimezone(UTC)
+
+    rows = [(p1, local(1, 9)), (p2, local(1, 23)), (p1, local(2, 9)), (p1, local(2, 15)), (p2, local(3, 9))]
+    with app.app_context(), session_factory()() as db:
+        db.execute(insert(Loan), [{**loan_row(p, at.astimezone(tz).date(), kid), "lent_at": at} for p, at in rows]
+                   + [{**loan_row(p1, date(2026, 3, 2), kid, undone=True), "lent_at": local(2, 10)}])
+        db.commit()
+        start, noon = local(1, 0), local(2, 12)
+        assert loan_count(db, start, noon, tz) == 3
+        assert loan_count(db, start, noon, tz, p1) == 2
+        assert loan_count(db, noon, local(4, 0), tz) == 2          # cut at the start instead
+        assert loan_count(db, local(2, 8), noon, tz) == 1           # one day, cut at both ends
+        assert loan_count(db, start, local(4, 0), tz, p2) == 2      # whole days only
+        assert loan_count(db, noon, noon, tz) == 0

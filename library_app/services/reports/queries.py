@@ -141,6 +141,36 @@ def loans_and_visits_by_bucket(
     return {(int(b), int(p)): (int(n), int(v)) for b, p, n, v in session.execute(stmt)}
 
 
+def _whole_days(start: datetime, end: datetime, tz: ZoneInfo) -> tuple[date, date, date, date]:
+    """(first local day, last local day, first whole day, last whole day) of [start, end): the
+    whole days lie in it from midnight to midnight; the first and last may be cut."""
+    first_day = rules.local_day(start, tz)
+    last_day = rules.local_day(end - timedelta(microseconds=1), tz)
+    one_day = timedelta(days=1)
+    whole_from = first_day if rules.local_midnight(first_day, tz) == start else first_day + one_day
+    whole_to = last_day if rules.local_midnight(last_day + one_day, tz) == end else last_day - one_day
+    return first_day, last_day, whole_from, whole_to
+
+
+def loan_count(session: Session, start: datetime, end: datetime, tz: ZoneInfo, point_id: int | None = None) -> int:
+    """Counted loans lent in [start, end): whole local days summed from ``loan_days``, a day cut
+    by ``start`` or ``end`` counted from its loans (ix_loans_visits holds lent_day and lent_at)."""
+    if end <= start:
+        return 0
+    first_day, last_day, whole_from, whole_to = _whole_days(start, end, tz)
+    parts: list[Any] = []
+    if whole_from <= whole_to:
+        parts.append(select(func.coalesce(func.sum(LoanDay.loans), 0)).where(
+            LoanDay.day >= whole_from, LoanDay.day <= whole_to,
+            *([LoanDay.point_id == point_id] if point_id is not None else [])).scalar_subquery())
+    for day in {first_day, last_day} - ({whole_from, whole_to} if whole_from <= whole_to else set()):
+        parts.append(select(func.count()).select_from(Loan).where(
+            Loan.lent_day == day, in_range(Loan.lent_at, start, end), counted(),
+            *([Loan.point_id == point_id] if point_id is not None else [])).scalar_subquery())
+    row = session.execute(select(*[part.label(f"n{i}") for i, part in enumerate(parts)])).one()
+    return sum(int(n or 0) for n in row)
+
+
 def visit_counts(
     session: Session, start: datetime, end: datetime, tz: ZoneInfo, point_id: int | None = None,
 ) -> dict[tuple[date, int], int]:
@@ -150,13 +180,9 @@ def visit_counts(
     Whole days are read from ``loan_days`` (the database keeps each day's visits per point). A
     day cut by ``start`` or ``end`` (not a local midnight) is counted exactly from its loans,
     by the time of each visit's first loan (ix_loans_visits)."""
-    first_day = rules.local_day(start, tz)
-    last_day = rules.local_day(end - timedelta(microseconds=1), tz)
-    if last_day < first_day:
+    if end <= start:
         return {}
-    one_day = timedelta(days=1)
-    whole_from = first_day if rules.local_midnight(first_day, tz) == start else first_day + one_day
-    whole_to = last_day if rules.local_midnight(last_day + one_day, tz) == end else last_day - one_day
+    first_day, last_day, whole_from, whole_to = _whole_days(start, end, tz)
     counts: dict[tuple[date, int], int] = {}
     point = [Loan.point_id == point_id] if point_id is not None else []
     if whole_from <= whole_to:

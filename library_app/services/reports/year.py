@@ -8,19 +8,17 @@ from datetime import datetime
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from library_app.domain import reports as rules
 from library_app.domain.reports import Month, YearProgress
 from library_app.domain.settings import LibrarySettings
-from library_app.models import Loan, Point, YearTarget
+from library_app.models import Point, YearTarget
 
 from .queries import (
     all_points,
-    counted,
     counts_by_bucket,
-    in_range,
+    loan_count,
     paper_tallies,
     point_by_code,
     visit_counts,
@@ -113,21 +111,13 @@ def _last_year_counts(
     session: Session, start: datetime, cutoff: datetime, end: datetime, metric: str, tz: ZoneInfo,
     point_id: int | None = None,
 ) -> tuple[int, int]:
-    """(count up to ``cutoff``, whole year's count) for last year: two plain counts over the
-    covering index in one statement for loans; visits need their own distinct passes."""
+    """(count up to ``cutoff``, whole year's count) for last year: whole days from
+    ``loan_days``, the cutoff's own day from its loans (``loan_count``, ``visit_counts``)."""
     if metric == "visits":  # a visit counts before the cutoff if its first loan came before it
         before = sum(visit_counts(session, start, cutoff, tz, point_id).values()) if cutoff > start else 0
         return before, sum(visit_counts(session, start, end, tz, point_id).values())
-    at_point = [Loan.point_id == point_id] if point_id is not None else []
-
-    def count_in(a: datetime, b: datetime) -> Any:
-        return select(func.count()).select_from(Loan).where(
-            in_range(Loan.lent_at, a, b), counted(), *at_point).scalar_subquery()
-
-    row = session.execute(select(count_in(start, cutoff).label("before"),
-                                 count_in(cutoff, end).label("after"))).mappings().one()
-    before = int(row["before"] or 0)
-    return before, before + int(row["after"] or 0)
+    before = loan_count(session, start, cutoff, tz, point_id)
+    return before, before + loan_count(session, cutoff, end, tz, point_id)
 
 
 def last_year_counts(session: Session, year: int, cutoff: datetime, metric: str, tz: ZoneInfo,
