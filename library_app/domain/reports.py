@@ -132,6 +132,18 @@ def current_month(now: datetime, tz: ZoneInfo) -> Month:
     return month_of(now, tz)
 
 
+def same_moment_in(month: Month, now: datetime, tz: ZoneInfo) -> datetime:
+    """The local moment of ``month`` that matches ``now`` in its own month: the same day and
+    time (a day the month lacks: its end). A month still running is compared with another
+    month up to this moment (上月同期, 去年同期), not with the whole of it."""
+    local = now.astimezone(tz)
+    if local.day > month.days():
+        return month_bounds(month, tz)[1]
+    moment = datetime(month.year, month.month, local.day, local.hour, local.minute, local.second,
+                      local.microsecond, tzinfo=tz)
+    return min(moment.astimezone(UTC), month_bounds(month, tz)[1])
+
+
 # ---------------------------------------------------------------- counting rules (reference)
 
 

@@ -71,8 +71,8 @@ def report_command(month_text: str | None, point_code: str | None) -> None:
                         ("distinct_borrowers", "借阅人数"), ("new_borrowers", "新登记小读者"),
                         ("overdue_at_end", "月末逾期未还")):
         lines.append(
-            f"  {label}：{getattr(f, name)}    比上月 {_pct(report.change(name, 'previous'))}"
-            f"    比去年同月 {_pct(report.change(name, 'last_year'))}")
+            f"  {label}：{getattr(f, name)}    比{report.previous_words} {_pct(report.change(name, 'previous'))}"
+            f"    比{report.last_year_words} {_pct(report.change(name, 'last_year'))}")
     if f.tally:
         lines.append(f"  （其中纸质记录 {f.tally}）")
     lines.append("各阅读点：")

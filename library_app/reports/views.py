@@ -109,8 +109,8 @@ def month_page(month: str):
                                   with_people=current_user.role in LIBRARIANS)
     f = report.figures
     compare = charts.bar_chart(
-        [charts.Bar(report.last_year.month.label, report.last_year.count),
-         charts.Bar(report.previous.month.label, report.previous.count),
+        [charts.Bar(report.compared_label(report.last_year), report.last_year.count),
+         charts.Bar(report.compared_label(report.previous), report.previous.count),
          charts.Bar(parsed.label, f.count)],
         title="借阅人次对比", height=200, left=14.0,
     )

@@ -310,3 +310,39 @@ def test_pages_under_the_visits_metric(app, make, october):
     assert "统计口径：到访人次" in month_html and "<th class=\"num\">到访人次</th>" in month_html
     rows = _csv_rows(client.get("/api/v1/reports/month/2026-10.csv").data)
     assert next(r for r in rows if r and r[0] == "到访人次")[1] == "6"  # six loans, six child-days
+
+
+def test_a_month_still_running_is_compared_up_to_the_same_day_and_time(app, make):
+    """On 15 November at 12:00 (Beijing), November so far is compared with 1-15 October up to
+    12:00 and 1-15 November 2025, not with whole months (which made every month look like a
+    fall until its last days); a finished month is still compared with whole months."""
+    from tests.integration.test_reports_counting import set_setting
+
+    make.point("P01", "三灶镇故事会点")
+    kid, other, late = make.borrower("王小明"), make.borrower("李小红"), make.borrower("赵小雨")
+    beijing = [(2026, 11, 2, 10), (2026, 11, 14, 10),                       # November so far
+               (2026, 10, 10, 10), (2026, 10, 15, 9), (2026, 10, 15, 9, 30),  # October to the 15th, 12:00
+               (2026, 10, 15, 13), (2026, 10, 28, 10),                      # October after it
+               (2025, 11, 1, 10), (2025, 11, 20, 10)]                       # November 2025
+    add_loans(app, *[{"lent_at": datetime(*t, tzinfo=UTC) - (datetime(2000, 1, 1, 8) - datetime(2000, 1, 1)),
+                      "borrower_id": {(2026, 10, 15, 9, 30): other, (2026, 10, 15, 13): late}.get(t, kid).id}
+                     for t in beijing])
+    client = as_user(app, make, "librarian")
+    body = client.get("/api/v1/reports/month/2026-11").get_json()
+    assert body["loans"] == 2
+    assert (body["previous"]["loans"], body["last_year"]["loans"]) == (3, 1)
+    assert body["previous"]["until"] == "2026-10-15T04:00:00+00:00"
+    assert body["last_year"]["until"] == "2025-11-15T04:00:00+00:00" and body["until"] is None
+    page = client.get("/reports/month/2026-11").get_data(as_text=True)
+    assert "比上月同期（2026年10月1日–15日）" in page and "比去年同期（2025年11月1日–15日）" in page
+    rows = list(csv.reader(io.StringIO(client.get("/api/v1/reports/month/2026-11.csv").get_data(as_text=True)
+                                       .lstrip("\ufeff"))))
+    assert ["指标", "2026年11月", "上月同期（2026年10月1日–15日）", "去年同期（2025年11月1日–15日）"] in rows
+
+    finished = client.get("/api/v1/reports/month/2026-10").get_json()  # October against whole months
+    assert (finished["loans"], finished["previous"]["until"], finished["last_year"]["until"]) == (5, None, None)
+    assert "比上月（2026年9月）" in client.get("/reports/month/2026-10").get_data(as_text=True)
+
+    set_setting(app, "count_metric", "visits")  # the cut day: two children before 12:00, one after
+    body = client.get("/api/v1/reports/month/2026-11").get_json()
+    assert (body["count"], body["previous"]["visits"], body["previous"]["count"]) == (2, 3, 3)

@@ -99,6 +99,19 @@ def test_december_needs_the_whole_rest():
     assert p.months_left == 1 and p.needed_per_month == 1000
 
 
+def test_same_moment_in_another_month():
+    """The same local day and time in the compared month; a day it lacks: its end."""
+    m = r.Month
+    # 15 March 12:00 Beijing → 15 February 12:00 Beijing
+    assert r.same_moment_in(m(2026, 2), utc(2026, 3, 15, 4), SH) == utc(2026, 2, 15, 4)
+    # 31 March 10:00 → February has no 31st: all of February (its end, 1 March 00:00 Beijing)
+    assert r.same_moment_in(m(2026, 2), utc(2026, 3, 31, 2), SH) == utc(2026, 2, 28, 16)
+    # 1 December 00:30 Beijing (30 November 16:30 UTC) → 1 November 00:30 Beijing
+    assert r.same_moment_in(m(2026, 11), utc(2026, 11, 30, 16, 30), SH) == utc(2026, 10, 31, 16, 30)
+    # the same month last year, a leap day
+    assert r.same_moment_in(m(2027, 2), utc(2028, 2, 29, 4), SH) == utc(2027, 2, 28, 16)
+
+
 def test_same_moment_last_year():
     assert r.same_moment_last_year(utc(2026, 3, 5, 2), SH) == utc(2025, 3, 5, 2)
     # 29 February 2028, 10:00 Beijing → 28 February 2027, 10:00 Beijing

@@ -22,7 +22,8 @@ def month_rows(report: MonthReport, org_name: str, tz: ZoneInfo) -> list[list[An
         ["统计口径", rules.METRIC_NAMES.get(report.metric, report.metric)],
         ["逾期统计时点", report.as_of.astimezone(tz).strftime("%Y-%m-%d %H:%M")],
         [],
-        ["指标", report.month.label, prev.month.label, ly.month.label],
+        ["指标", report.month.label, f"{report.previous_words}（{report.compared_label(prev)}）",
+         f"{report.last_year_words}（{report.compared_label(ly)}）"],
     ]
     visits = report.metric == "visits"
     for label, name in (
@@ -34,7 +35,7 @@ def month_rows(report: MonthReport, org_name: str, tz: ZoneInfo) -> list[list[An
             continue
         rows.append([label, getattr(f, name), getattr(prev, name), getattr(ly, name)])
     rows += [[], ["阅读点", "名称", "借出次数"] + (["到访人次"] if visits else [])
-             + ["纸质记录", "上月借出", "去年同月借出"]]
+             + ["纸质记录", f"{report.previous_words}借出", f"{report.last_year_words}借出"]]
     rows += [[p.code, p.name, p.loans] + ([p.visits] if visits else []) + [p.tally, p.previous, p.last_year]
              for p in report.points]
     rows += [[], ["年龄段", "借出次数"]] + [[r.label, r.loans] for r in report.age_bands]

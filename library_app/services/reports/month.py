@@ -1,10 +1,11 @@
 """The monthly report: every figure of a month (or of one point's month) against the previous
-month and the same month last year, by point, by what was read, and by who lent."""
+month and the same month last year, by point, by what was read, and by who lent. A month still
+running is compared with those two up to the same day and time (上月同期, 去年同期)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -55,6 +56,23 @@ class MonthReport:
     categories: list[Row]
     top_titles: list[Row]
     staff: list[StaffRow] | None   # None when the reader may not see people
+    tz: ZoneInfo = ZoneInfo("UTC")  # the organisation's, for the compared months' labels
+
+    @property
+    def previous_words(self) -> str:
+        return "上月同期" if self.previous.until is not None else "上月"
+
+    @property
+    def last_year_words(self) -> str:
+        return "去年同期" if self.last_year.until is not None else "去年同月"
+
+    def compared_label(self, f: MonthFigures) -> str:
+        """The compared month's name, with the days counted when it is cut to the same moment
+        (2026年11月1日–2日)."""
+        if f.until is None:
+            return f.month.label
+        last = (f.until - timedelta(microseconds=1)).astimezone(self.tz).day
+        return f"{f.month.label}1日–{last}日" if last > 1 else f"{f.month.label}1日"
 
     def change(self, name: str, against: str) -> Change:
         other = self.previous if against == "previous" else self.last_year
@@ -67,7 +85,7 @@ class MonthReport:
                     "visits": f.visits if self.metric == "visits" else None,
                     "returns": f.returns, "distinct_borrowers": f.distinct_borrowers,
                     "new_borrowers": f.new_borrowers, "overdue_at_end": f.overdue_at_end,
-                    "tally": f.tally}
+                    "tally": f.tally, "until": f.until.isoformat() if f.until is not None else None}
 
         body = figures(self.figures)
         body.update({
@@ -103,11 +121,16 @@ def month_report(
     state = "past" if now >= end else ("future" if now < start else "current")
 
     months = [month, month.previous(), month.same_month_last_year()]
+    # a month still running is compared with the other two up to the same day and time
+    until = [None] + [rules.same_moment_in(m, now, tz) for m in months[1:]] if state == "current" else []
     figures, previous, last_year = month_figures(session, months, now, tz, metric, pid,
-                                                 accounts=with_people and state != "future")
+                                                 accounts=with_people and state != "future", until=until)
     tallies = paper_tallies(session, months, pid)
     for f in (figures, previous, last_year):
-        f.point_tallies = {p: n for (m, p), n in tallies.items() if m == str(f.month)}
+        m_start, m_end = rules.month_bounds(f.month, tz)
+        cut = f.until or m_end  # a cut month's paper tally in proportion to the time gone
+        f.point_tallies = {p: rules.prorated(n, m_start, m_end, cut) for (m, p), n in tallies.items()
+                           if m == str(f.month)}
         f.tally = sum(f.point_tallies.values())
     age_bands, categories, top_titles = by_title(session, start, end, pid) if figures.loans else ([], [], [])
     return MonthReport(
@@ -115,7 +138,7 @@ def month_report(
         state=state, figures=figures, previous=previous, last_year=last_year,
         points=_point_rows(session, pid, figures, previous, last_year),
         age_bands=age_bands, categories=categories, top_titles=top_titles,
-        staff=_staff(session, figures.lent_by, figures.returned_by) if with_people else None,
+        staff=_staff(session, figures.lent_by, figures.returned_by) if with_people else None, tz=tz,
     )
 
 

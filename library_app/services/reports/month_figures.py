@@ -7,6 +7,7 @@ month (``distinct_borrowers_0`` …), read by name so a reordered column cannot 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import IntEnum
@@ -32,7 +33,7 @@ from library_app.domain.reports import Month
 from library_app.models import Borrower, Loan
 
 from .overdue import OVERDUE_PARTS, late_by_due_for, overdue_parts
-from .queries import counted, in_range, returned, visits_by_day
+from .queries import counted, in_range, returned, visit_counts, visits_by_day
 
 
 @dataclass
@@ -50,6 +51,7 @@ class MonthFigures:
     point_tallies: dict[int, int] = field(default_factory=dict)
     lent_by: dict[int, int] = field(default_factory=dict)  # account id → loans (the report's month)
     returned_by: dict[int, int] = field(default_factory=dict)  # account id → returns (same)
+    until: datetime | None = None  # counted only up to this moment (上月同期), not the whole month
 
     @property
     def count(self) -> int:
@@ -155,18 +157,37 @@ def _add_count(counts: dict[int, int], key: int, n: int) -> None:
     counts[key] = counts.get(key, 0) + n
 
 
+def _add_cut_day_visits(session: Session, figures: list[MonthFigures], live: list[tuple[int, datetime, datetime]],
+                        tz: ZoneInfo, point_id: int | None) -> None:
+    """The visits of the last, cut day of each month counted up to a moment (``until``): the
+    statement counts whole days only."""
+    for i, start, end in live:
+        day_start = rules.local_midnight(rules.local_day(end, tz), tz)
+        if figures[i].until is None or not start <= day_start < end:
+            continue
+        for (_day, p), n in visit_counts(session, day_start, end, tz, point_id).items():
+            loans_at, visits_at = figures[i].points.get(p, (0, 0))
+            figures[i].points[p] = (loans_at, visits_at + n)
+            figures[i].visits += n
+
+
 def month_figures(
     session: Session, months: list[Month], now: datetime, tz: ZoneInfo, metric: str,
-    point_id: int | None, accounts: bool = False,
+    point_id: int | None, accounts: bool = False, until: Sequence[datetime | None] = (),
 ) -> list[MonthFigures]:
     """The headline figures of some months in one statement (``month_statement``); with
     ``accounts`` the first month's loans and returns per account too (``MonthFigures.lent_by``,
-    ``returned_by``). Visits (one child, one point, one local day) only when they are the
-    organisation's metric. Paper tallies are not read here (``paper_tallies``)."""
+    ``returned_by``). ``until``: for each month, the moment it is counted up to (None: the
+    whole month), overdue loans counted at that moment. Visits (one child, one point, one local
+    day) only when they are the organisation's metric. Paper tallies are not read here
+    (``paper_tallies``)."""
     figures = [MonthFigures(month=m, metric=metric) for m in months]
     live = []  # (index, start, end, the instant overdue loans are counted at) of months begun
     for i, f in enumerate(figures):
         start, end = rules.month_bounds(f.month, tz)
+        cut = until[i] if i < len(until) else None
+        if cut is not None and cut < end:
+            end = f.until = max(cut, start)
         if start <= now:
             live.append((i, start, end, min(end, now)))
     if not live:
@@ -174,9 +195,10 @@ def month_figures(
     stmt = month_statement(tuple(i for i, *_ in live), point_id is not None, accounts,
                            late_by_due_for(session, [at for *_, at in live], now), metric == "visits")
     params: dict[str, Any] = {"pid": point_id}
-    for i, start, end, at in live:  # months start and end at local midnights: whole days
+    for i, start, end, at in live:  # whole local days for visits; a cut month's last day below
+        last_whole = rules.local_day(end, tz) - timedelta(days=1)
         params.update({f"s{i}": start, f"e{i}": end, f"at{i}": at, f"da{i}": rules.local_day(start, tz),
-                       f"db{i}": rules.local_day(end - timedelta(microseconds=1), tz)})
+                       f"db{i}": last_whole})
     result = session.execute(stmt, params).mappings().all()
     loans: dict[int, dict[int, int]] = {i: {} for i, *_ in live}
     visits: dict[int, dict[int, int]] = {i: {} for i, *_ in live}
@@ -204,6 +226,8 @@ def month_figures(
         f.new_borrowers = int(scalars[f"new_borrowers_{i}"] or 0)
         f.overdue_at_end = sum(int(scalars[f"overdue_{name}_{i}"] or 0)
                                for name in OVERDUE_PARTS)
+    if metric == "visits":
+        _add_cut_day_visits(session, figures, [(i, start, end) for i, start, end, _at in live], tz, point_id)
     if accounts and live[0][0] == 0:
         figures[0].returns = sum(returns.values())
         figures[0].returned_by = {int(u): n for u, n in returns.items() if u is not None}
