@@ -157,6 +157,16 @@ def _add_count(counts: dict[int, int], key: int, n: int) -> None:
     counts[key] = counts.get(key, 0) + n
 
 
+def _params(live: list[tuple[int, datetime, datetime, datetime]], point_id: int | None, tz: ZoneInfo) -> dict[str, Any]:
+    """The statement's parameters: each month's bounds, the instant its overdue loans are counted
+    at, and its whole local days for visits (a cut month's last day: ``_add_cut_day_visits``)."""
+    params: dict[str, Any] = {"pid": point_id}
+    for i, start, end, at in live:
+        params.update({f"s{i}": start, f"e{i}": end, f"at{i}": at, f"da{i}": rules.local_day(start, tz),
+                       f"db{i}": rules.local_day(end, tz) - timedelta(days=1)})
+    return params
+
+
 def _add_cut_day_visits(session: Session, figures: list[MonthFigures], live: list[tuple[int, datetime, datetime]],
                         tz: ZoneInfo, point_id: int | None) -> None:
     """The visits of the last, cut day of each month counted up to a moment (``until``): the
@@ -194,12 +204,7 @@ def month_figures(
         return figures
     stmt = month_statement(tuple(i for i, *_ in live), point_id is not None, accounts,
                            late_by_due_for(session, [at for *_, at in live], now), metric == "visits")
-    params: dict[str, Any] = {"pid": point_id}
-    for i, start, end, at in live:  # whole local days for visits; a cut month's last day below
-        last_whole = rules.local_day(end, tz) - timedelta(days=1)
-        params.update({f"s{i}": start, f"e{i}": end, f"at{i}": at, f"da{i}": rules.local_day(start, tz),
-                       f"db{i}": last_whole})
-    result = session.execute(stmt, params).mappings().all()
+    result = session.execute(stmt, _params(live, point_id, tz)).mappings().all()
     loans: dict[int, dict[int, int]] = {i: {} for i, *_ in live}
     visits: dict[int, dict[int, int]] = {i: {} for i, *_ in live}
     returns: dict[int | None, int] = {}
