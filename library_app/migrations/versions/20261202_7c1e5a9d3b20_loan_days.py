@@ -46,41 +46,37 @@ _CHANGED = ("OLD.lent_day IS NOT NEW.lent_day OR OLD.lent_year IS NOT NEW.lent_y
             "OR OLD.point_id IS NOT NEW.point_id OR OLD.borrower_id IS NOT NEW.borrower_id "
             "OR OLD.undone_at IS NOT NEW.undone_at")
 _COLUMNS = "lent_day, lent_year, point_id, borrower_id, undone_at"
-# a child's counted loans at a point in a local year: one more (NEW) or one fewer (OLD)
-_CHILD_ADD = ("INSERT INTO loan_year_children (year, borrower_id, point_id, loans) "
-              "SELECT NEW.lent_year, NEW.borrower_id, NEW.point_id, 1 "
-              "WHERE NEW.borrower_id IS NOT NULL AND NEW.undone_at IS NULL "
-              "ON CONFLICT (year, borrower_id, point_id) DO UPDATE SET loans = loans + 1;")
-_CHILD_TAKE = ("UPDATE loan_year_children SET loans = loans - 1 WHERE year = OLD.lent_year "
-               "AND borrower_id = OLD.borrower_id AND point_id = OLD.point_id AND OLD.undone_at IS NULL;\n"
-               "  DELETE FROM loan_year_children WHERE year = OLD.lent_year AND borrower_id = OLD.borrower_id "
-               "AND point_id = OLD.point_id AND loans = 0;")
+# One counted loan added (NEW) to both tables, or taken away (OLD): each statement guards itself,
+# so the update trigger is the one taking away, then the one adding. A day's or a child's row
+# goes with its last loan.
+_ADD = f"""INSERT INTO loan_days (day, point_id, loans, visits)
+  SELECT NEW.lent_day, NEW.point_id, 1, {_VISIT.format(r="NEW")} WHERE NEW.undone_at IS NULL
+  ON CONFLICT (day, point_id) DO UPDATE SET loans = loans + excluded.loans, visits = visits + excluded.visits;
+  INSERT INTO loan_year_children (year, borrower_id, point_id, loans)
+  SELECT NEW.lent_year, NEW.borrower_id, NEW.point_id, 1 WHERE NEW.borrower_id IS NOT NULL AND NEW.undone_at IS NULL
+  ON CONFLICT (year, borrower_id, point_id) DO UPDATE SET loans = loans + 1;"""
+_TAKE = f"""UPDATE loan_days SET loans = loans - 1, visits = visits - {_VISIT.format(r="OLD")}
+  WHERE day = OLD.lent_day AND point_id = OLD.point_id AND OLD.undone_at IS NULL;
+  DELETE FROM loan_days WHERE day = OLD.lent_day AND point_id = OLD.point_id AND loans = 0;
+  UPDATE loan_year_children SET loans = loans - 1
+  WHERE year = OLD.lent_year AND borrower_id = OLD.borrower_id AND point_id = OLD.point_id AND OLD.undone_at IS NULL;
+  DELETE FROM loan_year_children
+  WHERE year = OLD.lent_year AND borrower_id = OLD.borrower_id AND point_id = OLD.point_id AND loans = 0;"""
 
 SQLITE = [
     f"""CREATE TRIGGER loans_loan_days_insert AFTER INSERT ON loans WHEN NEW.undone_at IS NULL
 BEGIN
-  INSERT INTO loan_days (day, point_id, loans, visits) VALUES (NEW.lent_day, NEW.point_id, 1, {_VISIT.format(r="NEW")})
-  ON CONFLICT (day, point_id) DO UPDATE SET loans = loans + excluded.loans, visits = visits + excluded.visits;
-  {_CHILD_ADD}
+  {_ADD}
 END""",
     f"""CREATE TRIGGER loans_loan_days_delete AFTER DELETE ON loans WHEN OLD.undone_at IS NULL
 BEGIN
-  UPDATE loan_days SET loans = loans - 1, visits = visits - {_VISIT.format(r="OLD")}
-  WHERE day = OLD.lent_day AND point_id = OLD.point_id;
-  DELETE FROM loan_days WHERE day = OLD.lent_day AND point_id = OLD.point_id AND loans = 0;
-  {_CHILD_TAKE}
+  {_TAKE}
 END""",
     f"""CREATE TRIGGER loans_loan_days_update AFTER UPDATE OF {_COLUMNS} ON loans
 WHEN {_CHANGED}
 BEGIN
-  UPDATE loan_days SET loans = loans - 1, visits = visits - {_VISIT.format(r="OLD")}
-  WHERE day = OLD.lent_day AND point_id = OLD.point_id AND OLD.undone_at IS NULL;
-  DELETE FROM loan_days WHERE day = OLD.lent_day AND point_id = OLD.point_id AND loans = 0;
-  {_CHILD_TAKE}
-  INSERT INTO loan_days (day, point_id, loans, visits)
-  SELECT NEW.lent_day, NEW.point_id, 1, {_VISIT.format(r="NEW")} WHERE NEW.undone_at IS NULL
-  ON CONFLICT (day, point_id) DO UPDATE SET loans = loans + excluded.loans, visits = visits + excluded.visits;
-  {_CHILD_ADD}
+  {_TAKE}
+  {_ADD}
 END""",
 ]
 

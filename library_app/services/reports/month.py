@@ -56,7 +56,7 @@ class MonthReport:
     categories: list[Row]
     top_titles: list[Row]
     staff: list[StaffRow] | None   # None when the reader may not see people
-    tz: ZoneInfo = ZoneInfo("UTC")  # the organisation's, for the compared months' labels
+    tz: ZoneInfo                   # the organisation's, for the compared months' labels
 
     @property
     def previous_words(self) -> str:

@@ -141,15 +141,17 @@ def loans_and_visits_by_bucket(
     return {(int(b), int(p)): (int(n), int(v)) for b, p, n, v in session.execute(stmt)}
 
 
-def _whole_days(start: datetime, end: datetime, tz: ZoneInfo) -> tuple[date, date, date, date]:
-    """(first local day, last local day, first whole day, last whole day) of [start, end): the
-    whole days lie in it from midnight to midnight; the first and last may be cut."""
+def _whole_days(start: datetime, end: datetime, tz: ZoneInfo) -> tuple[tuple[date, date] | None, set[date]]:
+    """[start, end) as its whole local days (first, last; None if there are none), which lie in
+    it from midnight to midnight, and the days it cuts (at most the first and the last)."""
     first_day = rules.local_day(start, tz)
     last_day = rules.local_day(end - timedelta(microseconds=1), tz)
     one_day = timedelta(days=1)
     whole_from = first_day if rules.local_midnight(first_day, tz) == start else first_day + one_day
     whole_to = last_day if rules.local_midnight(last_day + one_day, tz) == end else last_day - one_day
-    return first_day, last_day, whole_from, whole_to
+    if whole_from > whole_to:
+        return None, {first_day, last_day}
+    return (whole_from, whole_to), {first_day, last_day} - {whole_from, whole_to}
 
 
 def loan_count(session: Session, start: datetime, end: datetime, tz: ZoneInfo, point_id: int | None = None) -> int:
@@ -157,13 +159,13 @@ def loan_count(session: Session, start: datetime, end: datetime, tz: ZoneInfo, p
     by ``start`` or ``end`` counted from its loans (ix_loans_visits holds lent_day and lent_at)."""
     if end <= start:
         return 0
-    first_day, last_day, whole_from, whole_to = _whole_days(start, end, tz)
+    whole, cut = _whole_days(start, end, tz)
     parts: list[Any] = []
-    if whole_from <= whole_to:
+    if whole is not None:
         parts.append(select(func.coalesce(func.sum(LoanDay.loans), 0)).where(
-            LoanDay.day >= whole_from, LoanDay.day <= whole_to,
+            LoanDay.day >= whole[0], LoanDay.day <= whole[1],
             *([LoanDay.point_id == point_id] if point_id is not None else [])).scalar_subquery())
-    for day in {first_day, last_day} - ({whole_from, whole_to} if whole_from <= whole_to else set()):
+    for day in cut:
         parts.append(select(func.count()).select_from(Loan).where(
             Loan.lent_day == day, in_range(Loan.lent_at, start, end), counted(),
             *([Loan.point_id == point_id] if point_id is not None else [])).scalar_subquery())
@@ -182,13 +184,12 @@ def visit_counts(
     by the time of each visit's first loan (ix_loans_visits)."""
     if end <= start:
         return {}
-    first_day, last_day, whole_from, whole_to = _whole_days(start, end, tz)
+    whole, cut = _whole_days(start, end, tz)
     counts: dict[tuple[date, int], int] = {}
     point = [Loan.point_id == point_id] if point_id is not None else []
-    if whole_from <= whole_to:
-        stmt = visits_by_day(whole_from, whole_to, point_id)
-        counts = {(d, int(p)): int(n) for d, p, n in session.execute(stmt)}
-    for day in {first_day, last_day} - ({whole_from, whole_to} if whole_from <= whole_to else set()):
+    if whole is not None:
+        counts = {(d, int(p)): int(n) for d, p, n in session.execute(visits_by_day(*whole, point_id))}
+    for day in cut:
         visits = (select(Loan.point_id.label("p"), func.min(Loan.lent_at).label("first"))
                   .where(Loan.lent_day == day, counted(), *point)
                   .group_by(Loan.point_id, func.coalesce(Loan.borrower_id, -Loan.id)).subquery())
